@@ -1,0 +1,142 @@
+"""The application factory: ``create_app()`` builds everything; nothing needs credentials at import.
+
+gunicorn serves ``bot.app:create_app()`` (see the Procfile); ``itabot serve`` does the same
+in-process and migrates the database first.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+
+from flask import Flask, Response, g, jsonify, request
+
+from bot.config import Settings, load_settings
+from bot.logs import request_id, setup_logging
+from bot.services import Services
+
+log = logging.getLogger("itabot.app")
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    start_worker: bool | None = None,
+    services: Services | None = None,
+) -> Flask:
+    """Build the web app.
+
+    ``start_worker`` defaults to True in embedded mode (no REDIS_URL): the web process then
+    also processes events in background threads. Tests pass False and drain explicitly.
+    """
+    settings = settings or load_settings()
+    setup_logging()
+    for note in settings.notes:
+        log.warning(note)
+
+    app = Flask("bot", instance_path=str(settings.instance_path))
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        MAX_CONTENT_LENGTH=1024 * 1024,
+        JSON_AS_ASCII=False,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.public_base_url.startswith("https://"),
+    )
+    app.json.ensure_ascii = False
+
+    services = services or Services(settings)
+    app.extensions["itabot"] = services
+    services.ensure_default_office()
+
+    from bot.webhook import bp as webhook_bp
+
+    app.register_blueprint(webhook_bp)
+    if settings.simulator_enabled:
+        from bot.simulator import bp as simulator_bp
+
+        app.register_blueprint(simulator_bp)
+        services.simulator_app = app
+
+    _request_hooks(app)
+
+    @app.get("/healthz")
+    def healthz() -> tuple[Response, int]:
+        return health(services)
+
+    @app.get("/")
+    def index():
+        if settings.simulator_enabled:
+            from flask import redirect
+
+            return redirect("/simulator")
+        return Response("itabot: LINE webhook at /callback\n", mimetype="text/plain")
+
+    if settings.redis_url:
+        services.connect_queue()
+    if start_worker is None:
+        start_worker = settings.embedded
+    if start_worker:
+        services.start_embedded_worker()
+    return app
+
+
+def health(services: Services) -> tuple[Response, int]:
+    """Database (and queue, when configured) reachability, and the inbox backlog."""
+    out: dict = {"status": "ok", "mode": "embedded" if services.settings.embedded else "scaled"}
+    code = 200
+    try:
+        out["events"] = services.inbox.counts()
+        out["database"] = "ok"
+    except Exception as exc:
+        out["database"] = f"error: {exc.__class__.__name__}"
+        out["status"] = "error"
+        code = 503
+    if services.queue is not None:
+        try:
+            services.queue.connection.ping()
+            out["queue"] = "ok"
+        except Exception as exc:
+            # Events are still stored and acknowledged; the sweeper processes them later.
+            out["queue"] = f"error: {exc.__class__.__name__}"
+            out["status"] = "degraded" if code == 200 else out["status"]
+    return jsonify(out), code
+
+
+def _request_hooks(app: Flask) -> None:
+    access = logging.getLogger("itabot.access")
+
+    @app.before_request
+    def _start() -> None:
+        rid = request.headers.get("X-Request-Id", "")
+        if not (0 < len(rid) <= 64 and rid.replace("-", "").isalnum()):
+            rid = secrets.token_hex(8)
+        g.request_id = rid
+        g.started = time.perf_counter()
+        request.environ["itabot.prev_request_id"] = request_id.get()
+        request_id.set(rid)
+
+    @app.after_request
+    def _finish(resp: Response) -> Response:
+        resp.headers["X-Request-Id"] = g.get("request_id", "")
+        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+        resp.headers.setdefault("Referrer-Policy", "no-referrer")
+        resp.headers.setdefault("X-Frame-Options", "DENY")
+        if request.path != "/healthz" and not request.path.startswith("/simulator/line/"):
+            access.info(
+                "request",
+                extra={
+                    "method": request.method,
+                    # The route, not the URL: paths may carry user IDs (e.g. the profile API).
+                    "route": request.url_rule.rule if request.url_rule else "-",
+                    "status": resp.status_code,
+                    "ms": round((time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 2),
+                },
+            )
+        return resp
+
+    @app.teardown_request
+    def _reset(_exc) -> None:
+        # Nested requests (the simulator posting to the webhook) restore the outer id.
+        request_id.set(request.environ.get("itabot.prev_request_id"))

@@ -1,0 +1,221 @@
+"""``itabot``: the command line for operators.
+
+Configuration problems end the command with one line naming the setting (exit status 2).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+from sqlalchemy import select
+
+from bot.config import ConfigError, Settings, load_settings
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        click.echo(f"itabot: configuration error: {exc}", err=True)
+        sys.exit(2)
+
+
+def _services(settings: Settings | None = None, migrate: bool = True):
+    from bot.services import Services
+
+    settings = settings or _settings()
+    services = Services(settings)
+    if migrate:
+        services.db.upgrade()
+    services.ensure_default_office()
+    return services
+
+
+def _office_id(services, slug: str | None) -> int:
+    office = services.offices.by_slug(slug)
+    if office is None:
+        raise click.ClickException(f"no office with slug {slug!r} (see `itabot office list`)")
+    return office.id
+
+
+@click.group(help="itabot — the ITA LINE bot for Thai public offices.")
+@click.version_option(package_name="itabot")
+def main() -> None:
+    pass
+
+
+# -- serve / worker ------------------------------------------------------------------------------
+
+
+@main.command(help="Migrate the database, then serve the web app (and, in embedded mode, the worker).")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=lambda: int(os.environ.get("PORT", "8000")), type=int, show_default="PORT or 8000")
+@click.option("--workers", type=int, default=None, help="gunicorn workers (default WEB_CONCURRENCY or 1)")
+def serve(host: str, port: int, workers: int | None) -> None:
+    from gunicorn.app.base import BaseApplication
+
+    settings = _settings()
+    services = _services(settings)
+    services.close()
+    workers = workers or int(os.environ.get("WEB_CONCURRENCY", "1"))
+
+    class _App(BaseApplication):
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"{host}:{port}")
+            self.cfg.set("workers", workers)
+            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("threads", 8)
+            self.cfg.set("accesslog", None)
+            self.cfg.set("graceful_timeout", 10)
+
+        def load(self):
+            from bot.app import create_app
+
+            return create_app(settings)
+
+    mode = "embedded (SQLite/in-process worker)" if settings.embedded else "scaled (web only; run `itabot worker`)"
+    click.echo(f"itabot: serving http://{host}:{port} — mode: {mode}", err=True)
+    if settings.simulator_enabled:
+        click.echo(f"itabot: simulator at http://{host}:{port}/simulator", err=True)
+    _App().run()
+
+
+@main.command(help="Process events: RQ jobs from Redis in scaled mode, plus a sweep of the database.")
+@click.option("--burst", is_flag=True, help="Process what is waiting, then exit.")
+def worker(burst: bool) -> None:
+    from bot.app import create_app
+    from bot.worker import Sweeper
+
+    settings = _settings()
+    app = create_app(settings, start_worker=False)
+    services = app.extensions["itabot"]
+    if burst:
+        services.processor.drain()
+        services.processor.sweep()
+        if services.queue is None:
+            return
+    if services.queue is None:
+        click.echo("itabot: no REDIS_URL: polling the database for work (Ctrl-C to stop)", err=True)
+        sweeper = Sweeper(services.processor, interval=1.0)
+        sweeper.start()
+        try:
+            while True:
+                sweeper._stop.wait(3600)
+        except KeyboardInterrupt:
+            sweeper.stop()
+        return
+    from rq import Worker
+
+    from bot import jobs
+
+    jobs.install(services)
+    sweeper = Sweeper(services.processor, interval=5.0)
+    sweeper.start()
+    try:
+        Worker([services.queue], connection=services.queue.connection).work(
+            burst=burst, with_scheduler=not burst, logging_level="WARNING"
+        )
+    finally:
+        sweeper.stop()
+
+
+# -- database ------------------------------------------------------------------------------------
+
+
+@main.group(help="Database schema.")
+def db() -> None:
+    pass
+
+
+@db.command("upgrade", help="Migrate the database to the newest schema.")
+def db_upgrade() -> None:
+    settings = _settings()
+    from models.db import Database
+
+    Database(settings.database_url).upgrade()
+    click.echo("database is up to date")
+
+
+# -- offices -------------------------------------------------------------------------------------
+
+
+@main.group(help="Offices (one LINE channel and webhook path each).")
+def office() -> None:
+    pass
+
+
+@office.command("add", help="Register an office. Without channel credentials it runs on the simulator.")
+@click.option("--slug", required=True, help="Webhook path: /callback/<slug>")
+@click.option("--name", required=True, help="e.g. สำนักงานเขตหนองจอก")
+@click.option(
+    "--channel-secret",
+    envvar="NEW_OFFICE_CHANNEL_SECRET",
+    default=None,
+    help="or env NEW_OFFICE_CHANNEL_SECRET (keeps it out of shell history)",
+)
+@click.option("--access-token", envvar="NEW_OFFICE_ACCESS_TOKEN", default=None, help="or env NEW_OFFICE_ACCESS_TOKEN")
+def office_add(slug: str, name: str, channel_secret: str | None, access_token: str | None) -> None:
+    services = _services()
+    try:
+        services.offices.add(slug, name, channel_secret, access_token)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    base = services.settings.public_base_url
+    click.echo(f"office {slug} added; webhook URL: {base}/callback/{slug}")
+
+
+@office.command("list", help="List offices and their webhook URLs.")
+def office_list() -> None:
+    from models import Office
+
+    services = _services()
+    base = services.settings.public_base_url
+    with services.db.Session() as s:
+        for o in s.scalars(select(Office).order_by(Office.id)):
+            info = services.offices.by_id(o.id)
+            channel = "simulator" if info.simulated else "LINE"
+            path = "/callback" if o.is_default else f"/callback/{o.slug}"
+            default = " (default)" if o.is_default else ""
+            click.echo(f"{o.slug}\t{o.name}{default}\t{channel}\t{base}{path}")
+
+
+# -- rich menus ----------------------------------------------------------------------------------
+
+
+@main.group(help="Rich menus.")
+def richmenu() -> None:
+    pass
+
+
+@richmenu.command("deploy", help="Create the public and staff rich menus and set the public one as default.")
+@click.option("--office", "slug", default=None, help="office slug (default office if omitted)")
+def richmenu_deploy(slug: str | None) -> None:
+    from bot.app import create_app
+    from bot.richmenu import deploy
+
+    settings = _settings()
+    _services(settings).close()  # migrate first
+    app = create_app(settings, start_worker=False)
+    services = app.extensions["itabot"]
+    office_id = _office_id(services, slug)
+    ids = deploy(services, office_id)
+    click.echo(f"public rich menu: {ids['public']} (default)\nstaff rich menu: {ids['staff']}")
+
+
+# -- keys ----------------------------------------------------------------------------------------
+
+
+@main.command(help="Print fresh SECRET_KEY and ITABOT_DATA_KEY values for the environment.")
+def keygen() -> None:
+    import secrets
+
+    from cryptography.fernet import Fernet
+
+    click.echo(f"SECRET_KEY={secrets.token_urlsafe(48)}")
+    click.echo(f"ITABOT_DATA_KEY={Fernet.generate_key().decode()}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,117 @@
+"""Everything a process needs, built once from Settings: database, offices, gateways, workers.
+
+Both the web app and ``itabot worker`` build a ``Services``; nothing here needs Flask.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from collections.abc import Iterable
+
+from bot.config import Settings
+from bot.crypto import DataCipher
+from bot.gateway import LineGateway
+from bot.inbox import Inbox
+from bot.offices import OfficeDirectory, ensure_default_office
+from models import Delivery
+from models.db import Database
+
+log = logging.getLogger("itabot.services")
+
+
+class Services:
+    def __init__(self, settings: Settings, *, db: Database | None = None) -> None:
+        self.settings = settings
+        self.db = db or Database(settings.database_url)
+        self.cipher = DataCipher(settings.data_key)
+        self.offices = OfficeDirectory(self.db, settings, self.cipher)
+        self.inbox = Inbox(self.db, hashlib.sha256(b"source-key:" + settings.secret_key.encode()).digest())
+        self._gateways: dict[int, LineGateway] = {}
+        self._lock = threading.Lock()
+        self.simulator_app = None  # set by the app factory when the simulator serves LINE's API
+        self.runner = None  # EmbeddedRunner in embedded web processes
+        self.queue = None  # RQ queue in scaled mode
+        from bot.worker import Processor
+
+        self.processor = Processor(self)
+
+    def ensure_default_office(self) -> int:
+        return ensure_default_office(self.db, self.settings)
+
+    def gateway(self, office_id: int) -> LineGateway:
+        gw = self._gateways.get(office_id)
+        if gw is not None:
+            return gw
+        office = self.offices.by_id(office_id)
+        if office is None:
+            raise LookupError(f"no office {office_id}")
+        pool = None
+        api, data_api = self.settings.line_api_base_url, self.settings.line_data_api_base_url
+        if office.simulated:
+            from bot.simulator import WsgiPoolManager, simulator_base
+
+            if self.simulator_app is None:
+                raise RuntimeError("office has no LINE channel and the simulator is off")
+            pool = WsgiPoolManager(self.simulator_app)
+            api = data_api = simulator_base(office.slug)
+        gw = LineGateway(
+            office.access_token,
+            api_base_url=api,
+            data_api_base_url=data_api,
+            recorder=self._recorder(office_id),
+            pool_manager=pool,
+        )
+        with self._lock:
+            self._gateways.setdefault(office_id, gw)
+        return self._gateways[office_id]
+
+    def _recorder(self, office_id: int):
+        def record(**fields) -> None:
+            with self.db.session() as s:
+                s.add(Delivery(office_id=office_id, **fields))
+
+        return record
+
+    # -- handing new events to workers ----------------------------------------------------
+
+    def notify(self, event_ids: Iterable[int]) -> None:
+        """Tell a worker about new events. Never raises: the sweeper is the safety net."""
+        ids = list(event_ids)
+        if not ids:
+            return
+        if self.runner is not None:
+            self.runner.submit(ids)
+            return
+        if self.queue is not None:
+            try:
+                for event_id in ids:
+                    self.queue.enqueue(
+                        "bot.jobs.process_event", event_id, job_timeout=120, result_ttl=0, failure_ttl=3600
+                    )
+            except Exception as exc:  # Redis down: the events are stored, workers will sweep them
+                log.warning("queue unavailable; events left for the sweeper", extra={"error": exc.__class__.__name__})
+
+    def start_embedded_worker(self, threads: int = 4) -> None:
+        from bot.worker import EmbeddedRunner
+
+        if self.runner is None:
+            self.runner = EmbeddedRunner(self.processor, threads=threads)
+            self.runner.start()
+
+    def connect_queue(self) -> None:
+        """Scaled mode: new events go to RQ on Redis."""
+        from redis import Redis
+        from rq import Queue
+
+        conn = Redis.from_url(self.settings.redis_url, socket_connect_timeout=1, socket_timeout=2)
+        self.queue = Queue("itabot", connection=conn)
+
+    def close(self) -> None:
+        if self.runner is not None:
+            self.runner.stop()
+            self.runner = None
+        for gw in self._gateways.values():
+            gw.close()
+        self.db.dispose()

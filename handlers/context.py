@@ -1,0 +1,154 @@
+"""What a handler gets: the event, the person, a database session, and a way to answer.
+
+Handlers never talk to LINE themselves. ``reply`` and ``push`` collect SDK message models;
+the worker writes them to the outbox in the same transaction as the handler's own changes
+and sends them through the gateway after commit. ``line`` is there for the few calls that
+must happen during handling (fetching a user's file before LINE discards it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from linebot.v3.messaging import (
+    Message,
+    MessageAction,
+    PostbackAction,
+    QuickReply,
+    QuickReplyItem,
+    TextMessage,
+)
+from sqlalchemy.orm import Session
+
+from handlers.i18n import t
+from models import LineUser
+
+TEXT_LIMIT = 5000
+QUICK_REPLY_MAX = 13
+
+
+@dataclass
+class Outgoing:
+    reply_token: str | None
+    to: str | None
+    messages: list[dict]
+
+
+@dataclass
+class Context:
+    session: Session
+    office_id: int
+    office_name: str
+    event: dict
+    user: LineUser | None
+    line: Any = None  # bot.gateway.LineGateway, for calls during handling
+    outgoing: list[Outgoing] = field(default_factory=list)
+    _pending: list[dict] = field(default_factory=list)
+    # The current conversation's draft, persisted by the engine after each step.
+    data: dict = field(default_factory=dict)
+    conversation: str | None = None
+
+    # -- facts about the event ------------------------------------------------------------
+
+    @property
+    def type(self) -> str:
+        return str(self.event.get("type", ""))
+
+    @property
+    def source(self) -> dict:
+        src = self.event.get("source")
+        return src if isinstance(src, dict) else {}
+
+    @property
+    def user_id(self) -> str | None:
+        uid = self.source.get("userId")
+        return uid if isinstance(uid, str) else None
+
+    @property
+    def chat_id(self) -> str | None:
+        """Where a push for this conversation goes: the group or room, else the user."""
+        for key in ("groupId", "roomId", "userId"):
+            value = self.source.get(key)
+            if isinstance(value, str):
+                return value
+        return None
+
+    @property
+    def reply_token(self) -> str | None:
+        tok = self.event.get("replyToken")
+        return tok if isinstance(tok, str) and tok else None
+
+    @property
+    def message(self) -> dict:
+        msg = self.event.get("message")
+        return msg if isinstance(msg, dict) else {}
+
+    @property
+    def text(self) -> str | None:
+        if self.type == "message" and self.message.get("type") == "text":
+            value = self.message.get("text")
+            return value if isinstance(value, str) else None
+        return None
+
+    @property
+    def postback(self) -> dict:
+        pb = self.event.get("postback")
+        return pb if isinstance(pb, dict) else {}
+
+    @property
+    def lang(self) -> str:
+        return self.user.language if self.user is not None else "th"
+
+    def remember_message(self, content: Any) -> None:
+        """Keep what this message said in the draft, under its id, so an unsend can erase it."""
+        mid = self.message.get("id")
+        if isinstance(mid, str):
+            self.data.setdefault("_messages", {})[mid] = content
+
+    # -- answering -----------------------------------------------------------------------
+
+    def t(self, key: str, **values: object) -> str:
+        values.setdefault("office", self.office_name)
+        return t(key, self.lang, **values)
+
+    def reply(self, *messages: Message | dict) -> None:
+        """Queue messages to this chat; sent as one reply (free) when LINE allows it."""
+        for m in messages:
+            self._pending.append(m if isinstance(m, dict) else m.to_dict())
+
+    def say(self, key: str, quick: list[QuickReplyItem] | None = None, **values: object) -> None:
+        self.reply(text_message(self.t(key, **values), quick))
+
+    def push(self, to: str, *messages: Message | dict) -> None:
+        """Send to someone other than the person who wrote (costs message quota)."""
+        self.outgoing.append(Outgoing(None, to, [m if isinstance(m, dict) else m.to_dict() for m in messages]))
+
+    def flush(self) -> list[Outgoing]:
+        """Everything to send, the reply first, split into LINE's 5-message requests."""
+        out: list[Outgoing] = []
+        pending, self._pending = self._pending, []
+        for i in range(0, len(pending), 5):
+            chunk = pending[i : i + 5]
+            token = self.reply_token if i == 0 else None
+            out.append(Outgoing(token, self.chat_id, chunk))
+        out.extend(self.outgoing)
+        self.outgoing = []
+        return out
+
+    # -- building blocks ------------------------------------------------------------------
+
+    def quick_message(self, label_key: str, text_key: str | None = None) -> QuickReplyItem:
+        """A quick reply that sends a keyword, so tapping and typing do the same thing."""
+        label = self.t(label_key)
+        return QuickReplyItem(action=MessageAction(label=label[:20], text=self.t(text_key or label_key)))
+
+    def quick_postback(self, label: str, data: str, display: str | None = None) -> QuickReplyItem:
+        return QuickReplyItem(action=PostbackAction(label=label[:20], data=data, displayText=(display or label)[:300]))
+
+
+def text_message(text: str, quick: list[QuickReplyItem] | None = None) -> TextMessage:
+    if len(text) > TEXT_LIMIT:
+        text = text[: TEXT_LIMIT - 1] + "…"
+    qr = QuickReply(items=quick[:QUICK_REPLY_MAX]) if quick else None
+    return TextMessage(text=text, quickReply=qr)

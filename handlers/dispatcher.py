@@ -1,0 +1,199 @@
+"""From a stored LINE event to the handler that owns it.
+
+Every event type in LINE's webhook spec is accepted; those we have no use for are ignored
+without error. Text and postbacks go through the conversation engine; follow, unfollow,
+unsend, join and leave are handled here because they concern the person or group itself.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from sqlalchemy import select
+
+from handlers import menu
+from handlers.context import Context, text_message
+from handlers.conversation import Engine, MessageType, Postback
+from handlers.i18n import both
+from models import ConversationState, LineGroup, LineUser, Office, utcnow
+
+log = logging.getLogger("itabot.dispatch")
+
+# Features that keep a user's message content elsewhere register an eraser here, called
+# with (context, message_id) when the user unsends that message.
+UNSEND_HOOKS: list[Callable[[Context, str], None]] = []
+
+
+def load_user(ctx: Context, create: bool = True) -> LineUser | None:
+    uid = ctx.user_id
+    if uid is None or ctx.source.get("type") not in (None, "user"):
+        return None
+    user = ctx.session.scalar(select(LineUser).where(LineUser.office_id == ctx.office_id, LineUser.line_user_id == uid))
+    if user is None and create:
+        user = LineUser(office_id=ctx.office_id, line_user_id=uid, language="th", following=True)
+        ctx.session.add(user)
+        ctx.session.flush()
+    return user
+
+
+def _profile_language(ctx: Context) -> str | None:
+    if ctx.line is None or ctx.user_id is None:
+        return None
+    try:
+        profile = ctx.line.api.get_profile(ctx.user_id, _request_timeout=(2, 3))
+    except Exception:  # the profile is a nicety; never fail a follow for it
+        log.info("profile lookup failed")
+        return None
+    lang = (getattr(profile, "language", None) or "").lower()
+    if not lang:
+        return None
+    return "th" if lang.startswith("th") else "en"
+
+
+def on_follow(ctx: Context, engine: Engine) -> None:
+    user = ctx.user
+    if user is None:
+        return
+    user.following = True
+    user.followed_at = utcnow()
+    user.unfollowed_at = None
+    if not user.language_chosen:
+        user.language = _profile_language(ctx) or user.language
+    link_rich_menu(ctx, user)
+    ctx.reply(text_message(both("greeting", office=ctx.office_name)))
+    ctx.say("privacy")
+    menu.show_menu(ctx)
+
+
+def link_rich_menu(ctx: Context, user: LineUser) -> None:
+    """Give the person the menu that fits them (staff or public), if menus are deployed."""
+    office = ctx.session.get(Office, ctx.office_id)
+    kind = user.richmenu if user.richmenu in ("public", "staff") else "public"
+    menu_id = office.richmenu_staff_id if kind == "staff" else office.richmenu_public_id
+    if not menu_id or ctx.line is None or ctx.user_id is None:
+        return
+    try:
+        ctx.line.link_rich_menu(ctx.user_id, menu_id)
+        user.richmenu = kind
+    except Exception:
+        log.warning("rich menu link failed")
+
+
+def on_unfollow(ctx: Context, engine: Engine) -> None:
+    user = ctx.user
+    if user is None:
+        return
+    user.following = False
+    user.unfollowed_at = utcnow()
+    state = engine._load(ctx)
+    engine.leave(ctx, state)  # a draft nobody can finish any more is erased
+
+
+def on_unsend(ctx: Context, engine: Engine) -> None:
+    unsend = ctx.event.get("unsend")
+    mid = unsend.get("messageId") if isinstance(unsend, dict) else None
+    if not isinstance(mid, str) or ctx.user_id is None:
+        return
+    state = ctx.session.scalar(
+        select(ConversationState).where(
+            ConversationState.office_id == ctx.office_id,
+            ConversationState.line_user_id == ctx.user_id,
+        )
+    )
+    if state is not None and mid in (state.data or {}).get("_messages", {}):
+        data = dict(state.data)
+        msgs = dict(data["_messages"])
+        msgs.pop(mid, None)
+        data["_messages"] = msgs
+        state.data = data
+    for hook in UNSEND_HOOKS:
+        hook(ctx, mid)
+
+
+def _group_id(ctx: Context) -> tuple[str, str] | None:
+    src = ctx.source
+    if src.get("type") == "group" and isinstance(src.get("groupId"), str):
+        return src["groupId"], "group"
+    if src.get("type") == "room" and isinstance(src.get("roomId"), str):
+        return src["roomId"], "room"
+    return None
+
+
+def on_join(ctx: Context, engine: Engine) -> None:
+    gid = _group_id(ctx)
+    if gid is None:
+        return
+    group = ctx.session.scalar(
+        select(LineGroup).where(LineGroup.office_id == ctx.office_id, LineGroup.group_id == gid[0])
+    )
+    if group is None:
+        group = LineGroup(office_id=ctx.office_id, group_id=gid[0], kind=gid[1])
+        ctx.session.add(group)
+    group.active = True
+    group.joined_at = utcnow()
+    group.left_at = None
+    ctx.reply(text_message(both("group_hello", office=ctx.office_name)))
+
+
+def on_leave(ctx: Context, engine: Engine) -> None:
+    gid = _group_id(ctx)
+    if gid is None:
+        return
+    group = ctx.session.scalar(
+        select(LineGroup).where(LineGroup.office_id == ctx.office_id, LineGroup.group_id == gid[0])
+    )
+    if group is not None:
+        group.active = False
+        group.left_at = utcnow()
+
+
+def on_conversation(ctx: Context, engine: Engine) -> None:
+    if _group_id(ctx) is not None:
+        # The bot stays quiet in groups: it does not read people's conversations.
+        return
+    engine.handle(ctx)
+
+
+def build_engine() -> Engine:
+    engine = Engine(show_menu=menu.show_menu)
+    engine.routes.extend(
+        [
+            (Postback("about"), menu.about),
+            (Postback("privacy"), menu.privacy),
+            (MessageType("image", "video", "audio", "file"), lambda c: c.say("media_unexpected")),
+            (MessageType("location"), lambda c: c.say("location_unexpected")),
+            (MessageType("sticker"), lambda c: c.say("sticker")),
+        ]
+    )
+
+    def unknown(ctx: Context) -> None:
+        ctx.say("unknown")
+        menu.show_menu(ctx)
+
+    engine.default = unknown
+    return engine
+
+
+HANDLERS: dict[str, Callable[[Context, Engine], None]] = {
+    "follow": on_follow,
+    "unfollow": on_unfollow,
+    "message": on_conversation,
+    "postback": on_conversation,
+    "unsend": on_unsend,
+    "join": on_join,
+    "leave": on_leave,
+}
+
+
+class Dispatcher:
+    def __init__(self, engine: Engine | None = None) -> None:
+        self.engine = engine or build_engine()
+
+    def dispatch(self, ctx: Context) -> None:
+        handler = HANDLERS.get(ctx.type)
+        if handler is None:
+            log.info("event ignored", extra={"event_type": ctx.type[:32]})
+            return
+        ctx.user = load_user(ctx)
+        handler(ctx, self.engine)

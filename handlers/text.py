@@ -1,0 +1,39 @@
+"""Normalising what people type, so keywords match Thai as it is really written.
+
+Thai has no spaces between words, uses Thai or Arabic digits, and ends sentences with polite
+particles (ครับ/ค่ะ/คะ/จ้า…); LINE users also paste zero-width characters and mix in English.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+THAI_DIGITS = str.maketrans("๐๑๒๓๔๕๖๗๘๙", "0123456789")
+_ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"), None)
+_SPACES = re.compile(r"\s+")
+# Longest first so "ครับผม" is removed whole, not as "ครับ" + "ผม".
+PARTICLES = ("ครับผม", "ค่ะ", "คะ", "ครับ", "คับ", "ค่า", "จ้ะ", "จ้า", "จ๊ะ", "นะคะ", "นะครับ", "น้า", "นะ")
+_TRAILING = re.compile(r"(?:\s*(?:{}))+[\s!?.~]*$".format("|".join(sorted(PARTICLES, key=len, reverse=True))))
+
+
+def thai_digits_to_arabic(text: str) -> str:
+    return text.translate(THAI_DIGITS)
+
+
+def normalize(text: str) -> str:
+    """Lower-cased, NFC, Arabic digits, no zero-width characters, single spaces, no particles."""
+    t = unicodedata.normalize("NFC", text).translate(_ZERO_WIDTH)
+    t = thai_digits_to_arabic(t).casefold()
+    t = _SPACES.sub(" ", t).strip()
+    stripped = _TRAILING.sub("", t).strip()
+    return stripped or t
+
+
+def matches_keyword(text: str, keywords: frozenset[str] | set[str]) -> bool:
+    """True when the whole message is one of the keywords (after normalising both)."""
+    return normalize(text) in keywords
+
+
+def keywords(*words: str) -> frozenset[str]:
+    return frozenset(normalize(w) for w in words)

@@ -1,0 +1,29 @@
+"""Offices: every row in the database belongs to one.
+
+A district office (or any agency) has its own LINE channel and webhook path
+``/callback/<slug>``. The office configured from the environment is the default one and its
+credentials stay in the environment; others keep theirs here, encrypted with ITABOT_DATA_KEY.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Base, UTCDateTime, utcnow
+
+
+class Office(Base):
+    __tablename__ = "offices"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    channel_secret_enc: Mapped[str | None] = mapped_column(Text)
+    access_token_enc: Mapped[str | None] = mapped_column(Text)
+    richmenu_public_id: Mapped[str | None] = mapped_column(String(100))
+    richmenu_staff_id: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
