@@ -26,7 +26,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, aliased
 
-from models import WebhookEvent, utcnow
+from models import OutboxMessage, WebhookEvent, utcnow
 from models.db import Database
 from models.event import DONE, FAILED, PENDING, PROCESSING
 
@@ -124,6 +124,12 @@ class Inbox:
                 and_(earlier.event_ts == WebhookEvent.event_ts, earlier.id < WebhookEvent.id),
             ),
         )
+        # Replies to the earlier event still being sent for the first time: wait for them too.
+        unsent = exists().where(
+            OutboxMessage.office_id == WebhookEvent.office_id,
+            OutboxMessage.source_key == WebhookEvent.source_key,
+            OutboxMessage.attempts == 0,
+        )
         stmt = (
             update(WebhookEvent)
             .where(
@@ -133,7 +139,7 @@ class Inbox:
                     and_(WebhookEvent.status == PROCESSING, WebhookEvent.claimed_at < now - LEASE),
                 ),
                 or_(WebhookEvent.next_attempt_at.is_(None), WebhookEvent.next_attempt_at <= now),
-                or_(WebhookEvent.source_key.is_(None), ~blocked),
+                or_(WebhookEvent.source_key.is_(None), and_(~blocked, ~unsent)),
             )
             .values(
                 status=PROCESSING,

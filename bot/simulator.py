@@ -86,8 +86,11 @@ def _valid_user(uid: object) -> str:
 def page():
     services = _services()
     with services.db.Session() as s:
-        offices = [o for o in s.scalars(select(Office).order_by(Office.id)) if services.offices.by_id(o.id).simulated]
-    return render_template("simulator.html", offices=[{"slug": o.slug, "name": o.name} for o in offices])
+        rows = [(o.id, o.slug, o.name) for o in s.scalars(select(Office).order_by(Office.id))]
+    # Looked up after the session is closed: on SQLite every transaction takes the write lock,
+    # so a second session opened inside this one would wait on it (and fail after 30 s).
+    offices = [{"slug": slug, "name": name} for oid, slug, name in rows if services.offices.by_id(oid).simulated]
+    return render_template("simulator.html", offices=offices)
 
 
 @bp.post("/api/<slug>/events")

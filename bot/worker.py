@@ -77,6 +77,7 @@ class Processor:
                 rows = [
                     OutboxMessage(
                         office_id=office.id,
+                        source_key=row.source_key,
                         reply_token=out.reply_token,
                         to=out.to,
                         messages=json.dumps(out.messages, ensure_ascii=False),

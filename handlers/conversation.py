@@ -12,6 +12,7 @@ any conversation sees the message.
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -168,7 +169,7 @@ class Engine:
         ctx.session.execute(delete(ConversationState).where(ConversationState.id == state.id))
 
     def _run(self, ctx: Context, conv: Conversation, step: Step, state: ConversationState | None) -> None:
-        ctx.data = dict(state.data or {}) if state is not None else {}
+        ctx.data = copy.deepcopy(state.data or {}) if state is not None else {}
         ctx.conversation = conv.name
         nxt = step(ctx)
         if nxt is END:
@@ -238,7 +239,7 @@ class Engine:
                             self._run(ctx, other, step, None)
                             return
                 if conv.reprompt is not None:
-                    ctx.data = dict(state.data or {})
+                    ctx.data = copy.deepcopy(state.data or {})
                     conv.reprompt(ctx)
                 else:
                     ctx.say("not_understood_in_flow")

@@ -54,10 +54,16 @@ class WebhookEvent(Base):
 
 class OutboxMessage(Base):
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_created", "created_at"),)
+    __table_args__ = (
+        Index("ix_outbox_next_attempt", "next_attempt_at"),
+        Index("ix_outbox_source", "office_id", "source_key"),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     office_id: Mapped[int] = mapped_column(ForeignKey("offices.id", ondelete="CASCADE"))
+    # The event's source key, so the next event of the same person waits until this is sent
+    # and replies reach the person in the order they were written.
+    source_key: Mapped[str | None] = mapped_column(String(64))
     reply_token: Mapped[str | None] = mapped_column(String(255))
     to: Mapped[str | None] = mapped_column(String(64))
     messages: Mapped[str] = mapped_column(Text)  # JSON list of LINE message objects

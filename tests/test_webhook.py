@@ -1,0 +1,119 @@
+"""The webhook: verified before parsing, stored once, acknowledged, then processed once."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import CHANNEL_SECRET, new_user, sign
+from sqlalchemy import select, text
+from sqlalchemy.exc import OperationalError
+
+from models import WebhookEvent
+from models.event import DONE
+
+
+def _count(services) -> int:
+    with services.db.Session() as s:
+        return len(s.scalars(select(WebhookEvent.id)).all())
+
+
+def test_missing_signature_is_rejected_before_anything_is_stored(bot, services):
+    body = json.dumps({"destination": "U" + "0" * 32, "events": [bot.event(new_user(), "follow")]}).encode()
+    resp = bot.client.post("/callback", data=body, headers={"Content-Type": "application/json"})
+    assert resp.status_code == 400
+    assert _count(services) == 0
+
+
+def test_wrong_signature_is_rejected(bot, services):
+    body = json.dumps({"destination": "U" + "0" * 32, "events": [bot.event(new_user(), "follow")]}).encode()
+    resp = bot.client.post("/callback", data=body, headers={"X-Line-Signature": sign(body, "f" * 32)})
+    assert resp.status_code == 400
+    # A signature of a different body does not pass either.
+    resp = bot.client.post("/callback", data=body + b" ", headers={"X-Line-Signature": sign(body)})
+    assert resp.status_code == 400
+    assert _count(services) == 0
+
+
+def test_signed_garbage_is_a_400_and_unsigned_garbage_too(bot):
+    body = b"{not json"
+    assert bot.client.post("/callback", data=body, headers={"X-Line-Signature": sign(body)}).status_code == 400
+    body = b'{"events": "nope"}'
+    assert bot.client.post("/callback", data=body, headers={"X-Line-Signature": sign(body)}).status_code == 400
+    body = b"\xff\xfe"
+    assert bot.client.post("/callback", data=body, headers={"X-Line-Signature": sign(body)}).status_code == 400
+
+
+def test_body_over_one_megabyte_is_413(bot):
+    body = json.dumps({"events": [], "pad": "x" * (1024 * 1024)}).encode()
+    resp = bot.client.post("/callback", data=body, headers={"X-Line-Signature": sign(body)})
+    assert resp.status_code == 413
+
+
+def test_verify_button_gets_200(bot, services):
+    body = json.dumps({"destination": "U" + "0" * 32, "events": []}).encode()
+    resp = bot.client.post("/callback", data=body, headers={"X-Line-Signature": sign(body)})
+    assert resp.status_code == 200
+    assert _count(services) == 0
+
+
+def test_unknown_office_is_404(bot):
+    body = b'{"events": []}'
+    assert bot.client.post("/callback/nowhere", data=body, headers={"X-Line-Signature": sign(body)}).status_code == 404
+
+
+def test_redelivered_event_is_stored_and_answered_once(bot, fake_line, services):
+    user = new_user()
+    ev = bot.event(user, "message", message={"type": "text", "id": "1", "text": "เมนู", "quoteToken": "q"})
+    assert bot.deliver([ev]).status_code == 200
+    redelivery = dict(ev, deliveryContext={"isRedelivery": True})
+    assert bot.deliver([redelivery]).status_code == 200
+    assert bot.deliver([ev, ev]).status_code == 200  # and twice in one delivery
+    bot.drain()
+    assert _count(services) == 1
+    assert len(fake_line.calls("/v2/bot/message/reply")) == 1
+
+
+def test_processing_happens_after_the_answer(bot, fake_line, services):
+    user = new_user()
+    bot.send(user, "follow", drain=False, follow={"isUnblocked": False})
+    assert fake_line.calls("/v2/bot/message") == []  # acknowledged, not yet processed
+    bot.drain()
+    assert fake_line.calls("/v2/bot/message/reply")
+
+
+def test_storage_failure_answers_5xx_so_line_redelivers(bot, services, monkeypatch):
+    def broken(*a, **k):
+        raise OperationalError("INSERT", {}, Exception("database is down"))
+
+    monkeypatch.setattr(services.inbox, "store", broken)
+    ev = bot.event(new_user(), "follow")
+    assert bot.deliver([ev]).status_code == 503
+    monkeypatch.undo()
+    assert bot.deliver([ev]).status_code == 200  # LINE's redelivery is then stored
+    assert _count(services) == 1
+
+
+def test_processed_event_keeps_no_text_and_no_user_id(bot, services):
+    user = new_user()
+    bot.text(user, "มีคนเรียกเงินใต้โต๊ะที่ฝ่ายโยธา")
+    with services.db.Session() as s:
+        row = s.scalars(select(WebhookEvent)).one()
+        assert row.status == DONE
+        assert row.payload is None and row.source_key is None
+        dump = " ".join(str(v) for v in s.execute(text("select * from webhook_events")).one())
+    assert user not in dump
+    assert "เงินใต้โต๊ะ" not in dump
+
+
+def test_each_office_has_its_own_secret_and_path(bot, services, fake_line):
+    services.offices.add("nongchok", "สำนักงานเขตหนองจอก", "feedfacefeedfacefeedfacefeedface", "test-token")
+    body = json.dumps({"events": [bot.event(new_user(), "follow")]}).encode()
+    # The default office's secret does not open another office's webhook.
+    assert bot.client.post("/callback/nongchok", data=body,
+                           headers={"X-Line-Signature": sign(body, CHANNEL_SECRET)}).status_code == 400
+    resp = bot.client.post("/callback/nongchok", data=body,
+                           headers={"X-Line-Signature": sign(body, "feedfacefeedfacefeedfacefeedface")})
+    assert resp.status_code == 200
+    with services.db.Session() as s:
+        office_ids = s.scalars(select(WebhookEvent.office_id)).all()
+    assert office_ids == [services.offices.by_slug("nongchok").id]
