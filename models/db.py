@@ -34,10 +34,10 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _begin(conn):  # pragma: no cover - exercised by every test
-            # Every transaction takes the write lock up front: SQLite cannot upgrade a read
-            # transaction to a write one while another writer waits, and our transactions are
-            # short and almost all write.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Write transactions take the write lock up front: SQLite cannot upgrade a read
+            # transaction to a write one while another writer waits (it fails at once instead
+            # of waiting). Reads stay deferred so they never block anyone.
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("itabot_write") else "BEGIN")
 
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
@@ -49,7 +49,9 @@ class Database:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = make_engine(url)
+        # Reads: ``with db.Session() as s``. Writes: ``with db.session() as s`` (one transaction).
         self.Session = sessionmaker(self.engine, expire_on_commit=False)
+        self._WriteSession = sessionmaker(self.engine.execution_options(itabot_write=True), expire_on_commit=False)
 
     @property
     def is_sqlite(self) -> bool:
@@ -57,8 +59,8 @@ class Database:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """A session in one transaction: committed on success, rolled back on error."""
-        with self.Session() as s, s.begin():
+        """A write transaction: committed on success, rolled back on error."""
+        with self._WriteSession() as s, s.begin():
             yield s
 
     def upgrade(self) -> None:

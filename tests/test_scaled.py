@@ -1,0 +1,63 @@
+"""Scaled mode: events go through Redis (RQ) to worker processes; the database stays the source of truth."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from conftest import Bot, make_env, new_user, redis_url
+from sqlalchemy import update
+
+from bot import jobs
+from bot.app import create_app
+from bot.config import load_settings
+from models import WebhookEvent, utcnow
+
+REDIS = redis_url()
+pytestmark = pytest.mark.redis
+
+
+@pytest.fixture
+def scaled_app(tmp_path, database_url, fake_line):
+    if REDIS is None:
+        pytest.skip("Redis not reachable (TEST_REDIS_URL)")
+    import redis
+
+    redis.Redis.from_url(REDIS).flushdb()
+    app = create_app(load_settings(make_env(tmp_path, database_url, fake_line.url, REDIS_URL=REDIS)))
+    yield app
+    app.extensions["itabot"].close()
+
+
+def test_webhook_enqueues_and_an_rq_worker_processes(scaled_app, fake_line):
+    from rq import SimpleWorker
+
+    services = scaled_app.extensions["itabot"]
+    assert services.runner is None  # no in-process worker in scaled mode
+    bot = Bot(scaled_app, fake_line)
+    user = new_user()
+    bot.text(user, "เมนู", drain=False)
+    assert services.queue.count == 1
+    jobs.install(services)
+    SimpleWorker([services.queue], connection=services.queue.connection).work(burst=True)
+    assert bot.texts(user) == ["เลือกสิ่งที่ต้องการได้เลยค่ะ 👇"]
+    health = scaled_app.test_client().get("/healthz").json
+    assert health["queue"] == "ok" and health["mode"] == "scaled"
+
+
+def test_redis_down_the_webhook_still_stores_and_events_are_processed_later(tmp_path, database_url, fake_line):
+    app = create_app(load_settings(make_env(tmp_path, database_url, fake_line.url,
+                                            REDIS_URL="redis://127.0.0.1:1/0")))
+    services = app.extensions["itabot"]
+    try:
+        bot = Bot(app, fake_line)
+        user = new_user()
+        bot.text(user, "เมนู", drain=False)  # answered 200 although Redis is unreachable
+        health = app.test_client().get("/healthz")
+        assert health.status_code == 200 and health.json["status"] == "degraded"
+        with services.db.session() as s:
+            s.execute(update(WebhookEvent).values(received_at=utcnow() - timedelta(seconds=30)))
+        services.processor.sweep()  # what `itabot worker`'s sweeper does when it can
+        assert bot.texts(user) == ["เลือกสิ่งที่ต้องการได้เลยค่ะ 👇"]
+    finally:
+        services.close()
