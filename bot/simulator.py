@@ -271,6 +271,18 @@ def richmenu_image(kind: str):
     return Response(render_menu_image(kind), mimetype="image/png", headers={"Cache-Control": "public, max-age=300"})
 
 
+@bp.get("/font/<weight>.ttf")
+def font(weight: str):
+    """Sarabun for browsers without a Thai font, from the same package the images use."""
+    from flask import send_file
+
+    from bot.richmenu_image import sarabun_path
+
+    if weight not in ("Regular", "Bold"):
+        abort(404)
+    return send_file(sarabun_path(weight), mimetype="font/ttf", max_age=86400)
+
+
 # -- the stand-in for LINE's Messaging API ------------------------------------------------------
 
 

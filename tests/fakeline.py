@@ -78,11 +78,7 @@ class FakeLine:
         out: list[dict] = []
         for r in self.calls("/v2/bot/message/"):
             body = r.json or {}
-            if r.path.endswith("/push") and body.get("to") == user_id:
-                out.extend(body["messages"])
-            elif r.path.endswith("/multicast") and user_id in body.get("to", []):
-                out.extend(body["messages"])
-            elif r.path.endswith("/reply") and self.token_owner.get(body.get("replyToken")) == user_id:
+            if r.path.endswith("/push") and body.get("to") == user_id or r.path.endswith("/multicast") and user_id in body.get("to", []) or r.path.endswith("/reply") and self.token_owner.get(body.get("replyToken")) == user_id:
                 out.extend(body["messages"])
         return out
 

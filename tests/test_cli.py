@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -50,7 +51,7 @@ def test_office_credentials_are_stored_encrypted(cli_env):
     env = dict(cli_env, NEW_OFFICE_CHANNEL_SECRET="feedfacefeedfacefeedfacefeedface",
                NEW_OFFICE_ACCESS_TOKEN="very-secret-token")
     run(env, "office", "add", "--slug", "bangrak", "--name", "บางรัก")
-    raw = (open(cli_env["DATABASE_URL"].removeprefix("sqlite:///"), "rb").read())
+    raw = Path(cli_env["DATABASE_URL"].removeprefix("sqlite:///")).read_bytes()
     assert b"very-secret-token" not in raw and b"feedfacefeedface" not in raw
 
 
@@ -77,9 +78,10 @@ def test_richmenu_deploy_creates_both_menus_and_links_followers(cli_env, fake_li
     assert len(uploads) == 2 and uploads[0].body.startswith(b"\x89PNG") and len(uploads[0].body) < 1024 * 1024
     assert fake_line.calls("/v2/bot/user/all/richmenu/richmenu-")
     # A new follower is linked to the public menu.
+    from conftest import Bot
+
     from bot.app import create_app
     from bot.config import load_settings
-    from conftest import Bot
 
     app = create_app(load_settings(cli_env), start_worker=False)
     try:

@@ -502,7 +502,7 @@
         userRow(m, userCard("pin", "ตำแหน่ง", "Location", str(msg.address)));
         return;
       case "sticker":
-        userRow(m, el("div", { class: "sticker", role: "img", "aria-label": "สติกเกอร์ / Sticker", text: "🐻" }));
+        userRow(m, stickerNode(null));
         return;
       default:
         userRow(m, el("div", { class: "bubble user-bubble", text: "[" + str(msg.type) + "]" }));
@@ -545,8 +545,7 @@
           el("img", { src: full, alt: "รูปภาพจากบอท / Image from the bot", loading: "lazy" }));
       }
       case "sticker":
-        return el("div", { class: "sticker", role: "img", title: "sticker " + str(msg.packageId) + "/" + str(msg.stickerId),
-          "aria-label": "สติกเกอร์ / Sticker", text: stickerEmoji(msg.stickerId) });
+        return stickerNode(msg);
       case "template":
         return renderTemplate(msg);
       case "flex":
@@ -568,10 +567,31 @@
     }
   }
 
-  var STICKERS = ["🐻", "🐰", "😊", "👍", "🙏", "🎉", "😄", "💚"];
-  function stickerEmoji(id) {
-    var n = parseInt(str(id), 10);
-    return STICKERS[isNaN(n) ? 0 : n % STICKERS.length];
+  /** A placeholder for a sticker: a drawn smiley, since LINE's sticker images are not ours to show. */
+  var STICKER_COLORS = ["#ffc83d", "#ff9fb2", "#8fd3ff", "#a6e88a", "#c9a7ff"];
+  function stickerNode(msg) {
+    var n = msg ? parseInt(str(msg.stickerId), 10) : 0;
+    var color = STICKER_COLORS[isNaN(n) ? 0 : n % STICKER_COLORS.length];
+    var NS = "http://www.w3.org/2000/svg";
+    var svg = document.createElementNS(NS, "svg");
+    svg.setAttribute("viewBox", "0 0 64 64");
+    svg.setAttribute("width", "72");
+    svg.setAttribute("height", "72");
+    var parts = [
+      ["circle", { cx: 32, cy: 32, r: 28, fill: color, stroke: "#3b2f1e", "stroke-width": 2.5 }],
+      ["circle", { cx: 23, cy: 27, r: 3.5, fill: "#3b2f1e" }],
+      ["circle", { cx: 41, cy: 27, r: 3.5, fill: "#3b2f1e" }],
+      ["path", { d: "M20 38 Q32 50 44 38", fill: "none", stroke: "#3b2f1e", "stroke-width": 3, "stroke-linecap": "round" }],
+      ["circle", { cx: 16, cy: 36, r: 4, fill: "#ff7b7b", opacity: 0.5 }],
+      ["circle", { cx: 48, cy: 36, r: 4, fill: "#ff7b7b", opacity: 0.5 }],
+    ];
+    parts.forEach(function (p) {
+      var node = document.createElementNS(NS, p[0]);
+      Object.keys(p[1]).forEach(function (k) { node.setAttribute(k, String(p[1][k])); });
+      svg.append(node);
+    });
+    var title = msg ? "สติกเกอร์ / Sticker " + str(msg.packageId) + "/" + str(msg.stickerId) : "สติกเกอร์ / Sticker";
+    return el("div", { class: "sticker", role: "img", title: title, "aria-label": title }, svg);
   }
 
   // -- quick replies, typing, unsend, follow --------------------------------------------
