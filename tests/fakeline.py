@@ -74,11 +74,17 @@ class FakeLine:
             ]
 
     def sent_to(self, user_id: str) -> list[dict]:
-        """Message objects that reached a user: replies are matched by token owner via `owner`."""
+        """Message objects that reached a user, in order; replies are matched by token owner."""
         out: list[dict] = []
         for r in self.calls("/v2/bot/message/"):
             body = r.json or {}
-            if r.path.endswith("/push") and body.get("to") == user_id or r.path.endswith("/multicast") and user_id in body.get("to", []) or r.path.endswith("/reply") and self.token_owner.get(body.get("replyToken")) == user_id:
+            to = body.get("to")
+            reached = (
+                (r.path.endswith("/push") and to == user_id)
+                or (r.path.endswith("/multicast") and user_id in (to or []))
+                or (r.path.endswith("/reply") and self.token_owner.get(body.get("replyToken")) == user_id)
+            )
+            if reached:
                 out.extend(body["messages"])
         return out
 
