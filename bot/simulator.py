@@ -138,6 +138,10 @@ def send_event(slug: str):
         event.update(type="message", message=message)
         shown = {"type": kind}
     elif kind == "location":
+        try:
+            lat, lon = float(body.get("latitude", 13.7563)), float(body.get("longitude", 100.5018))
+        except (TypeError, ValueError):
+            abort(400, "latitude and longitude must be numbers")
         event.update(
             type="message",
             message={
@@ -145,8 +149,8 @@ def send_event(slug: str):
                 "id": _message_id(),
                 "title": "ตำแหน่งที่ส่ง",
                 "address": str(body.get("address") or "กรุงเทพมหานคร")[:100],
-                "latitude": float(body.get("latitude", 13.7563)),
-                "longitude": float(body.get("longitude", 100.5018)),
+                "latitude": lat,
+                "longitude": lon,
             },
         )
         shown = {"type": "location", "address": event["message"]["address"]}

@@ -148,7 +148,7 @@ class Engine:
     def _conversation(self, name: str) -> Conversation | None:
         return next((c for c in self.conversations if c.name == name), None)
 
-    def _load(self, ctx: Context) -> ConversationState | None:
+    def state_of(self, ctx: Context) -> ConversationState | None:
         if ctx.user_id is None:
             return None
         return ctx.session.scalar(
@@ -195,7 +195,7 @@ class Engine:
         state.expires_at = now + conv.timeout
 
     def handle(self, ctx: Context) -> None:
-        state = self._load(ctx)
+        state = self.state_of(ctx)
         if state is not None and state.expires_at <= utcnow():
             self.leave(ctx, state)
             state = None

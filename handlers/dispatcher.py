@@ -86,7 +86,7 @@ def on_unfollow(ctx: Context, engine: Engine) -> None:
         return
     user.following = False
     user.unfollowed_at = utcnow()
-    state = engine._load(ctx)
+    state = engine.state_of(ctx)
     engine.leave(ctx, state)  # a draft nobody can finish any more is erased
 
 
