@@ -99,14 +99,14 @@ class Inbox:
                 }
             )
         insert = sqlite_insert if self.db.is_sqlite else pg_insert
+        # One statement shape for any number of rows, so SQLAlchemy compiles it once.
         stmt = (
-            insert(WebhookEvent)
-            .values(rows)
+            insert(WebhookEvent.__table__)
             .on_conflict_do_nothing(index_elements=["office_id", "webhook_event_id"])
             .returning(WebhookEvent.id)
         )
         with self.db.session() as s:
-            return list(s.scalars(stmt))
+            return [row[0] for row in s.execute(stmt, rows) if row is not None]
 
     # -- worker side ----------------------------------------------------------------------
 

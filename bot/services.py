@@ -5,6 +5,7 @@ Both the web app and ``itabot worker`` build a ``Services``; nothing here needs 
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import logging
 import threading
@@ -19,6 +20,11 @@ from models import Delivery
 from models.db import Database
 
 log = logging.getLogger("itabot.services")
+
+# Set by a caller that wants the send records of what it sends, to commit them together with
+# its own bookkeeping (the outbox) in one transaction.
+collected_deliveries: contextvars.ContextVar[list | None] = contextvars.ContextVar("collected_deliveries",
+                                                                                  default=None)
 
 
 class Services:
@@ -69,6 +75,10 @@ class Services:
 
     def _recorder(self, office_id: int):
         def record(**fields) -> None:
+            pending = collected_deliveries.get()
+            if pending is not None:  # the caller writes it with its own transaction
+                pending.append(Delivery(office_id=office_id, **fields))
+                return
             with self.db.session() as s:
                 s.add(Delivery(office_id=office_id, **fields))
 

@@ -62,6 +62,6 @@ def callback(slug: str | None) -> Response:
     except SQLAlchemyError:
         log.exception("could not store events", extra={"events": len(events)})
         return _plain(503, "storage unavailable")
-    log.info("events stored", extra={"events": len(events), "new": len(new_ids), "office": office.slug})
+    log.debug("events stored", extra={"events": len(events), "new": len(new_ids), "office": office.slug})
     services.notify(new_ids)
     return _plain(200, "OK")

@@ -20,6 +20,7 @@ from sqlalchemy import delete, select, update
 
 from bot.gateway import LineError, new_retry_key
 from bot.inbox import Inbox
+from bot.services import collected_deliveries
 from handlers import Context, Dispatcher
 from models import OutboxMessage, utcnow
 
@@ -127,6 +128,8 @@ class Processor:
             s.expunge(row)
         messages = json.loads(row.messages)
         gateway = self.services.gateway(row.office_id)
+        records: list = []
+        token = collected_deliveries.set(records)
         try:
             gateway.reply_or_push(row.reply_token, row.to, messages, retry_key=row.retry_key)
         except LineError as exc:
@@ -152,8 +155,11 @@ class Processor:
                         extra={"status": exc.status, "attempts": attempts, "line_message": exc.message[:120]},
                     )
             return False
-        with self.db.session() as s:
+        finally:
+            collected_deliveries.reset(token)
+        with self.db.session() as s:  # sent: forget the message, keep only the send record
             s.execute(delete(OutboxMessage).where(OutboxMessage.id == outbox_id))
+            s.add_all(records)
         return True
 
     def due_outbox(self, limit: int = 200) -> list[int]:
