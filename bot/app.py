@@ -32,6 +32,7 @@ def create_app(
     """
     settings = settings or load_settings()
     setup_logging()
+
     for note in settings.notes:
         log.warning(note)
 

@@ -43,6 +43,8 @@ class Settings:
     data_key: str
     office_name: str
     simulator_enabled: bool
+    worker_threads: int = 1
+    sender_threads: int = 16
     dev_keys: bool = False
     notes: tuple[str, ...] = field(default=())
 
@@ -174,6 +176,14 @@ def load_settings(environ: Mapping[str, str] | None = None, instance_path: Path 
         raise ConfigError("SECRET_KEY is malformed: use at least 16 random characters")
     _check_data_key(data_key)
 
+    threads_raw = get("ITABOT_WORKER_THREADS") or "1"
+    if not threads_raw.isdigit() or not 1 <= int(threads_raw) <= 64:
+        raise ConfigError(f"ITABOT_WORKER_THREADS is malformed: expected a number from 1 to 64, got {threads_raw!r}")
+
+    senders_raw = get("ITABOT_SENDER_THREADS") or "16"
+    if not senders_raw.isdigit() or not 0 <= int(senders_raw) <= 256:
+        raise ConfigError(f"ITABOT_SENDER_THREADS is malformed: expected a number from 0 to 256, got {senders_raw!r}")
+
     sim_raw = get("ITABOT_SIMULATOR")
     simulator = _bool("ITABOT_SIMULATOR", sim_raw) if sim_raw is not None else not secret
 
@@ -190,6 +200,8 @@ def load_settings(environ: Mapping[str, str] | None = None, instance_path: Path 
         data_key=data_key,
         office_name=get("OFFICE_NAME") or DEFAULT_OFFICE_NAME,
         simulator_enabled=simulator,
+        worker_threads=int(threads_raw),
+        sender_threads=int(senders_raw),
         dev_keys=dev_keys,
         notes=tuple(notes),
     )

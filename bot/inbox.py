@@ -1,15 +1,17 @@
-"""The inbox of webhook events: store once, claim, finish, retry, sweep.
+"""The inbox of webhook events: store once, take, finish, retry, sweep.
 
 Correctness lives here, in the database, so it holds in both deployment modes:
 
 * ``store`` inserts each event keyed by (office, webhookEventId) and ignores duplicates;
-* ``claim`` hands an event to exactly one worker, and only when no earlier event from the
+* ``take`` reads an event inside the transaction that will handle it, locking its row
+  (PostgreSQL ``FOR UPDATE``; SQLite's write lock), and only when no earlier event of the
   same person is still waiting, so a conversation is processed in the order it was typed;
-* a claim is a lease: a worker that dies leaves the event to be claimed again after
-  ``LEASE``; a worker that finishes after losing its lease cannot mark it done (its
-  transaction is rolled back), so an event's effects are committed once;
-* ``finish`` erases the payload and the source key in the same transaction as the
-  handler's effects.
+* ``finish`` marks it done and erases payload and source key in that same transaction, so
+  the handler's effects and "done" commit together — or, if the worker dies, not at all and
+  the event is still pending for the sweeper. Two workers can never both commit one event:
+  the second waits on the row lock and then finds it done.
+* a handler that raises is rolled back; ``fail`` records the attempt and schedules a retry
+  with backoff, and parks the event as failed after ``MAX_ATTEMPTS``.
 """
 
 from __future__ import annotations
@@ -17,20 +19,19 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import secrets
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, delete, exists, func, or_, select, update
+from sqlalchemy import and_, bindparam, delete, exists, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from models import OutboxMessage, WebhookEvent, utcnow
 from models.db import Database
-from models.event import DONE, FAILED, PENDING, PROCESSING
+from models.event import DONE, FAILED, PENDING
 
-LEASE = timedelta(seconds=60)
 SWEEP_GRACE = timedelta(seconds=5)
 MAX_ATTEMPTS = 6
 KEEP_DONE = timedelta(days=7)  # LINE redelivers for a limited time; after that ids can go
@@ -59,6 +60,64 @@ def source_id_of(event: dict) -> str | None:
 def _event_ts(event: dict) -> int:
     ts = event.get("timestamp")
     return ts if isinstance(ts, int) and 0 <= ts < 2**62 else 0
+
+
+@dataclass(frozen=True)
+class Taken:
+    event_id: int
+    office_id: int
+    payload: str | None
+    source_key: str | None
+    attempts: int
+
+
+# The hot statements are built once; SQLAlchemy then also reuses their compiled SQL.
+_ev = WebhookEvent.__table__
+_earlier = _ev.alias("earlier")
+_out = OutboxMessage.__table__
+_STATUS = select(_ev.c.status).where(_ev.c.id == bindparam("eid"))
+_TAKE = (
+    select(_ev.c.office_id, _ev.c.payload, _ev.c.source_key, _ev.c.attempts)
+    .where(
+        _ev.c.id == bindparam("eid"),
+        _ev.c.status == PENDING,
+        or_(_ev.c.next_attempt_at.is_(None), _ev.c.next_attempt_at <= bindparam("now")),
+        or_(
+            _ev.c.source_key.is_(None),
+            and_(
+                # no earlier event of the same person still waiting...
+                ~exists().where(
+                    _earlier.c.office_id == _ev.c.office_id,
+                    _earlier.c.source_key == _ev.c.source_key,
+                    _earlier.c.status == PENDING,
+                    or_(
+                        _earlier.c.event_ts < _ev.c.event_ts,
+                        and_(_earlier.c.event_ts == _ev.c.event_ts, _earlier.c.id < _ev.c.id),
+                    ),
+                ),
+                # ...and no reply to it still on its first way out, so replies arrive in order
+                ~exists().where(
+                    _out.c.office_id == _ev.c.office_id,
+                    _out.c.source_key == _ev.c.source_key,
+                    _out.c.attempts == 0,
+                ),
+            ),
+        ),
+    )
+    .with_for_update(of=_ev)
+)
+_FINISH = (
+    update(_ev)
+    .where(_ev.c.id == bindparam("eid"), _ev.c.status == PENDING)
+    .values(status=DONE, payload=None, source_key=None, processed_at=bindparam("now"), error=None,
+            next_attempt_at=None)
+)
+_NEXT_FOR_SOURCE = (
+    select(_ev.c.id)
+    .where(_ev.c.office_id == bindparam("office"), _ev.c.source_key == bindparam("skey"), _ev.c.status == PENDING)
+    .order_by(_ev.c.event_ts, _ev.c.id)
+    .limit(1)
+)
 
 
 class Inbox:
@@ -110,123 +169,56 @@ class Inbox:
 
     # -- worker side ----------------------------------------------------------------------
 
-    def claim(self, event_id: int) -> tuple[str, WebhookEvent] | None:
-        """Lease one event to this worker, or return None if it is not ours to process now."""
-        now = utcnow()
-        token = secrets.token_hex(8)
-        earlier = aliased(WebhookEvent)
-        blocked = exists().where(
-            earlier.office_id == WebhookEvent.office_id,
-            earlier.source_key == WebhookEvent.source_key,
-            earlier.status.in_((PENDING, PROCESSING)),
-            or_(
-                earlier.event_ts < WebhookEvent.event_ts,
-                and_(earlier.event_ts == WebhookEvent.event_ts, earlier.id < WebhookEvent.id),
-            ),
-        )
-        # Replies to the earlier event still being sent for the first time: wait for them too.
-        unsent = exists().where(
-            OutboxMessage.office_id == WebhookEvent.office_id,
-            OutboxMessage.source_key == WebhookEvent.source_key,
-            OutboxMessage.attempts == 0,
-        )
-        stmt = (
-            update(WebhookEvent)
-            .where(
-                WebhookEvent.id == event_id,
-                or_(
-                    WebhookEvent.status == PENDING,
-                    and_(WebhookEvent.status == PROCESSING, WebhookEvent.claimed_at < now - LEASE),
-                ),
-                or_(WebhookEvent.next_attempt_at.is_(None), WebhookEvent.next_attempt_at <= now),
-                or_(WebhookEvent.source_key.is_(None), and_(~blocked, ~unsent)),
-            )
-            .values(
-                status=PROCESSING,
-                claim_token=token,
-                claimed_at=now,
-                attempts=WebhookEvent.attempts + 1,
-            )
-            .execution_options(synchronize_session=False)
-        )
-        with self.db.session() as s:
-            if s.execute(stmt).rowcount != 1:
-                return None
-            ev = s.get(WebhookEvent, event_id)
-            s.expunge(ev)
-            return token, ev
+    def is_pending(self, event_id: int) -> bool:
+        """A cheap read before taking the write lock: most refusals end here."""
+        with self.db.engine.connect() as conn:
+            return conn.execute(_STATUS, {"eid": event_id}).scalar() == PENDING
 
     @staticmethod
-    def finish(s: Session, event_id: int, token: str) -> bool:
-        """Mark done inside the handler's transaction; False means we lost the lease."""
-        stmt = (
-            update(WebhookEvent)
-            .where(WebhookEvent.id == event_id, WebhookEvent.claim_token == token, WebhookEvent.status == PROCESSING)
-            .values(
-                status=DONE,
-                payload=None,
-                source_key=None,
-                claim_token=None,
-                processed_at=utcnow(),
-                error=None,
-                next_attempt_at=None,
-            )
-            .execution_options(synchronize_session=False)
-        )
-        return s.execute(stmt).rowcount == 1
+    def take(s: Session, event_id: int) -> Taken | None:
+        """Lock and read one event inside the handling transaction, or None if it is not ours now."""
+        row = s.execute(_TAKE, {"eid": event_id, "now": utcnow()}).first()
+        if row is None:
+            return None
+        return Taken(event_id, row.office_id, row.payload, row.source_key, row.attempts)
 
-    def fail(self, event_id: int, token: str, attempts: int, error: str) -> str:
-        """Put the event back with a backoff, or park it as failed after MAX_ATTEMPTS."""
+    @staticmethod
+    def finish(s: Session, event_id: int) -> None:
+        """Mark done and forget the content, in the handler's transaction."""
+        s.execute(_FINISH, {"eid": event_id, "now": utcnow()})
+
+    def fail(self, event_id: int, error: str) -> str:
+        """Count a failed attempt: retry later with backoff, or park as failed after MAX_ATTEMPTS."""
         now = utcnow()
-        final = attempts >= MAX_ATTEMPTS
-        values: dict = {"claim_token": None, "error": error[:200]}
-        if final:
-            values.update(status=FAILED)
-        else:
-            values.update(status=PENDING, next_attempt_at=now + timedelta(seconds=min(300, 2**attempts)))
         with self.db.session() as s:
-            s.execute(
-                update(WebhookEvent)
-                .where(WebhookEvent.id == event_id, WebhookEvent.claim_token == token)
-                .values(**values)
-                .execution_options(synchronize_session=False)
-            )
-        return FAILED if final else PENDING
+            ev = s.get(WebhookEvent, event_id)
+            if ev is None or ev.status != PENDING:
+                return ev.status if ev is not None else FAILED
+            ev.attempts += 1
+            ev.error = error[:200]
+            if ev.attempts >= MAX_ATTEMPTS:
+                ev.status = FAILED
+            else:
+                ev.next_attempt_at = now + timedelta(seconds=min(300, 2**ev.attempts))
+            return ev.status
 
     def next_for_source(self, office_id: int, source_key: str) -> int | None:
-        with self.db.Session() as s:
-            return s.scalar(
-                select(WebhookEvent.id)
-                .where(
-                    WebhookEvent.office_id == office_id,
-                    WebhookEvent.source_key == source_key,
-                    WebhookEvent.status == PENDING,
-                )
-                .order_by(WebhookEvent.event_ts, WebhookEvent.id)
-                .limit(1)
-            )
+        with self.db.engine.connect() as conn:
+            return conn.execute(_NEXT_FOR_SOURCE, {"office": office_id, "skey": source_key}).scalar()
 
     def due(self, limit: int = 200, now: datetime | None = None) -> list[int]:
-        """Events nobody is working on: never picked up, backed off and due, or lease expired."""
+        """Pending events nobody is working on: never picked up, or whose retry is due."""
         now = now or utcnow()
         with self.db.Session() as s:
             return list(
                 s.scalars(
                     select(WebhookEvent.id)
                     .where(
+                        WebhookEvent.status == PENDING,
                         or_(
-                            and_(
-                                WebhookEvent.status == PENDING,
-                                or_(
-                                    and_(
-                                        WebhookEvent.next_attempt_at.is_(None),
-                                        WebhookEvent.received_at < now - SWEEP_GRACE,
-                                    ),
-                                    WebhookEvent.next_attempt_at <= now,
-                                ),
-                            ),
-                            and_(WebhookEvent.status == PROCESSING, WebhookEvent.claimed_at < now - LEASE),
-                        )
+                            and_(WebhookEvent.next_attempt_at.is_(None), WebhookEvent.received_at < now - SWEEP_GRACE),
+                            WebhookEvent.next_attempt_at <= now,
+                        ),
                     )
                     .order_by(WebhookEvent.event_ts, WebhookEvent.id)
                     .limit(limit)

@@ -103,11 +103,13 @@ class Services:
             except Exception as exc:  # Redis down: the events are stored, workers will sweep them
                 log.warning("queue unavailable; events left for the sweeper", extra={"error": exc.__class__.__name__})
 
-    def start_embedded_worker(self, threads: int = 4) -> None:
+    def start_embedded_worker(self, threads: int | None = None) -> None:
         from bot.worker import EmbeddedRunner
 
         if self.runner is None:
-            self.runner = EmbeddedRunner(self.processor, threads=threads)
+            self.runner = EmbeddedRunner(
+                self.processor, threads=threads or self.settings.worker_threads, senders=self.settings.sender_threads
+            )
             self.runner.start()
 
     def connect_queue(self) -> None:

@@ -13,7 +13,9 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import delete, select, update
@@ -36,6 +38,12 @@ class Processor:
         self.db = services.db
         self.inbox: Inbox = services.inbox
         self.dispatcher = Dispatcher()
+        # When set (embedded mode), sends are handed to a pool so the processing thread, which
+        # holds the database's write turn, never waits on LINE. Called as submit(send, on_done).
+        self.submit_send: Callable[[_Send, Callable[[], None]], None] | None = None
+        # Called with (office_id, source_key) once a person's replies are out; the runner uses
+        # it to queue that person's next waiting event.
+        self.on_sent: Callable[[int, str], None] | None = None
 
     # -- events ---------------------------------------------------------------------------
 
@@ -48,85 +56,100 @@ class Processor:
             if result is None:
                 break
             done_any = True
-            office_id, source_key = result
-            next_id = self.inbox.next_for_source(office_id, source_key) if source_key else None
+            office_id, source_key, sent_later = result
+            if sent_later or not source_key:
+                break  # the person's next event waits for these replies; on_sent queues it
+            next_id = self.inbox.next_for_source(office_id, source_key)
         return done_any
 
-    def _process_one(self, event_id: int) -> tuple[int, str | None] | None:
-        claimed = self.inbox.claim(event_id)
-        if claimed is None:
+    def _process_one(self, event_id: int) -> tuple[int, str | None, bool] | None:
+        if not self.inbox.is_pending(event_id):
             return None
-        token, row = claimed
-        office = self.services.offices.by_id(row.office_id)
-        if office is None or row.payload is None:
-            with self.db.session() as s:
-                self.inbox.finish(s, event_id, token)
-            return row.office_id, row.source_key
-        event = json.loads(row.payload)
-        outbox_ids: list[int] = []
+        taken = None
+        sends: list[_Send] = []
         try:
             with self.db.session() as s:
-                ctx = Context(
-                    session=s,
-                    office_id=office.id,
-                    office_name=office.name,
-                    event=event,
-                    user=None,
-                    line=self.services.gateway(office.id),
-                )
-                self.dispatcher.dispatch(ctx)
-                rows = [
-                    OutboxMessage(
+                taken = self.inbox.take(s, event_id)
+                if taken is None:
+                    return None
+                office = self.services.offices.by_id(taken.office_id)
+                if office is not None and taken.payload is not None:
+                    ctx = Context(
+                        session=s,
                         office_id=office.id,
-                        source_key=row.source_key,
-                        reply_token=out.reply_token,
-                        to=out.to,
-                        messages=json.dumps(out.messages, ensure_ascii=False),
-                        retry_key=new_retry_key(),
-                        next_attempt_at=utcnow() + OUTBOX_LEASE,
+                        office_name=office.name,
+                        event=json.loads(taken.payload),
+                        user=None,
+                        line=self.services.gateway(office.id),
                     )
-                    for out in ctx.flush()
-                ]
-                s.add_all(rows)
-                if not self.inbox.finish(s, event_id, token):
-                    # Another worker took the event over after our lease ran out: undo ours.
-                    raise _LeaseLost()
-                s.flush()
-                outbox_ids = [r.id for r in rows]
-        except _LeaseLost:
-            log.warning("event lease lost; effects rolled back", extra={"event_row": event_id})
-            return None
+                    self.dispatcher.dispatch(ctx)
+                    outgoing = ctx.flush()
+                    rows = [
+                        OutboxMessage(
+                            office_id=office.id,
+                            source_key=taken.source_key,
+                            reply_token=out.reply_token,
+                            to=out.to,
+                            messages=json.dumps(out.messages, ensure_ascii=False),
+                            retry_key=new_retry_key(),
+                            next_attempt_at=utcnow() + OUTBOX_LEASE,
+                        )
+                        for out in outgoing
+                    ]
+                    s.add_all(rows)
+                    s.flush()
+                    sends = [
+                        _Send(r.id, office.id, r.reply_token, r.to, out.messages, r.retry_key, 0)
+                        for r, out in zip(rows, outgoing, strict=True)
+                    ]
+                self.inbox.finish(s, event_id)
         except Exception as exc:
-            status = self.inbox.fail(event_id, token, row.attempts, exc.__class__.__name__)
-            log.exception(
-                "event handling failed",
-                extra={"event_row": event_id, "status": status, "event_type": str(event.get("type"))[:32]},
-            )
+            if taken is None:  # the database itself failed; the sweeper will come back to it
+                log.exception("event could not be taken", extra={"event_row": event_id})
+                return None
+            status = self.inbox.fail(event_id, exc.__class__.__name__)
+            log.exception("event handling failed", extra={"event_row": event_id, "status": status})
             return None
-        for oid in outbox_ids:
-            self.send_outbox(oid)
-        return row.office_id, row.source_key
+        if self.submit_send is not None and sends:
+            remaining = [len(sends)]
+            lock = threading.Lock()
+
+            def done(office_id=taken.office_id, source_key=taken.source_key) -> None:
+                with lock:
+                    remaining[0] -= 1
+                    last = remaining[0] == 0
+                if last and source_key and self.on_sent is not None:
+                    self.on_sent(office_id, source_key)
+
+            for send in sends:
+                self.submit_send(send, done)
+            return taken.office_id, taken.source_key, True
+        for send in sends:
+            self._send(send)
+        return taken.office_id, taken.source_key, False
 
     # -- outbox ---------------------------------------------------------------------------
 
-    def send_outbox(self, outbox_id: int, *, claim: bool = False) -> bool:
-        """Send one outbox row; on success it is deleted, on failure retried later."""
+    def send_outbox(self, outbox_id: int) -> bool:
+        """Send an outbox row nobody else is sending (the sweeper's path after a crash or failure)."""
+        now = utcnow()
         with self.db.session() as s:
-            if claim:
-                now = utcnow()
-                got = s.execute(
-                    update(OutboxMessage)
-                    .where(OutboxMessage.id == outbox_id, OutboxMessage.next_attempt_at <= now)
-                    .values(next_attempt_at=now + OUTBOX_LEASE)
-                    .execution_options(synchronize_session=False)
-                ).rowcount
-                if got != 1:
-                    return False
-            row = s.get(OutboxMessage, outbox_id)
-            if row is None:
+            got = s.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == outbox_id, OutboxMessage.next_attempt_at <= now)
+                .values(next_attempt_at=now + OUTBOX_LEASE)
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            if got != 1:
                 return False
-            s.expunge(row)
-        messages = json.loads(row.messages)
+            row = s.get(OutboxMessage, outbox_id)
+            send = _Send(row.id, row.office_id, row.reply_token, row.to, json.loads(row.messages), row.retry_key,
+                         row.attempts)
+        return self._send(send)
+
+    def _send(self, row: _Send) -> bool:
+        """Send; on success the outbox row is deleted, on failure it is retried later."""
+        messages = row.messages
         gateway = self.services.gateway(row.office_id)
         records: list = []
         token = collected_deliveries.set(records)
@@ -139,7 +162,7 @@ class Processor:
                 if retryable and attempts < OUTBOX_MAX_ATTEMPTS:
                     s.execute(
                         update(OutboxMessage)
-                        .where(OutboxMessage.id == outbox_id)
+                        .where(OutboxMessage.id == row.id)
                         .values(
                             attempts=attempts,
                             reply_token=None,
@@ -149,7 +172,7 @@ class Processor:
                     )
                     log.warning("send failed, will retry", extra={"status": exc.status, "attempts": attempts})
                 else:
-                    s.execute(delete(OutboxMessage).where(OutboxMessage.id == outbox_id))
+                    s.execute(delete(OutboxMessage).where(OutboxMessage.id == row.id))
                     log.error(
                         "send dropped",
                         extra={"status": exc.status, "attempts": attempts, "line_message": exc.message[:120]},
@@ -158,7 +181,7 @@ class Processor:
         finally:
             collected_deliveries.reset(token)
         with self.db.session() as s:  # sent: forget the message, keep only the send record
-            s.execute(delete(OutboxMessage).where(OutboxMessage.id == outbox_id))
+            s.execute(delete(OutboxMessage).where(OutboxMessage.id == row.id))
             s.add_all(records)
         return True
 
@@ -182,7 +205,7 @@ class Processor:
             if self.process(event_id):
                 n += 1
         for oid in self.due_outbox():
-            if self.send_outbox(oid, claim=True):
+            if self.send_outbox(oid):
                 n += 1
         return n
 
@@ -209,8 +232,17 @@ class Processor:
                 return
 
 
-class _LeaseLost(Exception):
-    pass
+@dataclass(frozen=True)
+class _Send:
+    """An outbox row as the sender needs it (kept in memory after the commit that wrote it)."""
+
+    id: int
+    office_id: int
+    reply_token: str | None
+    to: str | None
+    messages: list[dict]
+    retry_key: str
+    attempts: int
 
 
 class Sweeper:
@@ -244,14 +276,23 @@ class Sweeper:
 
 
 class EmbeddedRunner:
-    """Embedded mode: a few threads in the web process work through new events."""
+    """Embedded mode: threads in the web process work through new events.
 
-    def __init__(self, processor: Processor, threads: int = 4, sweep_interval: float = 2.0) -> None:
+    SQLite takes one writer at a time, so a single processing thread per process is enough
+    (more only queue for the lock, and slow the webhook down); sending to LINE, which is
+    network-bound, happens on a separate pool of sender threads.
+    """
+
+    def __init__(self, processor: Processor, threads: int = 1, senders: int = 16, sweep_interval: float = 2.0) -> None:
         self.processor = processor
         self.queue: queue.Queue[int | None] = queue.Queue()
         self.threads = threads
+        self.senders = ThreadPoolExecutor(max_workers=senders, thread_name_prefix="itabot-send") if senders else None
         self.sweeper = Sweeper(processor, sweep_interval)
         self._workers: list[threading.Thread] = []
+        if self.senders is not None:
+            processor.submit_send = self._submit_send
+            processor.on_sent = self._queue_next
 
     def start(self) -> None:
         for i in range(self.threads):
@@ -263,6 +304,22 @@ class EmbeddedRunner:
     def submit(self, event_ids: Iterable[int]) -> None:
         for event_id in event_ids:
             self.queue.put(event_id)
+
+    def _submit_send(self, send: _Send, done: Callable[[], None]) -> None:
+        def run() -> None:
+            try:
+                self.processor._send(send)
+            except Exception:  # left in the outbox; the sweeper retries it
+                log.exception("send failed")
+            finally:
+                done()
+
+        self.senders.submit(run)
+
+    def _queue_next(self, office_id: int, source_key: str) -> None:
+        next_id = self.processor.inbox.next_for_source(office_id, source_key)
+        if next_id is not None:
+            self.queue.put(next_id)
 
     def _run(self) -> None:
         while True:
@@ -279,4 +336,8 @@ class EmbeddedRunner:
             self.queue.put(None)
         for t in self._workers:
             t.join(timeout=5)
+        if self.senders is not None:
+            self.senders.shutdown(wait=True, cancel_futures=False)
         self.sweeper.stop()
+        self.processor.submit_send = None
+        self.processor.on_sent = None

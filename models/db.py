@@ -10,7 +10,7 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -86,7 +86,8 @@ class Database:
         self.engine = make_engine(url)
         # Reads: ``with db.Session() as s``. Writes: ``with db.session() as s`` (one transaction).
         self.Session = sessionmaker(self.engine, expire_on_commit=False)
-        self._WriteSession = sessionmaker(self.engine.execution_options(itabot_write=True), expire_on_commit=False)
+        self._write_engine = self.engine.execution_options(itabot_write=True)
+        self._WriteSession = sessionmaker(self._write_engine, expire_on_commit=False)
         u = make_url(url)
         file_db = self.is_sqlite and u.database not in (None, "", ":memory:")
         self._writer = WriterLock(u.database) if file_db else None
@@ -100,6 +101,12 @@ class Database:
         """A write transaction: committed on success, rolled back on error."""
         with self._writer.held() if self._writer else nullcontext(), self._WriteSession() as s, s.begin():
             yield s
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A Core connection in a write transaction, for the hot paths that need no ORM."""
+        with self._writer.held() if self._writer else nullcontext(), self._write_engine.begin() as conn:
+            yield conn
 
     def upgrade(self) -> None:
         """Migrate the schema to the newest revision."""

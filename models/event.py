@@ -21,7 +21,6 @@ from models.base import Base, UTCDateTime, utcnow
 
 # Event status values.
 PENDING = "pending"
-PROCESSING = "processing"
 DONE = "done"
 FAILED = "failed"
 
@@ -44,8 +43,6 @@ class WebhookEvent(Base):
     source_key: Mapped[str | None] = mapped_column(String(64))
     event_ts: Mapped[int] = mapped_column(BigInteger, default=0)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    claim_token: Mapped[str | None] = mapped_column(String(32))
-    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 
+import pytest
 from conftest import new_user
 from sqlalchemy import select, update
 
 from bot.services import Services
 from handlers import dispatcher
 from models import WebhookEvent, utcnow
-from models.event import DONE, FAILED, PENDING, PROCESSING
+from models.event import DONE, FAILED, PENDING
 
 
 def _rows(services):
@@ -19,15 +20,29 @@ def _rows(services):
         return s.scalars(select(WebhookEvent).order_by(WebhookEvent.id)).all()
 
 
-def test_event_of_a_worker_that_died_is_processed_after_its_lease(bot, services, fake_line):
+class _Killed(BaseException):
+    """Stands in for SIGKILL: nothing after it runs, nothing the transaction did commits."""
+
+
+def test_event_of_a_worker_that_died_mid_handling_is_processed_again(bot, services, fake_line, monkeypatch):
+    real = dispatcher.HANDLERS["message"]
+
+    def dies(ctx, engine):
+        real(ctx, engine)
+        raise _Killed()
+
+    monkeypatch.setitem(dispatcher.HANDLERS, "message", dies)
     user = new_user()
     bot.text(user, "เมนู", drain=False)
     (row,) = _rows(services)
-    assert services.inbox.claim(row.id) is not None  # a worker took it... and was killed
-    services.processor.sweep()
-    assert fake_line.calls("/reply") == []  # still leased to the dead worker
-    with services.db.session() as s:  # time passes beyond the lease
-        s.execute(update(WebhookEvent).values(claimed_at=utcnow() - timedelta(minutes=5)))
+    with pytest.raises(_Killed):
+        services.processor.process(row.id)
+    monkeypatch.undo()
+    assert fake_line.calls("/reply") == []
+    row = _rows(services)[0]
+    assert row.status == PENDING and row.payload is not None  # nothing of the dead worker's stayed
+    with services.db.session() as s:
+        s.execute(update(WebhookEvent).values(received_at=utcnow() - timedelta(seconds=30)))
     services.processor.sweep()
     assert len(fake_line.calls("/reply")) == 1
     assert _rows(services)[0].status == DONE
@@ -92,26 +107,13 @@ def test_a_person_s_messages_are_handled_in_the_order_they_were_sent(bot, servic
     bot.deliver([second])  # LINE delivered the later one first
     bot.deliver([first])
     ids = [r.id for r in _rows(services)]
-    # The later message cannot be claimed while the earlier one waits.
-    assert services.inbox.claim(ids[0]) is None
+    # The later message cannot be taken while the earlier one waits.
+    with services.db.session() as s:
+        assert services.inbox.take(s, ids[0]) is None
     services.processor.process(ids[1])  # processing the first drains the second
     texts = bot.texts(user)
     assert texts[0].startswith("I will answer in English")
     assert texts[-1] == "What would you like to do? 👇"  # the menu, in English, after the switch
-
-
-def test_lost_lease_rolls_back_the_handlers_effects(bot, services, fake_line, monkeypatch):
-    # While the handler ran, the lease expired and another worker claimed the event: our
-    # conditional "mark done" matches no row, so everything the handler did is undone.
-    monkeypatch.setattr(services.inbox, "finish", lambda s, event_id, token: False)
-    user = new_user()
-    bot.follow(user)
-    assert fake_line.calls("/reply") == []
-    assert _rows(services)[0].status == PROCESSING
-    from models import LineUser
-
-    with services.db.Session() as s:
-        assert s.scalars(select(LineUser)).all() == []
 
 
 def test_two_processors_at_once_answer_each_event_exactly_once(bot, app, services, fake_line):
@@ -144,3 +146,31 @@ def test_two_processors_at_once_answer_each_event_exactly_once(bot, app, service
             assert texts.index("I will answer in English from now on.") < texts.index("เปลี่ยนเป็นภาษาไทยแล้วค่ะ")
     finally:
         other.close()
+
+
+def test_embedded_runner_answers_in_order_with_sends_off_the_processing_thread(bot, services, fake_line):
+    """What `itabot serve` runs: one processing thread, a pool of senders, replies in order."""
+    import time
+
+    services.start_embedded_worker()
+    try:
+        assert services.runner.senders is not None
+        users = [new_user() for _ in range(5)]
+        words = ["English", "เมนู", "ภาษาไทย", "เมนู"]
+        for word in words:
+            for u in users:
+                bot.text(u, word, drain=False)  # the webhook hands each event to the runner
+        deadline = time.time() + 20
+        while time.time() < deadline and len(fake_line.calls("/reply")) < len(users) * len(words):
+            time.sleep(0.05)
+        for u in users:
+            assert bot.texts(u) == [
+                "I will answer in English from now on.", "What would you like to do? 👇",
+                "What would you like to do? 👇",
+                "เปลี่ยนเป็นภาษาไทยแล้วค่ะ", "เลือกสิ่งที่ต้องการได้เลยค่ะ 👇",
+                "เลือกสิ่งที่ต้องการได้เลยค่ะ 👇",
+            ]
+    finally:
+        services.runner.stop()
+        services.runner = None
+    assert {r.status for r in _rows(services)} == {DONE}

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-21 22:17:13.966585
+Create Date: 2026-11-21 22:42:50.340595
 """
 
 from collections.abc import Sequence
@@ -139,8 +139,6 @@ def upgrade() -> None:
     sa.Column('source_key', sa.String(length=64), nullable=True),
     sa.Column('event_ts', sa.BigInteger(), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
-    sa.Column('claim_token', sa.String(length=32), nullable=True),
-    sa.Column('claimed_at', models.base.UTCDateTime(timezone=True), nullable=True),
     sa.Column('next_attempt_at', models.base.UTCDateTime(timezone=True), nullable=True),
     sa.Column('received_at', models.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('processed_at', models.base.UTCDateTime(timezone=True), nullable=True),
