@@ -106,7 +106,9 @@ def worker(burst: bool) -> None:
         except KeyboardInterrupt:
             sweeper.stop()
         return
-    from rq import Worker
+    # SimpleWorker runs jobs in this process: no fork per job, so the database pool and the
+    # gateways built once here are reused (a forked child must not share a PostgreSQL pool).
+    from rq import SimpleWorker
 
     from bot import jobs
 
@@ -114,7 +116,7 @@ def worker(burst: bool) -> None:
     sweeper = Sweeper(services.processor, interval=5.0)
     sweeper.start()
     try:
-        Worker([services.queue], connection=services.queue.connection).work(
+        SimpleWorker([services.queue], connection=services.queue.connection).work(
             burst=burst, with_scheduler=not burst, logging_level="WARNING"
         )
     finally:

@@ -61,3 +61,23 @@ def test_redis_down_the_webhook_still_stores_and_events_are_processed_later(tmp_
         assert bot.texts(user) == ["เลือกสิ่งที่ต้องการได้เลยค่ะ 👇"]
     finally:
         services.close()
+
+
+def test_itabot_worker_process_handles_queued_events(scaled_app, fake_line, tmp_path, database_url):
+    """The Procfile's `worker` process, run once (--burst), answers what the web process queued."""
+    import os
+    import subprocess
+    import sys
+
+    bot = Bot(scaled_app, fake_line)
+    users = [new_user() for _ in range(3)]
+    for u in users:
+        bot.text(u, "เมนู", drain=False)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LINE_", "DATABASE_URL", "REDIS_URL"))}
+    env.update(make_env(tmp_path, database_url, fake_line.url, REDIS_URL=REDIS))
+    proc = subprocess.run([sys.executable, "-m", "bot.cli", "worker", "--burst"], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    for u in users:
+        assert bot.texts(u) == ["เลือกสิ่งที่ต้องการได้เลยค่ะ 👇"]
+        assert u not in proc.stderr
