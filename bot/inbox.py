@@ -164,8 +164,8 @@ class Inbox:
             .on_conflict_do_nothing(index_elements=["office_id", "webhook_event_id"])
             .returning(WebhookEvent.id)
         )
-        with self.db.session() as s:
-            return [row[0] for row in s.execute(stmt, rows) if row is not None]
+        with self.db.write(priority=True) as conn:  # LINE waits for this one
+            return [row[0] for row in conn.execute(stmt, rows) if row is not None]
 
     # -- worker side ----------------------------------------------------------------------
 

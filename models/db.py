@@ -51,12 +51,17 @@ class WriterLock:
 
     SQLite lets one writer in at a time and makes the others poll with growing sleeps (up to
     100 ms each), which under load turns into long, uneven waits. Threads of a process queue
-    on a mutex, processes on an ``flock`` of a file beside the database; both wake the next
-    writer the moment the lock is released.
+    on a condition, processes on an ``flock`` of a file beside the database; both wake the
+    next writer the moment the lock is released. Within a process, ``priority`` writers (the
+    webhook, which LINE is waiting on) go before background processing. (Across processes
+    there is no priority: a shared "someone urgent is waiting" lock was tried and starved the
+    processing thread under load — see bench/README.md.)
     """
 
     def __init__(self, db_path: str) -> None:
-        self._mutex = threading.Lock()
+        self._cond = threading.Condition()
+        self._busy = False
+        self._urgent_waiting = 0
         self._path = f"{db_path}-writer.lock"
         self._fd: int | None = None
         self._pid = 0
@@ -68,14 +73,28 @@ class WriterLock:
         return self._fd
 
     @contextmanager
-    def held(self) -> Iterator[None]:
-        with self._mutex:
+    def held(self, priority: bool = False) -> Iterator[None]:
+        with self._cond:
+            if priority:
+                self._urgent_waiting += 1
+            try:
+                while self._busy or (not priority and self._urgent_waiting):
+                    self._cond.wait()
+            finally:
+                if priority:
+                    self._urgent_waiting -= 1
+            self._busy = True
+        try:
             fd = self._file()
             fcntl.flock(fd, fcntl.LOCK_EX)
             try:
                 yield
             finally:
                 fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            with self._cond:
+                self._busy = False
+                self._cond.notify_all()
 
 
 class Database:
@@ -103,9 +122,12 @@ class Database:
             yield s
 
     @contextmanager
-    def write(self) -> Iterator[Connection]:
-        """A Core connection in a write transaction, for the hot paths that need no ORM."""
-        with self._writer.held() if self._writer else nullcontext(), self._write_engine.begin() as conn:
+    def write(self, priority: bool = False) -> Iterator[Connection]:
+        """A Core connection in a write transaction, for the hot paths that need no ORM.
+
+        ``priority``: someone is waiting for this (the webhook); go before background work.
+        """
+        with self._writer.held(priority) if self._writer else nullcontext(), self._write_engine.begin() as conn:
             yield conn
 
     def upgrade(self) -> None:

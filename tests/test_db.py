@@ -1,0 +1,57 @@
+"""The SQLite writer queue: writers wait their turn without polling, and the webhook goes first."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from models.db import WriterLock
+
+
+def test_priority_writer_goes_before_background_writers(tmp_path):
+    lock = WriterLock(str(tmp_path / "db.sqlite3"))
+    order: list[str] = []
+    holding = threading.Event()
+    release = threading.Event()
+
+    def first():
+        with lock.held():
+            holding.set()
+            release.wait(5)
+
+    def writer(name: str, priority: bool):
+        with lock.held(priority):
+            order.append(name)
+
+    t0 = threading.Thread(target=first)
+    t0.start()
+    holding.wait(5)
+    background = threading.Thread(target=writer, args=("background", False))
+    background.start()
+    time.sleep(0.05)  # the background writer is queued first...
+    webhook = threading.Thread(target=writer, args=("webhook", True))
+    webhook.start()
+    time.sleep(0.05)
+    release.set()
+    for t in (t0, background, webhook):
+        t.join(5)
+    assert order == ["webhook", "background"]  # ...but the webhook gets the next turn
+
+
+def test_writers_in_two_processes_take_turns(tmp_path):
+    """The flock half: a second process waits while this one holds the turn."""
+    import subprocess
+    import sys
+
+    path = str(tmp_path / "db.sqlite3")
+    lock = WriterLock(path)
+    code = (
+        "import time,sys; from models.db import WriterLock; "
+        f"l=WriterLock({path!r}); t=time.monotonic()\n"
+        "with l.held(): print(round(time.monotonic()-t, 2))"
+    )
+    with lock.held():
+        proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+        time.sleep(0.5)
+    waited = float(proc.communicate(timeout=20)[0])
+    assert waited >= 0.3
