@@ -46,12 +46,14 @@ def test_writers_in_two_processes_take_turns(tmp_path):
     path = str(tmp_path / "db.sqlite3")
     lock = WriterLock(path)
     code = (
-        "import time,sys; from models.db import WriterLock; "
-        f"l=WriterLock({path!r}); t=time.monotonic()\n"
-        "with l.held(): print(round(time.monotonic()-t, 2))"
+        "import time; from models.db import WriterLock; "
+        f"l=WriterLock({path!r}); print('ready', flush=True)\n"
+        "with l.held(): print(time.time(), flush=True)"
     )
     with lock.held():
         proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
-        time.sleep(0.5)
-    waited = float(proc.communicate(timeout=20)[0])
-    assert waited >= 0.3
+        assert proc.stdout.readline().strip() == "ready"
+        time.sleep(0.3)
+        released = time.time()
+    got_turn = float(proc.communicate(timeout=20)[0])
+    assert got_turn >= released
