@@ -62,6 +62,7 @@ class WriterLock:
         self._cond = threading.Condition()
         self._busy = False
         self._urgent_waiting = 0
+        self._owner: int | None = None
         self._path = f"{db_path}-writer.lock"
         self._fd: int | None = None
         self._pid = 0
@@ -74,6 +75,9 @@ class WriterLock:
 
     @contextmanager
     def held(self, priority: bool = False) -> Iterator[None]:
+        if self._owner == threading.get_ident():
+            # SQLite would wait 30 s for itself and then fail; say what is wrong at once.
+            raise RuntimeError("nested write transaction on SQLite: finish the outer one first")
         with self._cond:
             if priority:
                 self._urgent_waiting += 1
@@ -87,9 +91,11 @@ class WriterLock:
         try:
             fd = self._file()
             fcntl.flock(fd, fcntl.LOCK_EX)
+            self._owner = threading.get_ident()
             try:
                 yield
             finally:
+                self._owner = None
                 fcntl.flock(fd, fcntl.LOCK_UN)
         finally:
             with self._cond:

@@ -57,3 +57,11 @@ def test_writers_in_two_processes_take_turns(tmp_path):
         released = time.time()
     got_turn = float(proc.communicate(timeout=20)[0])
     assert got_turn >= released
+
+
+def test_a_nested_write_fails_at_once_instead_of_hanging(tmp_path):
+    import pytest
+
+    lock = WriterLock(str(tmp_path / "db.sqlite3"))
+    with lock.held(), pytest.raises(RuntimeError, match="nested write"), lock.held():
+        pass
