@@ -18,17 +18,21 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 
 from bot.gateway import LineError, new_retry_key
 from bot.inbox import Inbox
 from bot.services import collected_deliveries
 from handlers import Context, Dispatcher
-from models import OutboxMessage, utcnow
+from handlers.dispatcher import PREPARE
+from models import OutboxMessage, WebhookEvent, utcnow
 
 log = logging.getLogger("itabot.worker")
 
 OUTBOX_LEASE = timedelta(seconds=30)
+_PEEK = select(WebhookEvent.__table__.c.office_id, WebhookEvent.__table__.c.payload).where(
+    WebhookEvent.__table__.c.id == bindparam("eid")
+)
 OUTBOX_MAX_ATTEMPTS = 12
 
 
@@ -65,6 +69,7 @@ class Processor:
     def _process_one(self, event_id: int) -> tuple[int, str | None, bool] | None:
         if not self.inbox.is_pending(event_id):
             return None
+        prepared = self._prepare(event_id)
         taken = None
         sends: list[_Send] = []
         try:
@@ -81,6 +86,7 @@ class Processor:
                         event=json.loads(taken.payload),
                         user=None,
                         line=self.services.gateway(office.id),
+                        prepared=prepared,
                     )
                     self.dispatcher.dispatch(ctx)
                     outgoing = ctx.flush()
@@ -127,6 +133,21 @@ class Processor:
         for send in sends:
             self._send(send)
         return taken.office_id, taken.source_key, False
+
+    def _prepare(self, event_id: int) -> dict:
+        """Network calls an event needs, made before taking the write turn (see Dispatcher.prepare)."""
+        with self.db.Session() as s:
+            row = s.execute(_PEEK, {"eid": event_id}).first()
+            if row is None or row.payload is None:
+                return {}
+            event = json.loads(row.payload)
+            if event.get("type") not in PREPARE:
+                return {}
+            try:
+                return self.dispatcher.prepare(event, row.office_id, self.services.gateway(row.office_id), s)
+            except Exception:
+                log.warning("preparing the event failed", extra={"event_row": event_id})
+                return {}
 
     # -- outbox ---------------------------------------------------------------------------
 

@@ -45,6 +45,8 @@ class Context:
     line: Any = None  # bot.gateway.LineGateway, for calls during handling
     outgoing: list[Outgoing] = field(default_factory=list)
     _pending: list[dict] = field(default_factory=list)
+    # Facts gathered before the transaction (see ``Dispatcher.prepare``).
+    prepared: dict = field(default_factory=dict)
     # The current conversation's draft, persisted by the engine after each step.
     data: dict = field(default_factory=dict)
     conversation: str | None = None

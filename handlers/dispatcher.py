@@ -37,11 +37,9 @@ def load_user(ctx: Context, create: bool = True) -> LineUser | None:
     return user
 
 
-def _profile_language(ctx: Context) -> str | None:
-    if ctx.line is None or ctx.user_id is None:
-        return None
+def _profile_language(line, user_id: str) -> str | None:
     try:
-        profile = ctx.line.api.get_profile(ctx.user_id, _request_timeout=(2, 3))
+        profile = line.api.get_profile(user_id, _request_timeout=(2, 3))
     except Exception:  # the profile is a nicety; never fail a follow for it
         log.info("profile lookup failed")
         return None
@@ -49,6 +47,31 @@ def _profile_language(ctx: Context) -> str | None:
     if not lang:
         return None
     return "th" if lang.startswith("th") else "en"
+
+
+def prepare_follow(event: dict, office_id: int, line, session) -> dict:
+    """Calls to LINE a follow needs, made before the handling transaction.
+
+    The transaction holds the database's write turn (on SQLite, everyone's), so it must not
+    wait on a network round trip: the profile language is read and the rich menu linked here,
+    and ``on_follow`` only records the results.
+    """
+    src = event.get("source")
+    uid = src.get("userId") if isinstance(src, dict) and src.get("type") == "user" else None
+    if line is None or not isinstance(uid, str):
+        return {}
+    out: dict = {"profile_language": _profile_language(line, uid)}
+    user = session.scalar(select(LineUser).where(LineUser.office_id == office_id, LineUser.line_user_id == uid))
+    office = session.get(Office, office_id)
+    kind = user.richmenu if user is not None and user.richmenu in ("public", "staff") else "public"
+    menu_id = office.richmenu_staff_id if kind == "staff" else office.richmenu_public_id
+    if menu_id:
+        try:
+            line.link_rich_menu(uid, menu_id)
+            out["richmenu"] = kind
+        except Exception:
+            log.warning("rich menu link failed")
+    return out
 
 
 def on_follow(ctx: Context, engine: Engine) -> None:
@@ -59,25 +82,12 @@ def on_follow(ctx: Context, engine: Engine) -> None:
     user.followed_at = utcnow()
     user.unfollowed_at = None
     if not user.language_chosen:
-        user.language = _profile_language(ctx) or user.language
-    link_rich_menu(ctx, user)
+        user.language = ctx.prepared.get("profile_language") or user.language
+    if ctx.prepared.get("richmenu"):
+        user.richmenu = ctx.prepared["richmenu"]
     ctx.reply(text_message(both("greeting", office=ctx.office_name)))
     ctx.say("privacy")
     menu.show_menu(ctx)
-
-
-def link_rich_menu(ctx: Context, user: LineUser) -> None:
-    """Give the person the menu that fits them (staff or public), if menus are deployed."""
-    office = ctx.session.get(Office, ctx.office_id)
-    kind = user.richmenu if user.richmenu in ("public", "staff") else "public"
-    menu_id = office.richmenu_staff_id if kind == "staff" else office.richmenu_public_id
-    if not menu_id or ctx.line is None or ctx.user_id is None:
-        return
-    try:
-        ctx.line.link_rich_menu(ctx.user_id, menu_id)
-        user.richmenu = kind
-    except Exception:
-        log.warning("rich menu link failed")
 
 
 def on_unfollow(ctx: Context, engine: Engine) -> None:
@@ -186,9 +196,18 @@ HANDLERS: dict[str, Callable[[Context, Engine], None]] = {
 }
 
 
+# Work an event type needs done before its transaction (network calls): (event, office_id,
+# gateway, read session) -> facts for the handler, as ``ctx.prepared``.
+PREPARE: dict[str, Callable[..., dict]] = {"follow": prepare_follow}
+
+
 class Dispatcher:
     def __init__(self, engine: Engine | None = None) -> None:
         self.engine = engine or build_engine()
+
+    def prepare(self, event: dict, office_id: int, line, session) -> dict:
+        fn = PREPARE.get(str(event.get("type")))
+        return fn(event, office_id, line, session) if fn is not None else {}
 
     def dispatch(self, ctx: Context) -> None:
         handler = HANDLERS.get(ctx.type)
