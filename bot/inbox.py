@@ -75,7 +75,7 @@ class Taken:
 _ev = WebhookEvent.__table__
 _earlier = _ev.alias("earlier")
 _out = OutboxMessage.__table__
-_STATUS = select(_ev.c.status).where(_ev.c.id == bindparam("eid"))
+_PEEK = select(_ev.c.status, _ev.c.event_type).where(_ev.c.id == bindparam("eid"))
 _TAKE = (
     select(_ev.c.office_id, _ev.c.payload, _ev.c.source_key, _ev.c.attempts)
     .where(
@@ -150,6 +150,7 @@ class Inbox:
                     "office_id": office_id,
                     "webhook_event_id": wid,
                     "status": PENDING,
+                    "event_type": str(ev.get("type"))[:32],
                     "payload": json.dumps(ev, ensure_ascii=False, separators=(",", ":")),
                     "source_key": self._source_key(office_id, ev),
                     "event_ts": _event_ts(ev),
@@ -169,10 +170,11 @@ class Inbox:
 
     # -- worker side ----------------------------------------------------------------------
 
-    def is_pending(self, event_id: int) -> bool:
-        """A cheap read before taking the write lock: most refusals end here."""
+    def peek(self, event_id: int) -> str | None:
+        """The type of a pending event, or None: a cheap read before taking the write turn."""
         with self.db.engine.connect() as conn:
-            return conn.execute(_STATUS, {"eid": event_id}).scalar() == PENDING
+            row = conn.execute(_PEEK, {"eid": event_id}).first()
+        return row.event_type or "" if row is not None and row.status == PENDING else None
 
     @staticmethod
     def take(s: Session, event_id: int) -> Taken | None:

@@ -67,9 +67,10 @@ class Processor:
         return done_any
 
     def _process_one(self, event_id: int) -> tuple[int, str | None, bool] | None:
-        if not self.inbox.is_pending(event_id):
+        event_type = self.inbox.peek(event_id)
+        if event_type is None:
             return None
-        prepared = self._prepare(event_id)
+        prepared = self._prepare(event_id) if event_type in PREPARE else {}
         taken = None
         sends: list[_Send] = []
         try:
@@ -141,8 +142,6 @@ class Processor:
             if row is None or row.payload is None:
                 return {}
             event = json.loads(row.payload)
-            if event.get("type") not in PREPARE:
-                return {}
             try:
                 return self.dispatcher.prepare(event, row.office_id, self.services.gateway(row.office_id), s)
             except Exception:

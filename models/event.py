@@ -2,8 +2,9 @@
 
 ``WebhookEvent`` is the inbox: one row per (office, webhookEventId), so a redelivered event
 is stored once and processed once. Once processed, the payload and the source key are
-erased: what stays is the id and office, enough to recognise a redelivery, and nothing that
-could become a second copy of someone's complaint next to their LINE user ID.
+erased: what stays is the id and office (enough to recognise a redelivery), the event's type
+and status, and nothing that could become a second copy of someone's complaint next to their
+LINE user ID. Processed rows are pruned after a week.
 
 ``OutboxMessage`` holds what a handler decided to send, written in the same transaction that
 marks the event done, so a crash between deciding and sending loses nothing. Rows are deleted
@@ -37,6 +38,7 @@ class WebhookEvent(Base):
     office_id: Mapped[int] = mapped_column(ForeignKey("offices.id", ondelete="CASCADE"))
     webhook_event_id: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16), default=PENDING)
+    event_type: Mapped[str | None] = mapped_column(String(32))
     # Until processed: the raw event, and an opaque key of its source so one person's events
     # are handled in order. Both are set to NULL when the event is done.
     payload: Mapped[str | None] = mapped_column(Text)

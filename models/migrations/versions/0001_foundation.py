@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-21 22:42:50.340595
+Create Date: 2026-11-21 23:03:09.840783
 """
 
 from collections.abc import Sequence
@@ -135,6 +135,7 @@ def upgrade() -> None:
     sa.Column('office_id', sa.Integer(), nullable=False),
     sa.Column('webhook_event_id', sa.String(length=64), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('event_type', sa.String(length=32), nullable=True),
     sa.Column('payload', sa.Text(), nullable=True),
     sa.Column('source_key', sa.String(length=64), nullable=True),
     sa.Column('event_ts', sa.BigInteger(), nullable=False),
