@@ -59,9 +59,12 @@ class WriterLock:
     """
 
     def __init__(self, db_path: str) -> None:
-        self._cond = threading.Condition()
+        self._mutex = threading.Lock()
+        self._urgent = threading.Condition(self._mutex)  # webhook writers wait here
+        self._normal = threading.Condition(self._mutex)  # background writers wait here
         self._busy = False
         self._urgent_waiting = 0
+        self._normal_waiting = 0
         self._owner: int | None = None
         self._path = f"{db_path}-writer.lock"
         self._fd: int | None = None
@@ -78,15 +81,17 @@ class WriterLock:
         if self._owner == threading.get_ident():
             # SQLite would wait 30 s for itself and then fail; say what is wrong at once.
             raise RuntimeError("nested write transaction on SQLite: finish the outer one first")
-        with self._cond:
+        with self._mutex:
             if priority:
                 self._urgent_waiting += 1
-            try:
-                while self._busy or (not priority and self._urgent_waiting):
-                    self._cond.wait()
-            finally:
-                if priority:
-                    self._urgent_waiting -= 1
+                while self._busy:
+                    self._urgent.wait()
+                self._urgent_waiting -= 1
+            else:
+                self._normal_waiting += 1
+                while self._busy or self._urgent_waiting:
+                    self._normal.wait()
+                self._normal_waiting -= 1
             self._busy = True
         try:
             fd = self._file()
@@ -98,9 +103,13 @@ class WriterLock:
                 self._owner = None
                 fcntl.flock(fd, fcntl.LOCK_UN)
         finally:
-            with self._cond:
+            with self._mutex:
                 self._busy = False
-                self._cond.notify_all()
+                # Wake exactly one writer, a webhook one first.
+                if self._urgent_waiting:
+                    self._urgent.notify()
+                elif self._normal_waiting:
+                    self._normal.notify()
 
 
 class Database:
