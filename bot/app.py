@@ -41,8 +41,10 @@ def create_app(
         SECRET_KEY=settings.secret_key,
         MAX_CONTENT_LENGTH=1024 * 1024,
         JSON_AS_ASCII=False,
+        SESSION_COOKIE_NAME="itabot_session",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
+        WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session, which has its own timeouts
         SESSION_COOKIE_SECURE=settings.public_base_url.startswith("https://"),
     )
     app.json.ensure_ascii = False
@@ -51,13 +53,20 @@ def create_app(
     app.extensions["itabot"] = services
     services.ensure_default_office()
 
+    from flask_wtf.csrf import CSRFProtect
+
+    from bot.console import bp as console_bp
     from bot.webhook import bp as webhook_bp
 
+    csrf = CSRFProtect(app)
     app.register_blueprint(webhook_bp)
+    csrf.exempt(webhook_bp)  # LINE signs its requests instead
+    app.register_blueprint(console_bp)
     if settings.simulator_enabled:
         from bot.simulator import bp as simulator_bp
 
         app.register_blueprint(simulator_bp)
+        csrf.exempt(simulator_bp)  # a development tool; its events are signed like LINE's
         services.simulator_app = app
 
     _request_hooks(app)

@@ -183,6 +183,48 @@ def office_list() -> None:
             click.echo(f"{o.slug}\t{o.name}{default}\t{channel}\t{base}{path}")
 
 
+# -- console users ---------------------------------------------------------------------------------
+
+
+@main.group(help="Console users.")
+def user() -> None:
+    pass
+
+
+@user.command("add", help="Create a console user and print a one-time link to set the password.")
+@click.option("--email", required=True)
+@click.option("--role", required=True, type=click.Choice(
+    ["admin", "complaint_officer", "survey_coordinator", "viewer", "supervisor"]))
+@click.option("--office", "slugs", multiple=True,
+              help="office slug (default office if omitted); a supervisor may repeat it")
+def user_add(email: str, role: str, slugs: tuple[str, ...]) -> None:
+    from bot.console import audit
+    from bot.console.views import INVITE_TTL, create_invite
+    from models import StaffOffice, StaffUser
+
+    services = _services()
+    email = email.strip().lower()
+    if "@" not in email:
+        raise click.ClickException("--email must be an email address")
+    office_ids = [_office_id(services, slug) for slug in (slugs or (None,))]
+    if len(office_ids) > 1 and role != "supervisor":
+        raise click.ClickException("only a supervisor works for several offices")
+    with services.db.session() as s:
+        if s.scalar(select(StaffUser.id).where(StaffUser.email == email)) is not None:
+            raise click.ClickException(f"a user {email} exists already")
+        new = StaffUser(email=email, role=role)
+        s.add(new)
+        s.flush()
+        for oid in office_ids:
+            s.add(StaffOffice(user_id=new.id, office_id=oid))
+        token = create_invite(s, new)
+        audit.record(s, "user.created_cli", target=f"user:{new.id}", office_id=office_ids[0],
+                     detail={"email": email, "role": role})
+    days = INVITE_TTL.days
+    click.echo(f"user {email} ({role}) created; set the password within {days} days at:")
+    click.echo(f"{services.settings.public_base_url}/console/invite/{token}")
+
+
 # -- rich menus ----------------------------------------------------------------------------------
 
 

@@ -9,9 +9,11 @@ from models.delivery import Delivery
 from models.event import OutboxMessage, WebhookEvent
 from models.office import Office
 from models.simulator import SimMessage, SimReplyToken
+from models.staff import AuditEntry, StaffInvite, StaffOffice, StaffUser
 from models.user import LineGroup, LineUser
 
 __all__ = [
+    "AuditEntry",
     "Base",
     "ConversationState",
     "Delivery",
@@ -21,6 +23,9 @@ __all__ = [
     "OutboxMessage",
     "SimMessage",
     "SimReplyToken",
+    "StaffInvite",
+    "StaffOffice",
+    "StaffUser",
     "WebhookEvent",
     "utcnow",
 ]

@@ -1,0 +1,520 @@
+"""``/console``: sign-in with Argon2id passwords and TOTP, roles, office isolation, audit trail.
+
+Sessions live in Flask's signed cookie (Secure when served over https, HttpOnly,
+SameSite=Lax) and end after ``IDLE`` without activity or ``ABSOLUTE`` after sign-in, and at
+once when the user's password, role or 2FA changes (``session_epoch``). Every form carries a
+CSRF token (Flask-WTF).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+import tomllib
+from datetime import timedelta
+from functools import cache
+from pathlib import Path
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from sqlalchemy import func, select
+
+from bot.console import access, audit, security
+from models import AuditEntry, Delivery, LineGroup, LineUser, Office, StaffInvite, StaffOffice, StaffUser, utcnow
+from models.event import FAILED, PENDING
+from models.staff import ROLES
+
+bp = Blueprint("console", __name__, url_prefix="/console")
+
+IDLE = timedelta(minutes=30)
+ABSOLUTE = timedelta(hours=10)
+INVITE_TTL = timedelta(days=3)
+CATALOG = Path(__file__).with_name("messages.toml")
+
+
+@cache
+def _catalog() -> dict[str, dict[str, str]]:
+    with CATALOG.open("rb") as fh:
+        return tomllib.load(fh)
+
+
+def text(key: str, **values) -> str:
+    entry = _catalog().get(key, {"th": key, "en": key})
+    value = entry.get(g.get("lang", "th")) or entry["th"]
+    return value.format(**values) if values else value
+
+
+def _services():
+    return current_app.extensions["itabot"]
+
+
+# -- session handling ----------------------------------------------------------------------
+
+
+@bp.before_request
+def _load_user() -> Response | None:
+    g.lang = session.get("lang", "th")
+    g.staff = None
+    g.staff_offices = []
+    uid = session.get("uid")
+    if uid is None:
+        return None
+    now = time.time()
+    if now - session.get("t0", 0) > ABSOLUTE.total_seconds() or now - session.get("seen", 0) > IDLE.total_seconds():
+        _end_session()
+        return None
+    with _services().db.Session() as s:
+        user = s.get(StaffUser, uid)
+        if user is None or not user.active or user.session_epoch != session.get("epoch"):
+            _end_session()
+            return None
+        offices = list(s.scalars(select(StaffOffice.office_id).where(StaffOffice.user_id == uid)))
+        s.expunge(user)
+    session["seen"] = now
+    if not session.get("mfa"):
+        g.pending = user  # password done, TOTP not yet
+        return None
+    g.staff = user
+    g.staff_offices = offices
+    return None
+
+
+def _end_session() -> None:
+    lang = session.get("lang", "th")
+    session.clear()
+    session["lang"] = lang
+
+
+def _start_session(user: StaffUser, mfa_done: bool) -> None:
+    lang = session.get("lang", "th")
+    session.clear()  # a new session id, so nothing from before sign-in carries over
+    session.update(uid=user.id, epoch=user.session_epoch, mfa=mfa_done, t0=time.time(), seen=time.time(), lang=lang)
+    session.permanent = False
+
+
+@bp.after_request
+def _headers(resp: Response) -> Response:
+    resp.headers["Content-Security-Policy"] = (
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+    )
+    resp.headers["Cache-Control"] = "no-store"
+    if request.is_secure or _services().settings.public_base_url.startswith("https://"):
+        resp.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+    return resp
+
+
+@bp.app_template_global("_")
+def _template_text(key: str, **values) -> str:
+    return text(key, **values)
+
+
+@bp.app_template_filter("be_datetime")
+def _be_datetime(value) -> str:
+    from bot.thaidate import be_datetime
+
+    return be_datetime(value, g.get("lang", "th")) if value else ""
+
+
+@bp.get("/font/<weight>.ttf")
+def font(weight: str):
+    """Sarabun for devices without a Thai font (the same package the printed material uses)."""
+    from flask import send_file
+
+    from bot.richmenu_image import sarabun_path
+
+    if weight not in ("Regular", "Bold"):
+        abort(404)
+    return send_file(sarabun_path(weight), mimetype="font/ttf", max_age=86400)
+
+
+@bp.app_template_global("can")
+def _template_can(permission: str) -> bool:
+    return access.can(permission)
+
+
+@bp.errorhandler(401)
+def _unauthorized(_e):
+    if g.get("pending") is not None:
+        return redirect(url_for("console.mfa"))
+    return redirect(url_for("console.login", next=request.path if request.method == "GET" else None))
+
+
+@bp.errorhandler(403)
+def _forbidden(_e):
+    return render_template("console/error.html", title=text("forbidden_title"), message=text("forbidden")), 403
+
+
+@bp.errorhandler(404)
+def _not_found(_e):
+    return render_template("console/error.html", title=text("not_found_title"), message=text("not_found")), 404
+
+
+def _safe_next(target: str | None) -> str:
+    if target and target.startswith("/console") and not target.startswith("//"):
+        return target
+    return url_for("console.dashboard")
+
+
+# -- sign-in -------------------------------------------------------------------------------
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    error = None
+    if request.method == "POST":
+        email = (request.form.get("email") or "").strip().lower()
+        password = request.form.get("password") or ""
+        services = _services()
+        with services.db.session() as s:
+            user = s.scalar(select(StaffUser).where(StaffUser.email == email))
+            now = utcnow()
+            if user is not None and security.is_locked(user.locked_until, now):
+                security.verify_password(None, password)  # same work either way
+                audit.record(s, "signin.locked", target=f"user:{user.id}", actor=user)
+                error = text("locked")
+            elif user is None or not user.active or not security.verify_password(user.password_hash, password):
+                if user is not None:
+                    user.failed_logins += 1
+                    lock = security.lock_for(user.failed_logins)
+                    if lock is not None:
+                        user.locked_until = now + lock
+                audit.record(s, "signin.failed", target=f"user:{user.id}" if user else None,
+                             detail={"email": email[:254]}, actor=user)
+                error = text("bad_credentials")
+            else:
+                user.failed_logins = 0
+                user.locked_until = None
+                needs_mfa = user.totp_enabled or user.role in access.NEEDS_2FA
+                if not needs_mfa:
+                    user.last_login_at = now
+                    audit.record(s, "signin", target=f"user:{user.id}", actor=user)
+                s.flush()
+                s.expunge(user)
+        if error is None:
+            _start_session(user, mfa_done=not needs_mfa)
+            if needs_mfa:
+                return redirect(url_for("console.mfa", next=request.args.get("next")))
+            return redirect(_safe_next(request.args.get("next")))
+    return render_template("console/login.html", error=error), (401 if error else 200)
+
+
+@bp.route("/2fa", methods=["GET", "POST"])
+def mfa():
+    user = g.get("pending")
+    if user is None:
+        return redirect(url_for("console.dashboard" if g.get("staff") else "console.login"))
+    if not user.totp_enabled:
+        return redirect(url_for("console.mfa_setup"))
+    error = None
+    if request.method == "POST":
+        code = request.form.get("code") or ""
+        services = _services()
+        with services.db.session() as s:
+            row = s.get(StaffUser, user.id)
+            now = utcnow()
+            ok = False
+            if security.is_locked(row.locked_until, now):
+                error = text("locked")
+            else:
+                step = security.verify_totp(services.cipher.decrypt(row.totp_secret_enc), code, row.totp_last_step)
+                if step is not None:
+                    row.totp_last_step = step
+                    ok = True
+                else:
+                    remaining = security.use_recovery_code(list(row.recovery_codes or []), code)
+                    if remaining is not None:
+                        row.recovery_codes = remaining
+                        ok = True
+                        audit.record(s, "signin.recovery_code", target=f"user:{row.id}", actor=row,
+                                     detail={"codes_left": len(remaining)})
+                if ok:
+                    row.failed_logins = 0
+                    row.last_login_at = now
+                    audit.record(s, "signin", target=f"user:{row.id}", actor=row, detail={"2fa": True})
+                else:
+                    row.failed_logins += 1
+                    lock = security.lock_for(row.failed_logins)
+                    if lock is not None:
+                        row.locked_until = now + lock
+                    audit.record(s, "signin.failed_2fa", target=f"user:{row.id}", actor=row)
+                    error = error or text("bad_code")
+        if ok:
+            session["mfa"] = True
+            return redirect(_safe_next(request.args.get("next")))
+    return render_template("console/mfa.html", error=error), (401 if error else 200)
+
+
+@bp.route("/2fa/setup", methods=["GET", "POST"])
+def mfa_setup():
+    user = g.get("pending") or g.get("staff")
+    if user is None:
+        return redirect(url_for("console.login"))
+    services = _services()
+    error = None
+    if request.method == "POST":
+        secret = session.get("totp_setup")
+        step = security.verify_totp(secret, request.form.get("code") or "", None) if secret else None
+        if step is None:
+            error = text("bad_code")
+        else:
+            codes, hashes = security.new_recovery_codes()
+            with services.db.session() as s:
+                row = s.get(StaffUser, user.id)
+                row.totp_secret_enc = services.cipher.encrypt(secret)
+                row.totp_enabled = True
+                row.totp_last_step = step
+                row.recovery_codes = hashes
+                row.session_epoch += 1
+                audit.record(s, "2fa.enabled", target=f"user:{row.id}", actor=row)
+                if g.get("pending") is not None:  # enrolling was the second step of signing in
+                    row.last_login_at = utcnow()
+                    row.failed_logins = 0
+                    audit.record(s, "signin", target=f"user:{row.id}", actor=row, detail={"2fa": "enrolled"})
+                epoch = row.session_epoch
+                s.flush()
+                s.expunge(row)
+            session.pop("totp_setup", None)
+            session.update(epoch=epoch, mfa=True)
+            return render_template("console/recovery_codes.html", codes=codes)
+    secret = session.get("totp_setup") or security.new_totp_secret()
+    session["totp_setup"] = secret
+    uri = security.totp_uri(secret, user.email)
+    return render_template("console/mfa_setup.html", secret=secret, qr=_qr_data_uri(uri), error=error), (
+        400 if error else 200
+    )
+
+
+def _qr_data_uri(data: str) -> str:
+    import base64
+
+    import qrcode
+    import qrcode.image.svg
+
+    img = qrcode.make(data, image_factory=qrcode.image.svg.SvgPathImage, box_size=8)
+    return "data:image/svg+xml;base64," + base64.b64encode(img.to_string()).decode()
+
+
+@bp.post("/logout")
+def logout():
+    user = g.get("staff") or g.get("pending")
+    if user is not None:
+        with _services().db.session() as s:
+            audit.record(s, "signout", target=f"user:{user.id}", actor=user)
+    _end_session()
+    return redirect(url_for("console.login"))
+
+
+@bp.get("/lang/<lang>")
+def switch_language(lang: str):
+    if lang in ("th", "en"):
+        session["lang"] = lang
+    return redirect(_safe_next(request.args.get("next")))
+
+
+# -- invitations -------------------------------------------------------------------------------
+
+
+def create_invite(s, user: StaffUser) -> str:
+    token, digest = security.new_token()
+    s.add(StaffInvite(user_id=user.id, token_hash=digest, expires_at=utcnow() + INVITE_TTL))
+    return token
+
+
+@bp.route("/invite/<token>", methods=["GET", "POST"])
+def accept_invite(token: str):
+    services = _services()
+    with services.db.Session() as s:
+        invite = s.scalar(select(StaffInvite).where(StaffInvite.token_hash == security.token_hash(token)))
+        if invite is None or invite.used_at is not None or invite.expires_at < utcnow():
+            abort(404)
+        user = s.get(StaffUser, invite.user_id)
+        email = user.email
+    error = None
+    if request.method == "POST":
+        password = request.form.get("password") or ""
+        if password != request.form.get("password2"):
+            error = text("password_mismatch")
+        else:
+            problem = security.password_problem(password, email)
+            error = text(problem) if problem else None
+        if error is None:
+            with services.db.session() as s:
+                invite = s.scalar(select(StaffInvite).where(StaffInvite.token_hash == security.token_hash(token)))
+                if invite.used_at is not None:
+                    abort(404)
+                invite.used_at = utcnow()
+                row = s.get(StaffUser, invite.user_id)
+                row.password_hash = security.hash_password(password)
+                row.session_epoch += 1
+                audit.record(s, "password.set", target=f"user:{row.id}", actor=row)
+            return redirect(url_for("console.login"))
+    return render_template("console/invite.html", email=email, error=error), (400 if error else 200)
+
+
+# -- pages -------------------------------------------------------------------------------------
+
+
+@bp.get("/")
+@access.requires("dashboard")
+def dashboard():
+    services = _services()
+    ids = access.office_ids()
+    month = utcnow().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    rows = []
+    with services.db.Session() as s:
+        offices = s.scalars(select(Office).where(Office.id.in_(ids)).order_by(Office.id)).all()
+        for o in offices:
+            followers = s.scalar(select(func.count()).select_from(LineUser).where(
+                LineUser.office_id == o.id, LineUser.following.is_(True)))
+            groups = s.scalar(select(func.count()).select_from(LineGroup).where(
+                LineGroup.office_id == o.id, LineGroup.active.is_(True)))
+            sent = dict(s.execute(
+                select(Delivery.kind, func.coalesce(func.sum(Delivery.recipients * Delivery.messages), 0))
+                .where(Delivery.office_id == o.id, Delivery.sent_at >= month, Delivery.status == "sent")
+                .group_by(Delivery.kind)).all())
+            from models import WebhookEvent
+
+            backlog = dict(s.execute(
+                select(WebhookEvent.status, func.count()).where(
+                    WebhookEvent.office_id == o.id, WebhookEvent.status.in_((PENDING, FAILED)))
+                .group_by(WebhookEvent.status)).all())
+            rows.append({
+                "office": o, "followers": followers, "groups": groups,
+                "replies": int(sent.get("reply", 0)),
+                "quota_used": int(sum(v for k, v in sent.items() if k != "reply")),
+                "pending": backlog.get(PENDING, 0), "failed": backlog.get(FAILED, 0),
+            })
+    return render_template("console/dashboard.html", rows=rows)
+
+
+@bp.get("/users")
+@access.requires("users")
+def users():
+    services = _services()
+    ids = access.office_ids()
+    with services.db.Session() as s:
+        members = s.execute(
+            select(StaffUser, StaffOffice.office_id, Office.slug)
+            .join(StaffOffice, StaffOffice.user_id == StaffUser.id)
+            .join(Office, Office.id == StaffOffice.office_id)
+            .where(StaffOffice.office_id.in_(ids))
+            .order_by(StaffUser.email)
+        ).all()
+        offices = s.scalars(select(Office).where(Office.id.in_(ids)).order_by(Office.id)).all()
+    return render_template("console/users.html", members=members, offices=offices, roles=ROLES,
+                           labels=access.ROLE_LABELS, invite_link=session.pop("invite_link", None))
+
+
+@bp.post("/users/invite")
+@access.requires("users")
+def invite_user():
+    email = (request.form.get("email") or "").strip().lower()
+    role = request.form.get("role") or ""
+    office_id = int(request.form.get("office_id") or 0)
+    if office_id not in access.office_ids():
+        abort(404)
+    if role not in ROLES or "@" not in email or len(email) > 254:
+        abort(400)
+    services = _services()
+    with services.db.session() as s:
+        if s.scalar(select(StaffUser.id).where(StaffUser.email == email)) is not None:
+            abort(409)
+        user = StaffUser(email=email, role=role)
+        s.add(user)
+        s.flush()
+        s.add(StaffOffice(user_id=user.id, office_id=office_id))
+        token = create_invite(s, user)
+        audit.record(s, "user.invited", target=f"user:{user.id}", office_id=office_id,
+                     detail={"email": email, "role": role})
+    session["invite_link"] = f"{services.settings.public_base_url}/console/invite/{token}"
+    return redirect(url_for("console.users"))
+
+
+def _member_or_404(s, user_id: int) -> StaffUser:
+    user = s.get(StaffUser, user_id)
+    if user is None:
+        abort(404)
+    theirs = set(s.scalars(select(StaffOffice.office_id).where(StaffOffice.user_id == user_id)))
+    if not theirs & set(access.office_ids()):
+        abort(404)
+    return user
+
+
+@bp.post("/users/<int:user_id>/role")
+@access.requires("users")
+def change_role(user_id: int):
+    role = request.form.get("role") or ""
+    if role not in ROLES:
+        abort(400)
+    with _services().db.session() as s:
+        user = _member_or_404(s, user_id)
+        if user.id == g.staff.id:
+            abort(403)  # nobody changes their own role
+        old = user.role
+        user.role = role
+        user.session_epoch += 1  # their sessions end; the new role applies at next sign-in
+        audit.record(s, "user.role_changed", target=f"user:{user.id}", detail={"from": old, "to": role})
+    return redirect(url_for("console.users"))
+
+
+@bp.post("/users/<int:user_id>/deactivate")
+@access.requires("users")
+def deactivate(user_id: int):
+    with _services().db.session() as s:
+        user = _member_or_404(s, user_id)
+        if user.id == g.staff.id:
+            abort(403)
+        user.active = False
+        user.session_epoch += 1
+        audit.record(s, "user.deactivated", target=f"user:{user.id}")
+    return redirect(url_for("console.users"))
+
+
+def _audit_query():
+    ids = access.office_ids()
+    stmt = select(AuditEntry).order_by(AuditEntry.id.desc())
+    # Entries of the user's offices, and entries about people who work there (sign-ins).
+    members = select(StaffOffice.user_id).where(StaffOffice.office_id.in_(ids))
+    return stmt.where((AuditEntry.office_id.in_(ids)) | (AuditEntry.actor_id.in_(members)))
+
+
+@bp.get("/audit")
+@access.requires("audit")
+def audit_log():
+    action = request.args.get("action") or None
+    with _services().db.Session() as s:
+        stmt = _audit_query()
+        if action:
+            stmt = stmt.where(AuditEntry.action == action)
+        entries = s.scalars(stmt.limit(500)).all()
+    return render_template("console/audit.html", entries=entries, action=action)
+
+
+@bp.get("/audit.csv")
+@access.requires("audit")
+def audit_export():
+    with _services().db.session() as s:
+        audit.record(s, "audit.exported")
+    with _services().db.Session() as s:
+        entries = s.scalars(_audit_query()).all()
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["id", "เวลา (UTC) / at", "ผู้ใช้ / actor", "หน่วยงาน / office", "การกระทำ / action", "เป้าหมาย / target",
+                "รายละเอียด / detail", "IP"])
+    for e in entries:
+        w.writerow([e.id, e.at.isoformat(), e.actor_email or "", e.office_id or "", e.action, e.target or "",
+                    e.detail, e.ip or ""])
+    return Response("\ufeff" + buf.getvalue(), mimetype="text/csv",
+                    headers={"Content-Disposition": "attachment; filename=itabot-audit.csv"})

@@ -1,0 +1,300 @@
+"""The staff console: accounts, 2FA, lock-out, CSRF, roles, office isolation and the audit trail."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pyotp
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import select, text, update
+
+from bot.cli import main
+from bot.console import access
+from models import AuditEntry, StaffUser, utcnow
+
+PASSWORD = "correct horse battery staple"
+
+
+class Console:
+    """A browser's view of the console: cookies, CSRF tokens from the forms, https."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+        self.client = app.test_client()
+        self.client.environ_base["wsgi.url_scheme"] = "https"  # the session cookie is Secure
+
+    def csrf(self, path: str) -> str:
+        page = self.client.get(path).get_data(as_text=True)
+        m = re.search(r'name="csrf_token" value="([^"]+)"', page)
+        assert m, f"no CSRF token on {path}"
+        return m.group(1)
+
+    def post(self, path: str, data: dict, form_page: str | None = None):
+        data = dict(data, csrf_token=self.csrf(form_page or path))
+        return self.client.post(path, data=data)
+
+    def login(self, email: str, password: str = PASSWORD):
+        return self.post("/console/login", {"email": email, "password": password})
+
+    def code(self, path: str, code: str):
+        return self.post(path, {"code": code})
+
+
+def _audit(services, action: str | None = None) -> list[AuditEntry]:
+    with services.db.Session() as s:
+        stmt = select(AuditEntry).order_by(AuditEntry.id)
+        if action:
+            stmt = stmt.where(AuditEntry.action == action)
+        return s.scalars(stmt).all()
+
+
+def add_user(app, env, email: str, role: str, *offices: str) -> str:
+    """`itabot user add`, then the invite link opened and a password set. Returns the email."""
+    args = ["user", "add", "--email", email, "--role", role]
+    for slug in offices:
+        args += ["--office", slug]
+    out = CliRunner().invoke(main, args, env=env, catch_exceptions=False).output
+    link = out.strip().splitlines()[-1]
+    assert link.startswith("https://bot.example.go.th/console/invite/")
+    c = Console(app)
+    path = link.removeprefix("https://bot.example.go.th")
+    resp = c.post(path, {"password": PASSWORD, "password2": PASSWORD})
+    assert resp.status_code == 302
+    return email
+
+
+@pytest.fixture
+def console(app):
+    return Console(app)
+
+
+def enrol(console: Console, email: str) -> str:
+    """Sign in for the first time with a role that needs 2FA; returns the TOTP secret."""
+    resp = console.login(email)
+    assert resp.status_code == 302 and resp.headers["Location"].startswith("/console/2fa")
+    page = console.client.get("/console/2fa/setup").get_data(as_text=True)
+    secret = re.search(r'id="totp-secret">([A-Z2-7]+)<', page).group(1)
+    done = console.code("/console/2fa/setup", pyotp.TOTP(secret).now())
+    assert done.status_code == 200 and "รหัสกู้คืน" in done.get_data(as_text=True)
+    console.recovery = re.findall(r"<code>([0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4})</code>", done.get_data(as_text=True))
+    return secret
+
+
+def test_first_admin_from_the_cli_sets_a_password_enrols_2fa_and_sees_the_dashboard(app, console, env, services):
+    add_user(app, env, "admin@khet.go.th", "admin")
+    secret = enrol(console, "admin@khet.go.th")
+    assert len(console.recovery) == 8
+    page = console.client.get("/console/")
+    assert page.status_code == 200 and "ผู้ติดตาม" in page.get_data(as_text=True)
+    actions = [e.action for e in _audit(services)]
+    for expected in ("user.created_cli", "password.set", "2fa.enabled", "signin"):
+        assert expected in actions
+    with services.db.Session() as s:
+        row = s.scalar(select(StaffUser))
+    assert row.password_hash.startswith("$argon2id$")
+    assert secret not in (row.totp_secret_enc or "")  # stored encrypted
+
+
+def test_sign_in_with_2fa_wrong_code_reused_code_and_recovery_code(console, env, services, app):
+    add_user(app, env, "officer@khet.go.th", "complaint_officer")
+    secret = enrol(console, "officer@khet.go.th")
+    recovery = console.recovery
+    c = Console(app)
+    assert c.login("officer@khet.go.th").headers["Location"].startswith("/console/2fa")
+    assert c.client.get("/console/").status_code == 302  # not in before the second factor
+    bad = c.code("/console/2fa", "000000")
+    assert bad.status_code == 401 and "รหัสไม่ถูกต้อง" in bad.get_data(as_text=True)
+    assert _audit(services, "signin.failed_2fa")
+    # The code used at enrolment is spent; recovery codes work once each.
+    assert c.code("/console/2fa", pyotp.TOTP(secret).now()).status_code == 401
+    assert c.code("/console/2fa", recovery[0]).status_code == 302
+    assert c.client.get("/console/").status_code == 200
+    c2 = Console(app)
+    c2.login("officer@khet.go.th")
+    assert c2.code("/console/2fa", recovery[0]).status_code == 401
+    assert _audit(services, "signin.recovery_code")[0].detail == {"codes_left": 7}
+
+
+def test_repeated_failures_lock_the_account_with_back_off(app, console, env, services):
+    add_user(app, env, "viewer@khet.go.th", "viewer")
+    for _ in range(5):
+        assert console.login("viewer@khet.go.th", "wrong password!!").status_code == 401
+    locked = console.login("viewer@khet.go.th")  # the right password no longer helps
+    assert locked.status_code == 401 and "ล็อก" in locked.get_data(as_text=True)
+    assert _audit(services, "signin.locked")
+    assert len(_audit(services, "signin.failed")) == 5
+    with services.db.Session() as s:
+        user = s.scalar(select(StaffUser))
+        first_lock = user.locked_until - utcnow()
+    assert timedelta(seconds=30) < first_lock <= timedelta(minutes=1)
+    with services.db.session() as s:  # the minute passes; one more failure locks for longer
+        s.execute(update(StaffUser).values(locked_until=utcnow() - timedelta(seconds=1)))
+    console.login("viewer@khet.go.th", "wrong again!!!!")
+    with services.db.Session() as s:
+        assert s.scalar(select(StaffUser)).locked_until - utcnow() > timedelta(minutes=1, seconds=30)
+    with services.db.session() as s:
+        s.execute(update(StaffUser).values(locked_until=utcnow() - timedelta(seconds=1)))
+    assert console.login("viewer@khet.go.th").status_code == 302
+
+
+def test_unknown_email_and_wrong_password_look_the_same(app, console, env, services):
+    add_user(app, env, "viewer@khet.go.th", "viewer")
+    a = console.login("nobody@khet.go.th").get_data(as_text=True)
+    b = console.login("viewer@khet.go.th", "not the password").get_data(as_text=True)
+    assert "อีเมลหรือรหัสผ่านไม่ถูกต้อง" in a and "อีเมลหรือรหัสผ่านไม่ถูกต้อง" in b
+
+
+def test_forms_without_a_csrf_token_are_refused(app, console, env, services):
+    add_user(app, env, "viewer@khet.go.th", "viewer")
+    resp = console.client.post("/console/login", data={"email": "viewer@khet.go.th", "password": PASSWORD})
+    assert resp.status_code == 400
+    assert not _audit(services, "signin")
+
+
+def test_weak_passwords_are_refused_and_invites_work_once(console, env, services, app):
+    out = CliRunner().invoke(main, ["user", "add", "--email", "new@khet.go.th", "--role", "viewer"], env=env).output
+    path = out.strip().splitlines()[-1].removeprefix("https://bot.example.go.th")
+    short = console.post(path, {"password": "short", "password2": "short"})
+    assert short.status_code == 400 and "12" in short.get_data(as_text=True)
+    assert console.post(path, {"password": PASSWORD, "password2": PASSWORD}).status_code == 302
+    assert console.client.get(path).status_code == 404
+
+
+PAGES = {"/console/": "dashboard", "/console/users": "users", "/console/audit": "audit",
+         "/console/audit.csv": "audit"}
+
+
+@pytest.mark.parametrize("role", ["admin", "complaint_officer", "survey_coordinator", "viewer", "supervisor"])
+def test_each_role_sees_only_its_pages(app, env, services, role):
+    add_user(app, env, f"{role}@khet.go.th", role)
+    c = Console(app)
+    if role in access.NEEDS_2FA:
+        enrol(c, f"{role}@khet.go.th")
+    else:
+        assert c.login(f"{role}@khet.go.th").status_code == 302
+    for path, permission in PAGES.items():
+        status = c.client.get(path).status_code
+        allowed = permission in access.ROLE_PERMISSIONS[role]
+        assert status == (200 if allowed else 403), (role, path, status)
+
+
+def test_no_console_page_opens_without_a_session(app):
+    client = app.test_client()
+    client.environ_base["wsgi.url_scheme"] = "https"
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith("/console") or rule.arguments - {"user_id"}:
+            continue
+        if rule.rule in ("/console/login", "/console/2fa", "/console/2fa/setup") or rule.endpoint.endswith("font"):
+            continue
+        path = rule.rule.replace("<int:user_id>", "1")
+        method = "POST" if "POST" in rule.methods and "GET" not in rule.methods else "GET"
+        resp = client.open(path, method=method)
+        assert resp.status_code in (302, 400), (path, resp.status_code)  # to sign-in, or no CSRF token
+        if resp.status_code == 302:
+            assert "/console/login" in resp.headers["Location"]
+
+
+def test_another_office_s_users_answer_404_and_are_not_listed(app, env, services):
+    services.offices.add("nongchok", "สำนักงานเขตหนองจอก", None, None)
+    add_user(app, env, "admin@khet.go.th", "admin")
+    add_user(app, env, "other@nongchok.go.th", "viewer", "nongchok")
+    c = Console(app)
+    enrol(c, "admin@khet.go.th")
+    with services.db.Session() as s:
+        other_id = s.scalar(select(StaffUser.id).where(StaffUser.email == "other@nongchok.go.th"))
+    assert "other@nongchok.go.th" not in c.client.get("/console/users").get_data(as_text=True)
+    resp = c.post(f"/console/users/{other_id}/role", {"role": "admin"}, form_page="/console/users")
+    assert resp.status_code == 404
+    resp = c.post(f"/console/users/{other_id}/deactivate", {}, form_page="/console/users")
+    assert resp.status_code == 404
+    with services.db.Session() as s:
+        assert s.get(StaffUser, other_id).role == "viewer"
+    # Inviting into another office is refused the same way.
+    nongchok = services.offices.by_slug("nongchok").id
+    resp = c.post("/console/users/invite", {"email": "x@y.th", "role": "viewer", "office_id": str(nongchok)},
+                  form_page="/console/users")
+    assert resp.status_code == 404
+
+
+def test_a_supervisor_sees_aggregates_of_its_offices_only(app, env, services):
+    services.offices.add("nongchok", "สำนักงานเขตหนองจอก", None, None)
+    services.offices.add("bangrak", "สำนักงานเขตบางรัก", None, None)
+    add_user(app, env, "bma@bangkok.go.th", "supervisor", "default", "nongchok")
+    c = Console(app)
+    assert c.login("bma@bangkok.go.th").status_code == 302
+    page = c.client.get("/console/").get_data(as_text=True)
+    assert "สำนักงานเขตหนองจอก" in page and "สำนักงานเขตทดสอบ" in page
+    assert "สำนักงานเขตบางรัก" not in page
+
+
+def test_admin_invites_and_changes_a_role_and_the_changed_user_is_signed_out(app, env, services):
+    add_user(app, env, "admin@khet.go.th", "admin")
+    admin = Console(app)
+    enrol(admin, "admin@khet.go.th")
+    resp = admin.post("/console/users/invite", {"email": "coord@khet.go.th", "role": "survey_coordinator",
+                                                 "office_id": "1"}, form_page="/console/users")
+    assert resp.status_code == 302
+    link = re.search(r'id="invite-link">https://[^/]+(/console/invite/[^<]+)<',
+                     admin.client.get("/console/users").get_data(as_text=True)).group(1)
+    coord = Console(app)
+    coord.post(link, {"password": PASSWORD, "password2": PASSWORD})
+    assert coord.login("coord@khet.go.th").status_code == 302
+    assert coord.client.get("/console/").status_code == 200
+    with services.db.Session() as s:
+        coord_id = s.scalar(select(StaffUser.id).where(StaffUser.email == "coord@khet.go.th"))
+    admin.post(f"/console/users/{coord_id}/role", {"role": "viewer"}, form_page="/console/users")
+    assert coord.client.get("/console/").status_code == 302  # their session ended
+    changed = _audit(services, "user.role_changed")[0]
+    assert changed.detail == {"from": "survey_coordinator", "to": "viewer"}
+    assert changed.actor_email == "admin@khet.go.th"
+    assert _audit(services, "user.invited")
+
+
+def test_sessions_end_after_idle_time(app, env, services, monkeypatch):
+    add_user(app, env, "viewer@khet.go.th", "viewer")
+    c = Console(app)
+    c.login("viewer@khet.go.th")
+    assert c.client.get("/console/").status_code == 200
+    import time as _time
+
+    real = _time.time
+    monkeypatch.setattr("bot.console.views.time.time", lambda: real() + 31 * 60)
+    assert c.client.get("/console/").status_code == 302
+
+
+def test_security_headers_and_cookie_flags(app, env, services):
+    add_user(app, env, "viewer@khet.go.th", "viewer")
+    c = Console(app)
+    resp = c.login("viewer@khet.go.th")
+    cookie = resp.headers.get("Set-Cookie", "")
+    assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    page = c.client.get("/console/")
+    assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
+    assert page.headers["Strict-Transport-Security"].startswith("max-age=")
+    assert page.headers["X-Frame-Options"] == "DENY"
+
+
+def test_audit_log_is_append_only_and_exports_are_audited(app, env, services):
+    add_user(app, env, "admin@khet.go.th", "admin")
+    c = Console(app)
+    enrol(c, "admin@khet.go.th")
+    csv_resp = c.client.get("/console/audit.csv")
+    assert csv_resp.status_code == 200 and "signin" in csv_resp.get_data(as_text=True)
+    assert _audit(services, "audit.exported")
+    entry = _audit(services)[0]
+    with pytest.raises(PermissionError), services.db.session() as s:
+        s.get(AuditEntry, entry.id).action = "nothing happened"
+    with pytest.raises(Exception, match="append-only"), services.db.session() as s:
+        s.execute(text("DELETE FROM audit_log"))
+    with pytest.raises(Exception, match="append-only"), services.db.session() as s:
+        s.execute(text("UPDATE audit_log SET action = 'x'"))
+    assert len(_audit(services)) >= 5
+
+
+def test_language_switch(app, env, services):
+    c = Console(app)
+    assert "เข้าสู่ระบบ" in c.client.get("/console/login").get_data(as_text=True)
+    c.client.get("/console/lang/en")
+    assert "Sign in" in c.client.get("/console/login").get_data(as_text=True)
