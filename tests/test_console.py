@@ -298,3 +298,15 @@ def test_language_switch(app, env, services):
     assert "เข้าสู่ระบบ" in c.client.get("/console/login").get_data(as_text=True)
     c.client.get("/console/lang/en")
     assert "Sign in" in c.client.get("/console/login").get_data(as_text=True)
+
+
+def test_a_password_alone_cannot_replace_an_enrolled_authenticator(app, env, services):
+    add_user(app, env, "officer@khet.go.th", "complaint_officer")
+    enrol(Console(app), "officer@khet.go.th")
+    thief = Console(app)
+    thief.login("officer@khet.go.th")  # knows the password, not the phone
+    resp = thief.client.get("/console/2fa/setup")
+    assert resp.status_code == 302 and resp.headers["Location"].startswith("/console/2fa")
+    assert thief.client.post("/console/2fa/setup", data={"code": "123456"}).status_code in (302, 400)
+    with services.db.Session() as s:
+        assert len(s.scalar(select(StaffUser)).recovery_codes) == 8  # nothing re-enrolled

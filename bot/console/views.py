@@ -31,7 +31,18 @@ from flask import (
 from sqlalchemy import func, select
 
 from bot.console import access, audit, security
-from models import AuditEntry, Delivery, LineGroup, LineUser, Office, StaffInvite, StaffOffice, StaffUser, utcnow
+from models import (
+    AuditEntry,
+    Delivery,
+    LineGroup,
+    LineUser,
+    Office,
+    StaffInvite,
+    StaffOffice,
+    StaffUser,
+    WebhookEvent,
+    utcnow,
+)
 from models.event import FAILED, PENDING
 from models.staff import ROLES
 
@@ -261,6 +272,9 @@ def mfa_setup():
     user = g.get("pending") or g.get("staff")
     if user is None:
         return redirect(url_for("console.login"))
+    if g.get("pending") is not None and user.totp_enabled:
+        # A password alone must not replace an enrolled authenticator: that needs the code first.
+        return redirect(url_for("console.mfa"))
     services = _services()
     error = None
     if request.method == "POST":
@@ -384,8 +398,6 @@ def dashboard():
                 select(Delivery.kind, func.coalesce(func.sum(Delivery.recipients * Delivery.messages), 0))
                 .where(Delivery.office_id == o.id, Delivery.sent_at >= month, Delivery.status == "sent")
                 .group_by(Delivery.kind)).all())
-            from models import WebhookEvent
-
             backlog = dict(s.execute(
                 select(WebhookEvent.status, func.count()).where(
                     WebhookEvent.office_id == o.id, WebhookEvent.status.in_((PENDING, FAILED)))
