@@ -163,7 +163,7 @@ def test_weak_passwords_are_refused_and_invites_work_once(console, env, services
 
 
 PAGES = {"/console/": "dashboard", "/console/users": "users", "/console/audit": "audit",
-         "/console/audit.csv": "audit"}
+         "/console/audit.csv": "audit", "/console/settings": "settings"}
 
 
 @pytest.mark.parametrize("role", ["admin", "complaint_officer", "survey_coordinator", "viewer", "supervisor"])
@@ -310,3 +310,30 @@ def test_a_password_alone_cannot_replace_an_enrolled_authenticator(app, env, ser
     assert thief.client.post("/console/2fa/setup", data={"code": "123456"}).status_code in (302, 400)
     with services.db.Session() as s:
         assert len(s.scalar(select(StaffUser)).recovery_codes) == 8  # nothing re-enrolled
+
+
+def test_admin_connects_an_office_s_line_channel_and_deploys_its_rich_menus(app, env, services, fake_line):
+    services.offices.add("nongchok", "สำนักงานเขตหนองจอก", None, None)
+    add_user(app, env, "admin@nongchok.go.th", "admin", "nongchok")
+    c = Console(app)
+    enrol(c, "admin@nongchok.go.th")
+    oid = services.offices.by_slug("nongchok").id
+    page = c.client.get("/console/settings").get_data(as_text=True)
+    assert "https://bot.example.go.th/callback/nongchok" in page and "ตัวจำลอง" in page
+    secret = "feedfacefeedfacefeedfacefeedface"
+    resp = c.post("/console/settings", {"office_id": str(oid), "name": "สำนักงานเขตหนองจอก",
+                                        "channel_secret": secret, "access_token": "test-token"},
+                  form_page="/console/settings")
+    assert resp.status_code == 200 and "เชื่อมต่อแล้ว" in resp.get_data(as_text=True)
+    info = services.offices.by_slug("nongchok")
+    assert not info.simulated and info.channel_secret == secret
+    changed = _audit(services, "settings.changed")[0]
+    assert changed.detail == {"fields": ["line_channel"]} and changed.office_id == oid
+    dump = " ".join(str(e.detail) for e in _audit(services))
+    assert secret not in dump and "test-token" not in dump
+    resp = c.post("/console/settings/richmenu", {"office_id": str(oid)}, form_page="/console/settings")
+    assert resp.status_code == 302
+    assert len([r for r in fake_line.calls("/v2/bot/richmenu", method="POST") if r.path == "/v2/bot/richmenu"]) == 2
+    assert _audit(services, "richmenu.deployed")[0].office_id == oid
+    # The default office is not this admin's: 404, whatever its id.
+    assert c.client.get("/console/settings?office_id=1").status_code == 404

@@ -434,7 +434,8 @@ def users():
 def invite_user():
     email = (request.form.get("email") or "").strip().lower()
     role = request.form.get("role") or ""
-    office_id = int(request.form.get("office_id") or 0)
+    raw = request.form.get("office_id") or ""
+    office_id = int(raw) if raw.isdigit() else 0
     if office_id not in access.office_ids():
         abort(404)
     if role not in ROLES or "@" not in email or len(email) > 254:
@@ -530,3 +531,67 @@ def audit_export():
                     e.detail, e.ip or ""])
     return Response("\ufeff" + buf.getvalue(), mimetype="text/csv",
                     headers={"Content-Disposition": "attachment; filename=itabot-audit.csv"})
+
+
+# -- office settings (admin) ---------------------------------------------------------------------
+
+
+@bp.route("/settings", methods=["GET", "POST"])
+@access.requires("settings")
+def settings():
+    services = _services()
+    ids = access.office_ids()
+    if not ids:
+        abort(404)
+    raw = request.values.get("office_id") or str(ids[0])
+    office_id = int(raw) if raw.isdigit() else 0
+    if office_id not in ids:
+        abort(404)
+    message = None
+    if request.method == "POST":
+        name = (request.form.get("name") or "").strip()
+        secret = (request.form.get("channel_secret") or "").strip()
+        token = (request.form.get("access_token") or "").strip()
+        if not 2 <= len(name) <= 200:
+            abort(400)
+        with services.db.session() as s:
+            office = s.get(Office, office_id)
+            changed = []
+            if office.name != name and not office.is_default:  # the default office's name is OFFICE_NAME
+                office.name = name
+                changed.append("name")
+            if (secret or token) and not office.is_default:
+                if not (secret and token) or len(secret) < 16 or not secret.isalnum():
+                    abort(400)
+                office.channel_secret_enc = services.cipher.encrypt(secret)
+                office.access_token_enc = services.cipher.encrypt(token)
+                changed.append("line_channel")  # the values themselves never reach the log
+            if changed:
+                audit.record(s, "settings.changed", office_id=office.id, target=f"office:{office.id}",
+                             detail={"fields": changed})
+        services.offices.invalidate()
+        message = text("saved")
+    with services.db.Session() as s:
+        offices = s.scalars(select(Office).where(Office.id.in_(ids)).order_by(Office.id)).all()
+        office = s.get(Office, office_id)
+    info = services.offices.by_id(office_id)
+    base = services.settings.public_base_url
+    webhook = f"{base}/callback" if office.is_default else f"{base}/callback/{office.slug}"
+    return render_template("console/settings.html", office=office, offices=offices, info=info,
+                           webhook=webhook, message=message)
+
+
+@bp.post("/settings/richmenu")
+@access.requires("settings")
+def deploy_richmenu():
+    from bot.richmenu import deploy
+
+    raw = request.form.get("office_id") or ""
+    office_id = int(raw) if raw.isdigit() else 0
+    if office_id not in access.office_ids():
+        abort(404)
+    services = _services()
+    deploy(services, office_id)
+    with services.db.session() as s:
+        audit.record(s, "richmenu.deployed", office_id=office_id, target=f"office:{office_id}")
+    return redirect(url_for("console.settings", office_id=office_id))
