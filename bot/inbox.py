@@ -35,6 +35,9 @@ from models.event import DONE, FAILED, PENDING
 SWEEP_GRACE = timedelta(seconds=5)
 MAX_ATTEMPTS = 6
 KEEP_DONE = timedelta(days=7)  # LINE redelivers for a limited time; after that ids can go
+# Older than this, an event cannot be a genuine (re)delivery: a replayed capture, ignored.
+MAX_EVENT_AGE = KEEP_DONE - timedelta(days=1)
+KEEP_FAILED_PAYLOAD = timedelta(days=30)
 
 
 def event_id_of(event: dict) -> str:
@@ -138,9 +141,12 @@ class Inbox:
         if not events:
             return []
         now = utcnow()
+        oldest_ms = int((now - MAX_EVENT_AGE).timestamp() * 1000)
         rows = []
         seen: set[str] = set()
         for ev in events:
+            if 0 < _event_ts(ev) < oldest_ms:
+                continue
             wid = event_id_of(ev)
             if wid in seen:  # the same event twice in one delivery
                 continue
@@ -237,9 +243,16 @@ class Inbox:
         return {status: n for status, n in rows}
 
     def prune(self, now: datetime | None = None) -> int:
-        """Forget processed event ids once LINE can no longer redeliver them."""
+        """Forget processed event ids once LINE can no longer redeliver them, and erase the content
+        of events parked as failed once an operator has had a month to look at them."""
         now = now or utcnow()
         with self.db.session() as s:
+            s.execute(
+                update(WebhookEvent)
+                .where(WebhookEvent.status == FAILED, WebhookEvent.received_at < now - KEEP_FAILED_PAYLOAD,
+                       WebhookEvent.payload.is_not(None))
+                .values(payload=None, source_key=None)
+            )
             return s.execute(
                 delete(WebhookEvent).where(WebhookEvent.status == DONE, WebhookEvent.processed_at < now - KEEP_DONE)
             ).rowcount

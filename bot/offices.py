@@ -100,14 +100,17 @@ class OfficeDirectory:
             return self._info(office) if office is not None else None
 
     def by_slug(self, slug: str | None) -> OfficeInfo | None:
+        if slug is not None and not SLUG_RE.match(slug):
+            return None  # not even a possible slug: no database query, nothing cached
         key = slug or ""
         now = time.monotonic()
         hit = self._by_slug.get(key)
         if hit and hit[0] > now:
             return hit[1]
         info = self._load(Office.is_default.is_(True) if not slug else Office.slug == slug)
-        with self._lock:
-            self._by_slug[key] = (now + CACHE_SECONDS, info)
+        if info is not None:  # misses are not cached, so random paths cannot grow the cache
+            with self._lock:
+                self._by_slug[key] = (now + CACHE_SECONDS, info)
         return info
 
     def by_id(self, office_id: int) -> OfficeInfo | None:

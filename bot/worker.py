@@ -25,7 +25,7 @@ from bot.inbox import Inbox
 from bot.services import collected_deliveries
 from handlers import Context, Dispatcher
 from handlers.dispatcher import PREPARE
-from models import OutboxMessage, WebhookEvent, utcnow
+from models import ConversationState, OutboxMessage, WebhookEvent, utcnow
 
 log = logging.getLogger("itabot.worker")
 
@@ -229,6 +229,12 @@ class Processor:
                 n += 1
         return n
 
+    def maintain(self) -> None:
+        """Hourly: forget old event ids, erase parked payloads, delete drafts nobody finished."""
+        self.inbox.prune()
+        with self.db.session() as s:
+            s.execute(delete(ConversationState).where(ConversationState.expires_at < utcnow() - timedelta(hours=1)))
+
     def drain(self, rounds: int = 50) -> None:
         """Process everything pending now (tests and `itabot events process`)."""
         for _ in range(rounds):
@@ -285,7 +291,7 @@ class Sweeper:
                 self.processor.sweep()
                 if time.monotonic() - self._last_prune > 3600:
                     self._last_prune = time.monotonic()
-                    self.processor.inbox.prune()
+                    self.processor.maintain()
             except Exception:
                 log.exception("sweep failed")
 

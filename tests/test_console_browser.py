@@ -118,7 +118,8 @@ def _new_page(browser, width: int = 1100, height: int = 800):
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    # Script errors, and anything the Content-Security-Policy refused (inline styles, outside fonts).
+    page.on("console", lambda msg: errors.append(msg.text) if "Refused" in msg.text else None)
     return context, page, errors
 
 

@@ -201,14 +201,16 @@ def login():
                     lock = security.lock_for(user.failed_logins)
                     if lock is not None:
                         user.locked_until = now + lock
+                # What was typed as the email is kept only if it looks like one (not a mistyped password).
+                typed = email[:254] if "@" in email and " " not in email else "(not an email)"
                 audit.record(s, "signin.failed", target=f"user:{user.id}" if user else None,
-                             detail={"email": email[:254]}, actor=user)
+                             detail={"email": typed}, actor=user)
                 error = text("bad_credentials")
             else:
-                user.failed_logins = 0
-                user.locked_until = None
                 needs_mfa = user.totp_enabled or user.role in access.NEEDS_2FA
-                if not needs_mfa:
+                if not needs_mfa:  # with 2FA the counter is reset only once the code is right
+                    user.failed_logins = 0
+                    user.locked_until = None
                     user.last_login_at = now
                     audit.record(s, "signin", target=f"user:{user.id}", actor=user)
                 s.flush()
@@ -252,6 +254,7 @@ def mfa():
                                      detail={"codes_left": len(remaining)})
                 if ok:
                     row.failed_logins = 0
+                    row.locked_until = None
                     row.last_login_at = now
                     audit.record(s, "signin", target=f"user:{row.id}", actor=row, detail={"2fa": True})
                 else:
@@ -272,9 +275,10 @@ def mfa_setup():
     user = g.get("pending") or g.get("staff")
     if user is None:
         return redirect(url_for("console.login"))
-    if g.get("pending") is not None and user.totp_enabled:
-        # A password alone must not replace an enrolled authenticator: that needs the code first.
-        return redirect(url_for("console.mfa"))
+    if user.totp_enabled:
+        # An enrolled authenticator is not replaced from here: not with a password alone, and not
+        # by a signed-in session someone else may be using (an admin resets it, #later).
+        return redirect(url_for("console.mfa" if g.get("pending") is not None else "console.dashboard"))
     services = _services()
     error = None
     if request.method == "POST":
@@ -325,6 +329,7 @@ def logout():
     user = g.get("staff") or g.get("pending")
     if user is not None:
         with _services().db.session() as s:
+            s.get(StaffUser, user.id).session_epoch += 1  # a copied cookie ends here too
             audit.record(s, "signout", target=f"user:{user.id}", actor=user)
     _end_session()
     return redirect(url_for("console.login"))
@@ -456,12 +461,16 @@ def invite_user():
 
 
 def _member_or_404(s, user_id: int) -> StaffUser:
+    """A user this admin may manage: one working only for offices the admin also runs."""
     user = s.get(StaffUser, user_id)
     if user is None:
         abort(404)
     theirs = set(s.scalars(select(StaffOffice.office_id).where(StaffOffice.user_id == user_id)))
-    if not theirs & set(access.office_ids()):
+    mine = set(access.office_ids())
+    if not theirs & mine:
         abort(404)
+    if not theirs <= mine:  # e.g. a supervisor who also works for another office
+        abort(403)
     return user
 
 
