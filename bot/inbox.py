@@ -164,6 +164,8 @@ class Inbox:
                     "received_at": now,
                 }
             )
+        if not rows:
+            return []
         insert = sqlite_insert if self.db.is_sqlite else pg_insert
         # One statement shape for any number of rows, so SQLAlchemy compiles it once.
         stmt = (

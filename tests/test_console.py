@@ -338,3 +338,29 @@ def test_admin_connects_an_office_s_line_channel_and_deploys_its_rich_menus(app,
     assert _audit(services, "richmenu.deployed")[0].office_id == oid
     # The default office is not this admin's: 404, whatever its id.
     assert c.client.get("/console/settings?office_id=1").status_code == 404
+
+
+def test_signing_out_ends_a_copied_session_cookie(app, env, services):
+    add_user(app, env, "viewer@khet.go.th", "viewer")
+    c = Console(app)
+    c.login("viewer@khet.go.th")
+    copy = Console(app)
+    for cookie in c.client._cookies.values():  # someone copied the cookie
+        copy.client.set_cookie(cookie.key, cookie.value, domain=cookie.domain)
+    assert copy.client.get("/console/").status_code == 200
+    c.post("/console/logout", {}, form_page="/console/")
+    assert copy.client.get("/console/").status_code == 302
+
+
+def test_an_admin_cannot_manage_a_supervisor_who_also_works_elsewhere(app, env, services):
+    services.offices.add("nongchok", "สำนักงานเขตหนองจอก", None, None)
+    add_user(app, env, "admin@khet.go.th", "admin")
+    add_user(app, env, "bma@bangkok.go.th", "supervisor", "default", "nongchok")
+    c = Console(app)
+    enrol(c, "admin@khet.go.th")
+    with services.db.Session() as s:
+        sup = s.scalar(select(StaffUser.id).where(StaffUser.email == "bma@bangkok.go.th"))
+    resp = c.post(f"/console/users/{sup}/role", {"role": "complaint_officer"}, form_page="/console/users")
+    assert resp.status_code == 403
+    with services.db.Session() as s:
+        assert s.get(StaffUser, sup).role == "supervisor"

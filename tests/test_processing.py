@@ -174,3 +174,21 @@ def test_embedded_runner_answers_in_order_with_sends_off_the_processing_thread(b
         services.runner.stop()
         services.runner = None
     assert {r.status for r in _rows(services)} == {DONE}
+
+
+def test_maintenance_erases_abandoned_drafts_and_old_parked_payloads(bot, services, monkeypatch):
+    from models import ConversationState
+
+    user = new_user()
+    with services.db.session() as s:
+        s.add(ConversationState(office_id=1, line_user_id=user, conversation="x", state="y",
+                                data={"_messages": {"1": "ร่างที่ทิ้งไว้"}}, expires_at=utcnow() - timedelta(hours=2)))
+    monkeypatch.setitem(dispatcher.HANDLERS, "follow", lambda ctx, engine: 1 / 0)
+    bot.follow(user)
+    with services.db.session() as s:
+        s.execute(update(WebhookEvent).values(status=FAILED, received_at=utcnow() - timedelta(days=31)))
+    services.processor.maintain()
+    with services.db.Session() as s:
+        assert s.scalars(select(ConversationState)).all() == []
+        row = s.scalars(select(WebhookEvent)).one()
+    assert row.payload is None and row.source_key is None

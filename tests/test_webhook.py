@@ -117,3 +117,21 @@ def test_each_office_has_its_own_secret_and_path(bot, services, fake_line):
     with services.db.Session() as s:
         office_ids = s.scalars(select(WebhookEvent.office_id)).all()
     assert office_ids == [services.offices.by_slug("nongchok").id]
+
+
+def test_a_replayed_capture_older_than_line_redelivers_is_ignored(bot, services, fake_line):
+    import time
+
+    ev = bot.event(new_user(), "follow")
+    ev["timestamp"] = int((time.time() - 8 * 86400) * 1000)
+    assert bot.deliver([ev]).status_code == 200
+    bot.drain()
+    assert _count(services) == 0 and fake_line.calls("/reply") == []
+
+
+def test_unknown_slugs_cost_nothing_and_are_not_remembered(bot, services):
+    body = b'{"events": []}'
+    for slug in ("no-such-office", "../etc", "x" * 200):
+        resp = bot.client.post(f"/callback/{slug}", data=body, headers={"X-Line-Signature": sign(body)})
+        assert resp.status_code == 404
+    assert "no-such-office" not in services.offices._by_slug
