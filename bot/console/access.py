@@ -1,7 +1,8 @@
 """Roles, permissions and office scoping for the console.
 
-Every console query goes through ``scoped`` or ``get_scoped_or_404`` so an object of another
-office answers 404, whatever its id.
+Console queries are limited to the signed-in user's offices with ``scoped`` (lists) and
+``get_scoped_or_404`` (one object), so an object of another office answers 404, whatever its
+id. Feature pages (surveys, complaints, …) use the same two helpers.
 """
 
 from __future__ import annotations

@@ -389,11 +389,10 @@ def accept_invite(token: str):
 @access.requires("dashboard")
 def dashboard():
     services = _services()
-    ids = access.office_ids()
     month = utcnow().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     rows = []
     with services.db.Session() as s:
-        offices = s.scalars(select(Office).where(Office.id.in_(ids)).order_by(Office.id)).all()
+        offices = s.scalars(access.scoped(select(Office), Office.id).order_by(Office.id)).all()
         for o in offices:
             followers = s.scalar(select(func.count()).select_from(LineUser).where(
                 LineUser.office_id == o.id, LineUser.following.is_(True)))
@@ -429,7 +428,7 @@ def users():
             .where(StaffOffice.office_id.in_(ids))
             .order_by(StaffUser.email)
         ).all()
-        offices = s.scalars(select(Office).where(Office.id.in_(ids)).order_by(Office.id)).all()
+        offices = s.scalars(access.scoped(select(Office), Office.id).order_by(Office.id)).all()
     return render_template("console/users.html", members=members, offices=offices, roles=ROLES,
                            labels=access.ROLE_LABELS, invite_link=session.pop("invite_link", None))
 
@@ -554,8 +553,8 @@ def settings():
         abort(404)
     raw = request.values.get("office_id") or str(ids[0])
     office_id = int(raw) if raw.isdigit() else 0
-    if office_id not in ids:
-        abort(404)
+    with services.db.Session() as s:
+        access.get_scoped_or_404(s, Office, office_id, office_attr="id")
     message = None
     if request.method == "POST":
         name = (request.form.get("name") or "").strip()
@@ -581,7 +580,7 @@ def settings():
         services.offices.invalidate()
         message = text("saved")
     with services.db.Session() as s:
-        offices = s.scalars(select(Office).where(Office.id.in_(ids)).order_by(Office.id)).all()
+        offices = s.scalars(access.scoped(select(Office), Office.id).order_by(Office.id)).all()
         office = s.get(Office, office_id)
     info = services.offices.by_id(office_id)
     base = services.settings.public_base_url
