@@ -9,37 +9,17 @@ allows. A viewer is refused the user list. Screenshots go to ``test-output/``.
 
 from __future__ import annotations
 
-import os
 import re
 import threading
 import time
-from pathlib import Path
 
 import pytest
+from browser import CHROMIUM_ARGS, OUTPUT, chromium_path  # noqa: E402
 
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parents[1]
-OUTPUT = ROOT / "test-output"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 PASSWORD = "correct horse battery staple"
 OFFICE = "สำนักงานเขตทดสอบ"
-
-
-def _chromium_path() -> str:
-    path = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-    if not os.path.exists(path):
-        pytest.skip("Chromium not installed: apt-get install chromium "
-                    f"(looked for {path}; set CHROMIUM_PATH)")
-    return path
 
 
 class LiveConsole:
@@ -71,7 +51,7 @@ def live_console(tmp_path):
     from bot.config import load_settings
     from models.db import Database
 
-    _chromium_path()
+    chromium_path()
     # Bind first (port 0: whatever is free), then build the app that needs to know its own URL.
     holder: dict[str, object] = {}
     server = make_server("127.0.0.1", 0, lambda environ, start: holder["app"](environ, start), threaded=True)
@@ -104,7 +84,7 @@ def live_console(tmp_path):
 @pytest.fixture
 def browser():
     sync_api = pytest.importorskip("playwright.sync_api")
-    executable = _chromium_path()
+    executable = chromium_path()
     with sync_api.sync_playwright() as p:
         b = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         try:

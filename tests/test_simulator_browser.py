@@ -9,33 +9,14 @@ text) through Playwright's request routing, to check rendering, actions and esca
 from __future__ import annotations
 
 import json
-import os
 import threading
-from pathlib import Path
 
 import pytest
+from browser import CHROMIUM_ARGS, OUTPUT, chromium_path  # noqa: E402
 
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parents[1]
-OUTPUT = ROOT / "test-output"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 BOT_WAIT = 15_000  # ms: replies come from background workers
-
-
-def _chromium_path() -> str:
-    path = os.environ.get("CHROMIUM_PATH") or "/usr/bin/chromium"
-    if not os.path.exists(path):
-        pytest.skip(f"Chromium not installed: apt-get install chromium (looked for {path}; set CHROMIUM_PATH)")
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +27,7 @@ def live_server(tmp_path_factory):
     from bot.config import load_settings
     from models.db import Database
 
-    _chromium_path()
+    chromium_path()
     instance = tmp_path_factory.mktemp("simulator-browser")
     settings = load_settings({"ITABOT_INSTANCE_PATH": str(instance)})
     assert settings.simulator_enabled
@@ -67,7 +48,7 @@ def live_server(tmp_path_factory):
 @pytest.fixture(scope="module")
 def browser():
     sync_api = pytest.importorskip("playwright.sync_api")
-    executable = _chromium_path()
+    executable = chromium_path()
     with sync_api.sync_playwright() as p:
         b = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         try:
