@@ -14,7 +14,7 @@ import threading
 import time
 
 import pytest
-from browser import CHROMIUM_ARGS, OUTPUT, chromium_path  # noqa: E402
+from browser import OUTPUT, chromium_path
 
 pytestmark = pytest.mark.browser
 
@@ -81,16 +81,6 @@ def live_console(tmp_path):
         app.extensions["itabot"].close()
 
 
-@pytest.fixture
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    executable = chromium_path()
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 def _new_page(browser, width: int = 1100, height: int = 800):

@@ -12,7 +12,7 @@ import json
 import threading
 
 import pytest
-from browser import CHROMIUM_ARGS, OUTPUT, chromium_path  # noqa: E402
+from browser import OUTPUT, chromium_path
 
 pytestmark = pytest.mark.browser
 
@@ -45,16 +45,6 @@ def live_server(tmp_path_factory):
         app.extensions["itabot"].close()
 
 
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    executable = chromium_path()
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 def _page(browser, width: int, height: int):
