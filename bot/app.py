@@ -62,6 +62,9 @@ def create_app(
     app.register_blueprint(webhook_bp)
     csrf.exempt(webhook_bp)  # LINE signs its requests instead
     app.register_blueprint(console_bp)
+    from bot.links import bp as links_bp
+
+    app.register_blueprint(links_bp)
     if settings.simulator_enabled:
         from bot.simulator import bp as simulator_bp
 

@@ -225,6 +225,122 @@ def user_add(email: str, role: str, slugs: tuple[str, ...]) -> None:
     click.echo(f"{services.settings.public_base_url}/console/invite/{token}")
 
 
+# -- surveys and staff ---------------------------------------------------------------------------
+
+
+def _ce_date(value: str | None, name: str):
+    """A CE date typed as YYYY-MM-DD (Thai digits accepted)."""
+    from datetime import date
+
+    from handlers.text import thai_digits_to_arabic
+
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(thai_digits_to_arabic(value.strip()))
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date like 2026-06-30 (CE)", param_hint=name) from None
+
+
+@main.group(help="ITA survey campaigns (IIT for staff, EIT for the public).")
+def survey() -> None:
+    pass
+
+
+@survey.command("add", help="Add a campaign: the NACC's official link and its dates (CE in, BE shown).")
+@click.option("--kind", required=True, type=click.Choice(["IIT", "EIT"], case_sensitive=False))
+@click.option("--url", required=True, help="the official questionnaire link (https)")
+@click.option("--opens", required=True, help="YYYY-MM-DD (CE)")
+@click.option("--closes", required=True, help="YYYY-MM-DD (CE)")
+@click.option("--internal-deadline", default=None, help="YYYY-MM-DD (CE): the office's own earlier target")
+@click.option("--target", type=int, default=None, help="target number of respondents")
+@click.option("--office", "slug", default=None)
+def survey_add(kind, url, opens, closes, internal_deadline, target, slug) -> None:
+    from bot.thaidate import be_date
+    from surveys.campaigns import CampaignError, add_campaign
+
+    services = _services()
+    office_id = _office_id(services, slug)
+    try:
+        with services.db.session() as s:
+            c = add_campaign(s, office_id, kind, url, _ce_date(opens, "--opens"), _ce_date(closes, "--closes"),
+                             _ce_date(internal_deadline, "--internal-deadline"), target)
+            cid, fy, o, cl = c.id, c.fiscal_year, c.opens_on, c.closes_on
+    except CampaignError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"campaign {cid}: {kind.upper()} FY {fy}, open {be_date(o)} – {be_date(cl)}")
+
+
+@survey.command("list", help="List campaigns with their dates in the Buddhist Era.")
+@click.option("--office", "slug", default=None)
+def survey_list(slug) -> None:
+    from bot.thaidate import be_date
+    from models import SurveyCampaign
+
+    services = _services()
+    office_id = _office_id(services, slug)
+    with services.db.Session() as s:
+        rows = s.scalars(select(SurveyCampaign).where(SurveyCampaign.office_id == office_id)
+                         .order_by(SurveyCampaign.opens_on)).all()
+    if not rows:
+        click.echo("no campaigns yet: add one with `itabot survey add`")
+    for c in rows:
+        extra = f" internal deadline {be_date(c.internal_deadline)}" if c.internal_deadline else ""
+        target = f" target {c.target}" if c.target else ""
+        click.echo(f"{c.id}\t{c.kind}\tFY {c.fiscal_year}\t{be_date(c.opens_on)} – {be_date(c.closes_on)}"
+                   f"{extra}{target}\t{c.url}")
+
+
+@survey.command("poster", help="Print an A4 poster (PDF or PNG, by the file name) with a tracked QR code.")
+@click.option("--campaign", "campaign_id", required=True, type=int)
+@click.option("--source", required=True, help="a name for where it hangs, e.g. counter-1 (clicks are counted per name)")
+@click.option("--output", required=True, type=click.Path(dir_okay=False, writable=True))
+def survey_poster(campaign_id: int, source: str, output: str) -> None:
+    from models import Office, SurveyCampaign
+    from surveys.campaigns import link_for
+    from surveys.poster import PosterContent, render_poster_pdf, render_poster_png
+
+    services = _services()
+    with services.db.session() as s:
+        c = s.get(SurveyCampaign, campaign_id)
+        if c is None:
+            raise click.ClickException(f"no campaign {campaign_id} (see `itabot survey list`)")
+        link = link_for(s, c, f"poster:{source}")
+        content = PosterContent(
+            office_name=s.get(Office, c.office_id).name, kind=c.kind,
+            link=f"{services.settings.public_base_url}/s/{link.token}",
+            deadline=c.internal_deadline or c.closes_on, fiscal_year_be=c.fiscal_year,
+        )
+    data = render_poster_pdf(content) if output.lower().endswith(".pdf") else render_poster_png(content)
+    with open(output, "wb") as fh:
+        fh.write(data)
+    click.echo(f"poster written to {output}; its link: {content.link}")
+
+
+@main.group(help="Staff of an office (IIT respondents).")
+def staff() -> None:
+    pass
+
+
+@staff.command("invite", help="Register a member of staff; the last line is their single-use code (30 days).")
+@click.option("--name", required=True)
+@click.option("--division", required=True, help="ฝ่าย, e.g. ฝ่ายทะเบียน")
+@click.option("--started", required=True, help="first day of service, YYYY-MM-DD (CE)")
+@click.option("--office", "slug", default=None)
+def staff_invite(name: str, division: str, started: str, slug: str | None) -> None:
+    from surveys.campaigns import CampaignError, invite_staff
+
+    services = _services()
+    office_id = _office_id(services, slug)
+    try:
+        with services.db.session() as s:
+            code = invite_staff(s, office_id, name, division, _ce_date(started, "--started"))
+    except CampaignError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{name} ({division}) registered; send this code to the office's LINE account within 30 days:")
+    click.echo(code)
+
+
 # -- rich menus ----------------------------------------------------------------------------------
 
 

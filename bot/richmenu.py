@@ -17,7 +17,7 @@ from models import Office
 log = logging.getLogger("itabot.richmenu")
 
 SIZE = (2500, 843)
-COLUMNS = 2
+COLUMNS = 3
 
 
 def _tiles(kind: str):

@@ -73,6 +73,7 @@ class Processor:
         prepared = self._prepare(event_id) if event_type in PREPARE else {}
         taken = None
         sends: list[_Send] = []
+        after: list = []
         try:
             with self.db.session() as s:
                 taken = self.inbox.take(s, event_id)
@@ -88,8 +89,10 @@ class Processor:
                         user=None,
                         line=self.services.gateway(office.id),
                         prepared=prepared,
+                        public_base_url=self.services.settings.public_base_url,
                     )
                     self.dispatcher.dispatch(ctx)
+                    after = ctx.after
                     outgoing = ctx.flush()
                     rows = [
                         OutboxMessage(
@@ -117,6 +120,11 @@ class Processor:
             status = self.inbox.fail(event_id, exc.__class__.__name__)
             log.exception("event handling failed", extra={"event_row": event_id, "status": status})
             return None
+        for call in after:
+            try:
+                call(self.services.gateway(taken.office_id))
+            except Exception:
+                log.warning("after-commit call failed", extra={"event_row": event_id})
         if self.submit_send is not None and sends:
             remaining = [len(sends)]
             lock = threading.Lock()

@@ -43,8 +43,11 @@ class Context:
     event: dict
     user: LineUser | None
     line: Any = None  # bot.gateway.LineGateway, for calls during handling
+    public_base_url: str = "http://localhost:8000"  # where people reach us (links, QR images)
     outgoing: list[Outgoing] = field(default_factory=list)
     _pending: list[dict] = field(default_factory=list)
+    # Calls to LINE to make once the transaction has committed (e.g. link a rich menu).
+    after: list = field(default_factory=list)
     # Facts gathered before the transaction (see ``Dispatcher.prepare``).
     prepared: dict = field(default_factory=dict)
     # The current conversation's draft, persisted by the engine after each step.
@@ -101,6 +104,11 @@ class Context:
     @property
     def lang(self) -> str:
         return self.user.language if self.user is not None else "th"
+
+    def after_commit(self, call) -> None:
+        """Run ``call(gateway)`` after this event's changes are committed (never while holding
+        the database's write turn); failures are logged, the event stays done."""
+        self.after.append(call)
 
     def remember_message(self, content: Any) -> None:
         """Keep what this message said in the draft, under its id, so an unsend can erase it."""

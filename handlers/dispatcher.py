@@ -182,6 +182,9 @@ def build_engine() -> Engine:
         menu.show_menu(ctx)
 
     engine.default = unknown
+    from handlers import surveys
+
+    surveys.register(engine)
     return engine
 
 

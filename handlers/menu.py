@@ -22,6 +22,7 @@ class MenuItem:
 
 # The main menu, in order. Later issues insert their items.
 MAIN_MENU: list[MenuItem] = [
+    MenuItem("survey", "menu_survey", "survey", "#1f5f8b"),
     MenuItem("about", "menu_about", "info", "#1f5f8b"),
     MenuItem("privacy", "menu_privacy", "privacy", "#2e6b4f"),
     MenuItem("lang", "menu_language", "language", "#6b4a2e"),
@@ -30,13 +31,15 @@ MAIN_MENU: list[MenuItem] = [
 # The rich menus (public and staff), as tiles; deployed with `itabot richmenu deploy`.
 RICH_MENUS: dict[str, list[MenuItem]] = {
     "public": [
-        MenuItem("menu", "menu_menu", "menu", "#1f5f8b"),
+        MenuItem("survey", "menu_survey", "survey", "#1f5f8b"),
+        MenuItem("menu", "menu_menu", "menu", "#2b4c7e"),
         MenuItem("about", "menu_about", "info", "#2e6b4f"),
         MenuItem("privacy", "menu_privacy", "privacy", "#5a3e7a"),
         MenuItem("lang", "menu_language", "language", "#6b4a2e"),
     ],
     "staff": [
-        MenuItem("menu", "menu_menu", "menu", "#1f5f8b"),
+        MenuItem("survey", "menu_survey", "survey", "#7a4b1f"),
+        MenuItem("menu", "menu_menu", "menu", "#2b4c7e"),
         MenuItem("about", "menu_about", "info", "#2e6b4f"),
         MenuItem("privacy", "menu_privacy", "privacy", "#5a3e7a"),
         MenuItem("lang", "menu_language", "language", "#6b4a2e"),

@@ -10,11 +10,22 @@ from models.event import OutboxMessage, WebhookEvent
 from models.office import Office
 from models.simulator import SimMessage, SimReplyToken
 from models.staff import AuditEntry, StaffInvite, StaffOffice, StaffUser
+from models.survey import (
+    CodeAttempts,
+    LinkClicks,
+    StaffInviteCode,
+    StaffMember,
+    SurveyAnswered,
+    SurveyCampaign,
+    TrackedLink,
+)
 from models.user import LineGroup, LineUser
 
 __all__ = [
     "AuditEntry",
     "Base",
+    "CodeAttempts",
+    "LinkClicks",
     "ConversationState",
     "Delivery",
     "LineGroup",
@@ -24,8 +35,13 @@ __all__ = [
     "SimMessage",
     "SimReplyToken",
     "StaffInvite",
+    "StaffInviteCode",
+    "StaffMember",
     "StaffOffice",
     "StaffUser",
+    "SurveyAnswered",
+    "SurveyCampaign",
+    "TrackedLink",
     "WebhookEvent",
     "utcnow",
 ]

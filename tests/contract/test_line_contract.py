@@ -61,11 +61,19 @@ def test_a_scripted_conversation_sends_only_valid_requests(contract_app, prism):
     from bot.richmenu import deploy
 
     deploy(services, 1)  # create, upload image, set default (then followers get linked)
+    from datetime import timedelta
+
+    from surveys.campaigns import add_campaign, today_bangkok
+
+    with services.db.session() as s:  # so the survey card (a flex message) is sent too
+        add_campaign(s, 1, "EIT", "https://itas.nacc.go.th/x", today_bangkok() - timedelta(days=1),
+                     today_bangkok() + timedelta(days=30))
     user = new_user()
     bot.follow(user)
     bot.text(user, "เมนูครับ")
     bot.postback(user, "action=about&src=richmenu")
     bot.postback(user, "action=privacy")
+    bot.text(user, "แบบประเมิน")
     bot.text(user, "English")
     bot.text(user, "something the bot does not know")
     bot.send(user, "message", message={"type": "image", "id": "1234567890", "contentProvider": {"type": "line"}})

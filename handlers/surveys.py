@@ -1,0 +1,135 @@
+"""Surveys in LINE: the right survey for the person (IIT for enrolled staff, EIT for everyone
+else), "ตอบแล้ว", and staff enrolment with an invite code."""
+
+from __future__ import annotations
+
+from linebot.v3.messaging import (
+    FlexBox,
+    FlexBubble,
+    FlexButton,
+    FlexImage,
+    FlexMessage,
+    FlexText,
+    PostbackAction,
+    URIAction,
+)
+
+from bot.thaidate import be_date
+from handlers.context import Context
+from handlers.conversation import Engine, Keyword, Matcher, Postback, postback_data
+from models import SurveyAnswered
+from surveys import campaigns
+
+
+class InviteCode(Matcher):
+    """A message that is (only) a staff invite code, e.g. "KX7P-R2MD" or "รหัส KX7P R2MD"."""
+
+    def __call__(self, ctx: Context) -> bool:
+        return ctx.text is not None and campaigns.looks_like_code(ctx.text)
+
+
+def _public_base(ctx: Context) -> str:
+    return ctx.public_base_url
+
+
+def survey_card(ctx: Context, campaign, source: str = "line-chat") -> FlexMessage:
+    link = campaigns.link_for(ctx.session, campaign, source)
+    base = _public_base(ctx)
+    deadline = campaign.internal_deadline or campaign.closes_on
+    title = ctx.t(f"survey_title_{campaign.kind}")
+    bubble = FlexBubble(
+        hero=FlexImage(url=f"{base}/qr/{link.token}.png", size="full", aspectRatio="1:1", aspectMode="fit",
+                       action=URIAction(label="QR", uri=f"{base}/s/{link.token}")),
+        body=FlexBox(layout="vertical", spacing="md", contents=[
+            FlexText(text=title, weight="bold", size="lg", wrap=True),
+            FlexText(text=ctx.t(f"survey_why_{campaign.kind}"), size="sm", wrap=True, color="#555555"),
+            FlexText(text=ctx.t("survey_deadline", date=be_date(deadline, ctx.lang)), size="sm", weight="bold",
+                     color="#1f5f8b", wrap=True),
+            FlexText(text=ctx.t("survey_qr_note"), size="xs", wrap=True, color="#888888"),
+        ]),
+        footer=FlexBox(layout="vertical", spacing="sm", contents=[
+            FlexButton(style="primary", action=URIAction(label=ctx.t("survey_open_button")[:20],
+                                                         uri=f"{base}/s/{link.token}")),
+            FlexButton(style="secondary", action=PostbackAction(
+                label=ctx.t("survey_done_button")[:20], data=f"action=survey_done&c={campaign.id}",
+                displayText=ctx.t("survey_done_button"))),
+        ]),
+    )
+    alt = f"{title} — {ctx.t('survey_deadline', date=be_date(deadline, ctx.lang))}: {base}/s/{link.token}"
+    return FlexMessage(altText=alt[:1500], contents=bubble)
+
+
+def show_survey(ctx: Context) -> None:
+    if ctx.user is None:
+        return
+    source = "rich-menu" if postback_data(ctx).get("src") == "richmenu" else "line-chat"
+    member = campaigns.staff_member(ctx.session, ctx.office_id, ctx.user.line_user_id)
+    kind = "IIT" if member is not None else "EIT"  # staff are never offered their own office's EIT
+    if member is not None and not campaigns.served_a_year(member.started_on):
+        ctx.say("iit_not_eligible", date=be_date(campaigns.eligible_on(member.started_on), ctx.lang))
+        return
+    current = campaigns.current_campaign(ctx.session, ctx.office_id, kind)
+    if current.state == "open":
+        ctx.reply(survey_card(ctx, current.campaign, source))
+    elif current.state == "upcoming":
+        ctx.say("survey_upcoming", date=be_date(current.campaign.opens_on, ctx.lang))
+    elif current.state == "closed":
+        ctx.say("survey_closed", date=be_date(current.campaign.closes_on, ctx.lang))
+    else:
+        ctx.say("survey_none")
+
+
+def survey_done(ctx: Context) -> None:
+    if ctx.user is None:
+        return
+    cid = postback_data(ctx).get("c", "")
+    from models import SurveyCampaign
+
+    campaign = ctx.session.get(SurveyCampaign, int(cid)) if cid.isdigit() else None
+    if campaign is None or campaign.office_id != ctx.office_id:
+        ctx.say("postback_unknown")
+        return
+    if ctx.session.get(SurveyAnswered, (campaign.id, ctx.user.line_user_id)) is None:
+        ctx.session.add(SurveyAnswered(campaign_id=campaign.id, line_user_id=ctx.user.line_user_id))
+    ctx.say("survey_thanks")
+
+
+def enrol(ctx: Context) -> None:
+    if ctx.user is None or ctx.text is None:
+        return
+    outcome = campaigns.redeem_code(ctx.session, ctx.office_id, ctx.user.line_user_id, ctx.text)
+    if outcome.result == "enrolled":
+        member = outcome.member
+        ctx.user.richmenu = "staff"
+        ctx.say("staff_welcome", name=member.name, division=member.division)
+        _link_staff_menu(ctx)
+    elif outcome.result == "already":
+        ctx.say("staff_already")
+    elif outcome.result == "expired":
+        ctx.say("code_expired")
+    elif outcome.result == "locked":
+        ctx.say("code_locked")
+    else:
+        ctx.say("code_wrong")
+
+
+def _link_staff_menu(ctx: Context) -> None:
+    from models import Office
+
+    office = ctx.session.get(Office, ctx.office_id)
+    menu_id, uid = office.richmenu_staff_id, ctx.user_id
+    if menu_id and uid:
+        ctx.after_commit(lambda line: line.link_rich_menu(uid, menu_id))
+
+
+SURVEY_WORDS = Keyword("แบบสอบถาม", "แบบประเมิน", "eit", "iit", "survey", "ita survey", "แบบประเมิน ita",
+                       "ทำแบบประเมิน", "ตอบแบบประเมิน")
+
+
+def register(engine: Engine) -> None:
+    engine.routes[:0] = [
+        (SURVEY_WORDS, show_survey),
+        (Postback("survey"), show_survey),
+        (Postback("survey_done"), survey_done),
+        (InviteCode(), enrol),
+    ]

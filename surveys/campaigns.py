@@ -1,0 +1,200 @@
+"""Survey campaigns, tracked links and staff enrolment: the rules, without Flask or LINE.
+
+Dates people type are CE (ISO); dates people read are BE (``bot.thaidate``). The NACC counts
+IIT answers only from staff with at least a year of service; staff are never offered their
+own office's EIT.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from models import CodeAttempts, LinkClicks, StaffInviteCode, StaffMember, SurveyCampaign, TrackedLink, utcnow
+from models.survey import KINDS
+
+BANGKOK = ZoneInfo("Asia/Bangkok")
+INVITE_TTL = timedelta(days=30)
+CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: read aloud and typed on a phone
+CODE_FAILURES_BEFORE_LOCK = 5
+CODE_LOCK = timedelta(minutes=15)
+
+
+class CampaignError(ValueError):
+    """Bad campaign input; the message says what to fix."""
+
+
+def today_bangkok() -> date:
+    return datetime.now(BANGKOK).date()
+
+
+def fiscal_year_be(d: date) -> int:
+    """Thai fiscal year (1 Oct – 30 Sep) in the Buddhist Era: 1 Jan 2026 is in FY 2569."""
+    return d.year + 543 + (1 if d.month >= 10 else 0)
+
+
+def add_campaign(s: Session, office_id: int, kind: str, url: str, opens: date, closes: date,
+                 internal_deadline: date | None = None, target: int | None = None) -> SurveyCampaign:
+    kind = kind.upper()
+    if kind not in KINDS:
+        raise CampaignError("kind must be IIT or EIT")
+    parts = urlsplit(url)
+    if parts.scheme != "https" or not parts.netloc:
+        raise CampaignError("the official survey URL must start with https://")
+    if closes < opens:
+        raise CampaignError("the closing date is before the opening date")
+    if internal_deadline is not None and not opens <= internal_deadline <= closes:
+        raise CampaignError("the internal deadline must fall between the opening and closing dates")
+    if target is not None and target < 1:
+        raise CampaignError("the target must be a positive number of respondents")
+    campaign = SurveyCampaign(office_id=office_id, kind=kind, url=url, opens_on=opens, closes_on=closes,
+                              internal_deadline=internal_deadline, target=target, fiscal_year=fiscal_year_be(opens))
+    s.add(campaign)
+    s.flush()
+    return campaign
+
+
+@dataclass(frozen=True)
+class Current:
+    campaign: SurveyCampaign | None
+    state: str  # "open" | "upcoming" | "closed" | "none"
+
+
+def current_campaign(s: Session, office_id: int, kind: str, today: date | None = None) -> Current:
+    """The campaign a person should hear about now: open, else the next one, else the last one."""
+    today = today or today_bangkok()
+    rows = s.scalars(
+        select(SurveyCampaign).where(SurveyCampaign.office_id == office_id, SurveyCampaign.kind == kind)
+    ).all()
+    open_now = [c for c in rows if c.opens_on <= today <= c.closes_on]
+    if open_now:
+        return Current(max(open_now, key=lambda c: c.opens_on), "open")
+    upcoming = [c for c in rows if c.opens_on > today]
+    if upcoming:
+        return Current(min(upcoming, key=lambda c: c.opens_on), "upcoming")
+    if rows:
+        return Current(max(rows, key=lambda c: c.closes_on), "closed")
+    return Current(None, "none")
+
+
+def link_for(s: Session, campaign: SurveyCampaign, source: str) -> TrackedLink:
+    """The tracked link of a campaign for one source (made on first use)."""
+    source = source.strip()[:64] or "line-chat"
+    link = s.scalar(select(TrackedLink).where(TrackedLink.campaign_id == campaign.id, TrackedLink.source == source))
+    if link is None:
+        link = TrackedLink(office_id=campaign.office_id, campaign_id=campaign.id, source=source,
+                           token=secrets.token_urlsafe(6))
+        s.add(link)
+        s.flush()
+    return link
+
+
+def count_click(s: Session, link_id: int, day: date | None = None) -> None:
+    day = day or today_bangkok()
+    insert = sqlite_insert if s.get_bind().dialect.name == "sqlite" else pg_insert
+    stmt = insert(LinkClicks).values(link_id=link_id, day=day, clicks=1)
+    s.execute(stmt.on_conflict_do_update(index_elements=["link_id", "day"],
+                                         set_={"clicks": LinkClicks.clicks + 1}))
+
+
+# -- staff ---------------------------------------------------------------------------------------
+
+
+def served_a_year(started_on: date, today: date | None = None) -> bool:
+    today = today or today_bangkok()
+    try:
+        anniversary = started_on.replace(year=started_on.year + 1)
+    except ValueError:  # 29 February
+        anniversary = started_on.replace(year=started_on.year + 1, day=28)
+    return anniversary <= today
+
+
+def eligible_on(started_on: date) -> date:
+    try:
+        return started_on.replace(year=started_on.year + 1)
+    except ValueError:
+        return started_on.replace(year=started_on.year + 1, day=28)
+
+
+def _code_hash(code: str) -> str:
+    return hashlib.sha256(normalize_code(code).encode()).hexdigest()
+
+
+def normalize_code(text: str) -> str:
+    return "".join(ch for ch in text.upper() if ch in CODE_ALPHABET)
+
+
+def invite_staff(s: Session, office_id: int, name: str, division: str, started_on: date) -> str:
+    """Register a member of staff and return their single-use invite code (e.g. "KX7P-R2MD")."""
+    if not name.strip() or not division.strip():
+        raise CampaignError("name and division are required")
+    if started_on > today_bangkok():
+        raise CampaignError("the start date is in the future")
+    member = StaffMember(office_id=office_id, name=name.strip(), division=division.strip(), started_on=started_on)
+    s.add(member)
+    s.flush()
+    raw = "".join(secrets.choice(CODE_ALPHABET) for _ in range(8))
+    code = f"{raw[:4]}-{raw[4:]}"
+    s.add(StaffInviteCode(office_id=office_id, staff_id=member.id, code_hash=_code_hash(code),
+                          expires_at=utcnow() + INVITE_TTL))
+    return code
+
+
+def looks_like_code(text: str) -> bool:
+    t = text.strip().upper()
+    for prefix in ("รหัส", "CODE"):
+        t = t.removeprefix(prefix).strip(" :")
+    return len(t) in (8, 9) and len(normalize_code(t)) == 8 and all(ch in CODE_ALPHABET + "- " for ch in t)
+
+
+@dataclass(frozen=True)
+class Redeemed:
+    result: str  # "enrolled" | "already" | "wrong" | "expired" | "locked"
+    member: StaffMember | None = None
+    locked_until: datetime | None = None
+
+
+def redeem_code(s: Session, office_id: int, line_user_id: str, text: str) -> Redeemed:
+    now = utcnow()
+    attempts = s.get(CodeAttempts, (office_id, line_user_id))
+    if attempts is not None and attempts.locked_until is not None and attempts.locked_until > now:
+        return Redeemed("locked", locked_until=attempts.locked_until)
+    existing = s.scalar(select(StaffMember).where(StaffMember.office_id == office_id,
+                                                  StaffMember.line_user_id == line_user_id))
+    invite = s.scalar(select(StaffInviteCode).where(StaffInviteCode.office_id == office_id,
+                                                    StaffInviteCode.code_hash == _code_hash(text)))
+    if invite is None or invite.used_at is not None:
+        if attempts is None:
+            attempts = CodeAttempts(office_id=office_id, line_user_id=line_user_id, failures=0)
+            s.add(attempts)
+        attempts.failures += 1
+        if attempts.failures >= CODE_FAILURES_BEFORE_LOCK:
+            attempts.locked_until = now + CODE_LOCK
+            attempts.failures = 0
+            return Redeemed("locked", locked_until=attempts.locked_until)
+        return Redeemed("wrong")
+    if invite.expires_at < now:
+        return Redeemed("expired")
+    if existing is not None:
+        return Redeemed("already", existing)
+    member = s.get(StaffMember, invite.staff_id)
+    member.line_user_id = line_user_id
+    member.enrolled_at = now
+    invite.used_at = now
+    if attempts is not None:
+        s.delete(attempts)
+    return Redeemed("enrolled", member)
+
+
+def staff_member(s: Session, office_id: int, line_user_id: str) -> StaffMember | None:
+    return s.scalar(select(StaffMember).where(StaffMember.office_id == office_id,
+                                              StaffMember.line_user_id == line_user_id))

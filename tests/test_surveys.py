@@ -1,0 +1,213 @@
+"""Surveys: campaigns from the CLI, the right card for each person, tracked links, staff enrolment."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+from click.testing import CliRunner
+from conftest import new_user
+from sqlalchemy import select, update
+
+from bot.cli import main
+from bot.thaidate import be_date
+from models import CodeAttempts, LinkClicks, StaffInviteCode, SurveyAnswered, TrackedLink, utcnow
+from surveys.campaigns import fiscal_year_be, served_a_year, today_bangkok
+
+TODAY = today_bangkok()
+URL = "https://itas.nacc.go.th/go/eit/abc123"
+
+
+def cli(env, *args):
+    return CliRunner().invoke(main, list(args), env=env)
+
+
+def add(env, kind="EIT", opens=None, closes=None, **extra):
+    opens = opens or TODAY - timedelta(days=10)
+    closes = closes or TODAY + timedelta(days=60)
+    args = ["survey", "add", "--kind", kind, "--url", URL if kind == "EIT" else URL.replace("eit", "iit"),
+            "--opens", opens.isoformat(), "--closes", closes.isoformat()]
+    for k, v in extra.items():
+        args += [f"--{k.replace('_', '-')}", str(v)]
+    result = cli(env, *args)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def card(bot, user):
+    flex = [m for m in bot.fake.sent_to(user) if m["type"] == "flex"]
+    return flex[-1] if flex else None
+
+
+def test_campaign_add_refuses_bad_input_clearly(env):
+    bad = [
+        (["--url", "http://itas.nacc.go.th/x"], "https"),
+        (["--closes", (TODAY - timedelta(days=20)).isoformat()], "closing date is before"),
+        (["--office", "nowhere"], "no office"),
+        (["--opens", "31/12/2025"], "not a date"),
+    ]
+    for override, message in bad:
+        args = {"--kind": "EIT", "--url": URL, "--opens": (TODAY - timedelta(days=10)).isoformat(),
+                "--closes": (TODAY + timedelta(days=5)).isoformat()}
+        for i in range(0, len(override), 2):
+            args[override[i]] = override[i + 1]
+        result = cli(env, "survey", "add", *[x for kv in args.items() for x in kv])
+        assert result.exit_code != 0 and message in result.output, (override, result.output)
+
+
+def test_campaign_list_shows_buddhist_era_dates(env):
+    out = add(env, opens=date(2026, 1, 1), closes=date(2026, 6, 30), internal_deadline="2026-02-28", target=400)
+    assert "FY 2569" in out and "1 ม.ค. 2569" in out and "30 มิ.ย. 2569" in out
+    listing = cli(env, "survey", "list").output
+    assert "EIT\tFY 2569\t1 ม.ค. 2569 – 30 มิ.ย. 2569 internal deadline 28 ก.พ. 2569 target 400" in listing
+    # Thai digits are accepted in dates.
+    assert "FY 2570" in add(env, opens=date(2026, 10, 1), closes=date(2027, 3, 31))
+    assert fiscal_year_be(date(2025, 10, 1)) == 2569 and fiscal_year_be(date(2026, 9, 30)) == 2569
+
+
+def test_the_public_get_the_eit_card_with_a_tracked_link_qr_and_deadline(bot, env, services):
+    add(env, internal_deadline=(TODAY + timedelta(days=20)).isoformat())
+    user = new_user()
+    bot.text(user, "แบบประเมินครับ")
+    msg = card(bot, user)
+    assert msg is not None and "EIT" in msg["altText"]
+    bubble = msg["contents"]
+    with services.db.Session() as s:
+        link = s.scalar(select(TrackedLink).where(TrackedLink.source == "line-chat"))
+    assert bubble["hero"]["url"] == f"https://bot.example.go.th/qr/{link.token}.png"
+    buttons = bubble["footer"]["contents"]
+    assert buttons[0]["action"]["uri"] == f"https://bot.example.go.th/s/{link.token}"
+    assert buttons[1]["action"]["data"].startswith("action=survey_done")
+    texts = " ".join(c["text"] for c in bubble["body"]["contents"])
+    assert be_date(TODAY + timedelta(days=20)) in texts  # the office's own deadline, in BE
+    # The rich-menu button gives the same card with its own source.
+    bot.postback(user, "action=survey&src=richmenu")
+    with services.db.Session() as s:
+        assert s.scalar(select(TrackedLink).where(TrackedLink.source == "rich-menu")) is not None
+
+
+def test_every_keyword_and_english(bot, env):
+    add(env)
+    for word in ("แบบสอบถาม", "แบบประเมิน", "EIT", "IIT", "survey"):
+        user = new_user()
+        bot.text(user, word)
+        assert card(bot, user) is not None, word
+    user = new_user()
+    bot.text(user, "English")
+    bot.text(user, "survey")
+    assert "EIT survey for service users" in card(bot, user)["altText"]
+
+
+def test_outside_the_dates_people_are_told_when(bot, env):
+    user = new_user()
+    bot.text(user, "แบบประเมิน")
+    assert bot.last_text(user) == "ตอนนี้ยังไม่มีแบบประเมินที่เปิดให้ตอบค่ะ"
+    add(env, opens=TODAY + timedelta(days=3), closes=TODAY + timedelta(days=40))
+    bot.text(user, "แบบประเมิน")
+    assert be_date(TODAY + timedelta(days=3)) in bot.last_text(user) and "จะเปิด" in bot.last_text(user)
+
+
+def test_closed_campaign(bot, env):
+    add(env, opens=TODAY - timedelta(days=40), closes=TODAY - timedelta(days=2))
+    user = new_user()
+    bot.text(user, "survey")
+    assert "ปิดรับคำตอบแล้ว" in bot.last_text(user) and be_date(TODAY - timedelta(days=2)) in bot.last_text(user)
+
+
+def test_i_have_answered_is_recorded_once(bot, env, services):
+    add(env)
+    user = new_user()
+    bot.text(user, "แบบประเมิน")
+    data = card(bot, user)["contents"]["footer"]["contents"][1]["action"]["data"]
+    bot.postback(user, data)
+    bot.postback(user, data)
+    assert bot.last_text(user).startswith("ขอบคุณที่ตอบแบบประเมิน")
+    with services.db.Session() as s:
+        assert len(s.scalars(select(SurveyAnswered)).all()) == 1
+
+
+def test_tracked_link_redirects_and_counts_per_source_and_day(bot, env, services, app):
+    add(env)
+    user = new_user()
+    bot.text(user, "แบบประเมิน")
+    uri = card(bot, user)["contents"]["footer"]["contents"][0]["action"]["uri"]
+    path = uri.removeprefix("https://bot.example.go.th")
+    for _ in range(3):
+        resp = app.test_client().get(path)
+        assert resp.status_code == 302 and resp.headers["Location"] == URL
+    with services.db.Session() as s:
+        row = s.scalars(select(LinkClicks)).one()
+    assert (row.clicks, row.day) == (3, TODAY)
+    assert app.test_client().get("/s/doesnotexist").status_code == 404
+    qr = app.test_client().get(path.replace("/s/", "/qr/") + ".png")
+    assert qr.status_code == 200 and qr.data.startswith(b"\x89PNG") and len(qr.data) < 1024 * 1024
+
+
+def _invite(env, name="สมศรี ใจดี", division="ฝ่ายทะเบียน", started=None):
+    started = started or (TODAY - timedelta(days=800)).isoformat()
+    result = cli(env, "staff", "invite", "--name", name, "--division", division, "--started", started)
+    assert result.exit_code == 0, result.output
+    return result.output.strip().splitlines()[-1]
+
+
+def test_staff_enrol_with_their_code_and_get_the_iit_never_the_eit(bot, env, services, fake_line):
+    add(env, kind="EIT")
+    add(env, kind="IIT")
+    from bot.richmenu import deploy
+
+    deploy(services, 1)
+    code = _invite(env)
+    assert len(code) == 9 and code[4] == "-"
+    user = new_user()
+    bot.text(user, f"รหัส {code.lower().replace('-', ' ')}")  # as people type it
+    assert "ยืนยันตัวตนเรียบร้อย" in bot.last_text(user) and "ฝ่ายทะเบียน" in bot.last_text(user)
+    assert fake_line.calls(f"/v2/bot/user/{user}/richmenu/")  # the staff menu
+    bot.text(user, "แบบประเมิน")
+    assert "IIT" in card(bot, user)["altText"]
+    bot.text(user, "EIT")  # asking for the EIT by name still gives a member of staff the IIT
+    assert "IIT" in card(bot, user)["altText"]
+    other = new_user()
+    bot.text(other, code)  # single use
+    assert "ไม่ถูกต้องหรือถูกใช้ไปแล้ว" in bot.last_text(other)
+
+
+def test_staff_with_less_than_a_year_get_a_kind_explanation(bot, env):
+    add(env, kind="IIT")
+    code = _invite(env, started=(TODAY - timedelta(days=100)).isoformat())
+    user = new_user()
+    bot.text(user, code)
+    bot.text(user, "แบบประเมิน")
+    expected = be_date(TODAY - timedelta(days=100) + timedelta(days=365))
+    assert "ครบ 1 ปี" in bot.last_text(user)
+    assert expected[-4:] in bot.last_text(user)
+    assert not served_a_year(date(2024, 2, 29), date(2025, 2, 27))
+    assert served_a_year(date(2024, 2, 29), date(2025, 2, 28))
+
+
+def test_codes_expire_and_guessing_is_throttled(bot, env, services):
+    code = _invite(env)
+    with services.db.session() as s:
+        s.execute(update(StaffInviteCode).values(expires_at=utcnow() - timedelta(seconds=1)))
+    user = new_user()
+    bot.text(user, code)
+    assert "หมดอายุ" in bot.last_text(user)
+    guesser = new_user()
+    for _ in range(5):
+        bot.text(guesser, "ABCD-EFGH")
+    assert "รอ 15 นาที" in bot.last_text(guesser)
+    fresh = _invite(env, name="ก้อง")
+    bot.text(guesser, fresh)  # even the right code waits out the lock
+    assert "รอ 15 นาที" in bot.last_text(guesser)
+    with services.db.session() as s:
+        s.execute(update(CodeAttempts).values(locked_until=utcnow() - timedelta(seconds=1)))
+    bot.text(guesser, fresh)
+    assert "ยืนยันตัวตนเรียบร้อย" in bot.last_text(guesser)
+
+
+@pytest.mark.parametrize("bad", ["--started 2099-01-01", "--name ''"])
+def test_staff_invite_refuses_bad_input(env, bad):
+    flag, value = bad.split(" ", 1)
+    args = {"--name": "x", "--division": "ฝ่ายโยธา", "--started": "2020-01-01"}
+    args[flag] = value.strip("'")
+    result = cli(env, "staff", "invite", *[x for kv in args.items() for x in kv])
+    assert result.exit_code != 0
