@@ -211,3 +211,24 @@ def test_staff_invite_refuses_bad_input(env, bad):
     args[flag] = value.strip("'")
     result = cli(env, "staff", "invite", *[x for kv in args.items() for x in kv])
     assert result.exit_code != 0
+
+
+@pytest.mark.parametrize("ext", ["pdf", "png"])
+def test_poster_from_the_command_line_carries_its_own_tracked_link(env, services, tmp_path, ext):
+    add(env)
+    out = tmp_path / f"counter-1.{ext}"
+    result = cli(env, "survey", "poster", "--campaign", "1", "--source", "counter-1", "--output", str(out))
+    assert result.exit_code == 0, result.output
+    with services.db.Session() as s:
+        link = s.scalar(select(TrackedLink).where(TrackedLink.source == "poster:counter-1"))
+    assert link is not None and f"/s/{link.token}" in result.output
+    data = out.read_bytes()
+    assert data.startswith(b"%PDF" if ext == "pdf" else b"\x89PNG")
+    if ext == "png":
+        cv2 = pytest.importorskip("cv2", reason="opencv-python-headless decodes the QR code")
+        import numpy as np
+
+        img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE)
+        decoded, _, _ = cv2.QRCodeDetector().detectAndDecode(img)
+        assert decoded == f"https://bot.example.go.th/s/{link.token}"
+    assert cli(env, "survey", "poster", "--campaign", "99", "--source", "x", "--output", str(out)).exit_code != 0
