@@ -14,6 +14,8 @@ import threading
 import pytest
 from browser import OUTPUT, chromium_path
 
+from handlers.menu import MAIN_MENU
+
 pytestmark = pytest.mark.browser
 
 BOT_WAIT = 15_000  # ms: replies come from background workers
@@ -82,7 +84,7 @@ def test_simulator_conversation(live_server, browser):
         # Newlines are kept.
         greeting = _bot(page, "สวัสดีค่ะ").first.inner_text()
         assert "\n" in greeting
-        expect(page.locator("#quick .chip")).to_have_count(3, timeout=BOT_WAIT)
+        expect(page.locator("#quick .chip")).to_have_count(len(MAIN_MENU), timeout=BOT_WAIT)
         OUTPUT.mkdir(exist_ok=True)
         page.screenshot(path=str(OUTPUT / "simulator-greeting.png"))
 
@@ -91,7 +93,7 @@ def test_simulator_conversation(live_server, browser):
         expect(_me(page, "เมนู")).to_be_visible()
         chip = page.locator("#quick .chip").filter(has_text="ITA คืออะไร")
         expect(chip).to_be_visible(timeout=BOT_WAIT)
-        expect(page.locator("#quick .chip")).to_have_count(3)
+        expect(page.locator("#quick .chip")).to_have_count(len(MAIN_MENU))
 
         chip.click()
         expect(_me(page, "ITA คืออะไร")).to_be_visible()

@@ -12,9 +12,10 @@ import csv
 import io
 import time
 import tomllib
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import cache
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from flask import (
     Blueprint,
@@ -38,8 +39,10 @@ from models import (
     LineUser,
     Office,
     StaffInvite,
+    StaffMember,
     StaffOffice,
     StaffUser,
+    SurveyCampaign,
     WebhookEvent,
     utcnow,
 )
@@ -136,6 +139,13 @@ def _be_datetime(value) -> str:
     from bot.thaidate import be_datetime
 
     return be_datetime(value, g.get("lang", "th")) if value else ""
+
+
+@bp.app_template_filter("be_date")
+def _be_date(value) -> str:
+    from bot.thaidate import be_date
+
+    return be_date(value, g.get("lang", "th")) if value else ""
 
 
 @bp.get("/font/<weight>.ttf")
@@ -406,8 +416,14 @@ def dashboard():
                 select(WebhookEvent.status, func.count()).where(
                     WebhookEvent.office_id == o.id, WebhookEvent.status.in_((PENDING, FAILED)))
                 .group_by(WebhookEvent.status)).all())
+            today = datetime.now(ZoneInfo("Asia/Bangkok")).date()
+            surveys_open = s.scalar(select(func.count()).select_from(SurveyCampaign).where(
+                SurveyCampaign.office_id == o.id, SurveyCampaign.opens_on <= today, SurveyCampaign.closes_on >= today))
+            staff_enrolled = s.scalar(select(func.count()).select_from(StaffMember).where(
+                StaffMember.office_id == o.id, StaffMember.line_user_id.is_not(None)))
             rows.append({
                 "office": o, "followers": followers, "groups": groups,
+                "surveys_open": surveys_open, "staff_enrolled": staff_enrolled,
                 "replies": int(sent.get("reply", 0)),
                 "quota_used": int(sum(v for k, v in sent.items() if k != "reply")),
                 "pending": backlog.get(PENDING, 0), "failed": backlog.get(FAILED, 0),

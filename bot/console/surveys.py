@@ -1,0 +1,239 @@
+"""Console pages for survey campaigns (survey coordinators): campaigns, sources and posters,
+reach by source and day, answers against target, IIT participation by division, staff import."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date, timedelta
+
+from flask import Response, abort, current_app, g, redirect, render_template, request, url_for
+from sqlalchemy import func, select
+
+from bot.console import access, audit
+from bot.console.views import bp, text
+from models import LinkClicks, Office, StaffMember, SurveyAnswered, SurveyCampaign, TrackedLink
+from surveys import campaigns as rules
+
+SUPPRESS_BELOW = 5  # a division smaller than this shows no IIT figure: answers must stay safe
+CHART_DAYS = 30
+
+
+def _services():
+    return current_app.extensions["itabot"]
+
+
+def _date(value: str | None) -> date | None:
+    from handlers.text import thai_digits_to_arabic
+
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(thai_digits_to_arabic(value.strip()))
+    except ValueError:
+        return None
+
+
+@bp.route("/surveys", methods=["GET", "POST"])
+@access.requires("surveys")
+def surveys():
+    services = _services()
+    error = None
+    if request.method == "POST":
+        raw_office = request.form.get("office_id") or ""
+        office_id = int(raw_office) if raw_office.isdigit() else 0
+        if office_id not in access.office_ids():
+            abort(404)
+        opens, closes = _date(request.form.get("opens")), _date(request.form.get("closes"))
+        internal = _date(request.form.get("internal_deadline"))
+        raw_target = (request.form.get("target") or "").strip()
+        if opens is None or closes is None:
+            error = text("survey_bad_dates")
+        else:
+            try:
+                with services.db.session() as s:
+                    c = rules.add_campaign(s, office_id, request.form.get("kind") or "", request.form.get("url") or "",
+                                           opens, closes, internal, int(raw_target) if raw_target.isdigit() else None)
+                    audit.record(s, "survey.created", office_id=office_id, target=f"campaign:{c.id}",
+                                 detail={"kind": c.kind, "fiscal_year": c.fiscal_year})
+                return redirect(url_for("console.survey_detail", campaign_id=c.id))
+            except rules.CampaignError as exc:
+                error = str(exc)
+    with services.db.Session() as s:
+        rows = s.execute(
+            access.scoped(select(SurveyCampaign, Office.name).join(Office, Office.id == SurveyCampaign.office_id),
+                          SurveyCampaign.office_id)
+            .order_by(SurveyCampaign.opens_on.desc())
+        ).all()
+        clicks = dict(s.execute(
+            select(TrackedLink.campaign_id, func.coalesce(func.sum(LinkClicks.clicks), 0))
+            .join(LinkClicks, LinkClicks.link_id == TrackedLink.id)
+            .where(TrackedLink.office_id.in_(access.office_ids()))
+            .group_by(TrackedLink.campaign_id)).all())
+        answered = dict(s.execute(
+            select(SurveyAnswered.campaign_id, func.count()).group_by(SurveyAnswered.campaign_id)).all())
+        offices = s.scalars(access.scoped(select(Office), Office.id).order_by(Office.id)).all()
+    today = rules.today_bangkok()
+    return render_template("console/surveys.html", rows=rows, clicks=clicks, answered=answered, offices=offices,
+                           today=today, error=error), (400 if error else 200)
+
+
+def _campaign_or_404(s, campaign_id: int) -> SurveyCampaign:
+    return access.get_scoped_or_404(s, SurveyCampaign, campaign_id)
+
+
+def division_participation(s, campaign: SurveyCampaign) -> list[dict]:
+    """IIT: enrolled, eligible staff per division and how many said they answered — only as
+    aggregates, and no figure at all for a division of fewer than SUPPRESS_BELOW people."""
+    members = s.scalars(select(StaffMember).where(StaffMember.office_id == campaign.office_id)).all()
+    said = set(s.scalars(select(SurveyAnswered.line_user_id).where(SurveyAnswered.campaign_id == campaign.id)))
+    by_division: dict[str, list[StaffMember]] = {}
+    for m in members:
+        by_division.setdefault(m.division, []).append(m)
+    out = []
+    for division, people in sorted(by_division.items()):
+        eligible = [m for m in people if rules.served_a_year(m.started_on)]
+        if len(eligible) < SUPPRESS_BELOW:
+            out.append({"division": division, "suppressed": True})
+            continue
+        answered = sum(1 for m in eligible if m.line_user_id and m.line_user_id in said)
+        enrolled = sum(1 for m in eligible if m.line_user_id)
+        out.append({"division": division, "suppressed": False, "eligible": len(eligible), "enrolled": enrolled,
+                    "answered": answered, "percent": round(100 * answered / len(eligible))})
+    return out
+
+
+@bp.get("/surveys/<int:campaign_id>")
+@access.requires("surveys")
+def survey_detail(campaign_id: int):
+    services = _services()
+    today = rules.today_bangkok()
+    start = today - timedelta(days=CHART_DAYS - 1)
+    with services.db.Session() as s:
+        c = _campaign_or_404(s, campaign_id)
+        links = s.scalars(select(TrackedLink).where(TrackedLink.campaign_id == c.id).order_by(TrackedLink.id)).all()
+        per_link = dict(s.execute(
+            select(LinkClicks.link_id, func.sum(LinkClicks.clicks))
+            .where(LinkClicks.link_id.in_([link.id for link in links])).group_by(LinkClicks.link_id)).all())
+        per_day = dict(s.execute(
+            select(LinkClicks.day, func.sum(LinkClicks.clicks))
+            .where(LinkClicks.link_id.in_([link.id for link in links]), LinkClicks.day >= start)
+            .group_by(LinkClicks.day)).all())
+        answered = s.scalar(select(func.count()).select_from(SurveyAnswered)
+                            .where(SurveyAnswered.campaign_id == c.id))
+        divisions = division_participation(s, c) if c.kind == "IIT" else []
+    days = [start + timedelta(days=i) for i in range(CHART_DAYS)]
+    series = [int(per_day.get(d, 0)) for d in days]
+    return render_template(
+        "console/survey.html", c=c, links=links, per_link=per_link, answered=answered, divisions=divisions,
+        chart=list(zip(days, series, strict=True)), chart_max=max(series + [1]),
+        base=services.settings.public_base_url, suppress_below=SUPPRESS_BELOW,
+    )
+
+
+@bp.post("/surveys/<int:campaign_id>/sources")
+@access.requires("surveys")
+def add_source(campaign_id: int):
+    name = (request.form.get("source") or "").strip()
+    if not name or len(name) > 60:
+        abort(400)
+    with _services().db.session() as s:
+        c = _campaign_or_404(s, campaign_id)
+        link = rules.link_for(s, c, name)
+        audit.record(s, "survey.source_added", office_id=c.office_id, target=f"campaign:{c.id}",
+                     detail={"source": link.source})
+    return redirect(url_for("console.survey_detail", campaign_id=campaign_id))
+
+
+@bp.get("/surveys/<int:campaign_id>/poster/<int:link_id>.<fmt>")
+@access.requires("surveys")
+def poster(campaign_id: int, link_id: int, fmt: str):
+    from surveys.poster import PosterContent, render_poster_pdf, render_poster_png
+
+    if fmt not in ("pdf", "png"):
+        abort(404)
+    services = _services()
+    with services.db.session() as s:
+        c = _campaign_or_404(s, campaign_id)
+        link = s.get(TrackedLink, link_id)
+        if link is None or link.campaign_id != c.id:
+            abort(404)
+        content = PosterContent(office_name=s.get(Office, c.office_id).name, kind=c.kind,
+                                link=f"{services.settings.public_base_url}/s/{link.token}",
+                                deadline=c.internal_deadline or c.closes_on, fiscal_year_be=c.fiscal_year)
+        audit.record(s, "survey.poster_downloaded", office_id=c.office_id, target=f"campaign:{c.id}",
+                     detail={"source": link.source, "format": fmt})
+    if not content.link.startswith("https://"):
+        abort(409)  # posters carry https links only (set PUBLIC_BASE_URL)
+    data = render_poster_pdf(content) if fmt == "pdf" else render_poster_png(content)
+    name = f"poster-{c.kind}-{link.source.replace(':', '-')}.{fmt}"
+    return Response(data, mimetype="application/pdf" if fmt == "pdf" else "image/png",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+@bp.get("/surveys/<int:campaign_id>/reach.csv")
+@access.requires("surveys")
+def reach_csv(campaign_id: int):
+    services = _services()
+    with services.db.session() as s:
+        c = _campaign_or_404(s, campaign_id)
+        rows = s.execute(
+            select(TrackedLink.source, LinkClicks.day, LinkClicks.clicks)
+            .join(LinkClicks, LinkClicks.link_id == TrackedLink.id)
+            .where(TrackedLink.campaign_id == c.id).order_by(LinkClicks.day, TrackedLink.source)).all()
+        audit.record(s, "survey.reach_exported", office_id=c.office_id, target=f"campaign:{c.id}")
+    from bot.thaidate import be_date
+
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["วันที่ (พ.ศ.) / date (BE)", "วันที่ / date (ISO)", "ช่องทาง / source", "จำนวนคลิก / clicks"])
+    for source, day, clicks in rows:
+        w.writerow([be_date(day), day.isoformat(), source, clicks])
+    return Response("\ufeff" + buf.getvalue(), mimetype="text/csv",
+                    headers={"Content-Disposition": f"attachment; filename=reach-campaign-{c.id}.csv"})
+
+
+# -- staff ---------------------------------------------------------------------------------------
+
+
+@bp.route("/staff", methods=["GET", "POST"])
+@access.requires("staff")
+def staff():
+    """Staff list; import a CSV of (name, division, start date) and print invite slips."""
+    services = _services()
+    if not access.office_ids():
+        abort(404)
+    office_id = access.office_ids()[0]
+    slips = None
+    error = None
+    if request.method == "POST":
+        upload = request.files.get("file")
+        raw = upload.read(1024 * 512).decode("utf-8-sig", errors="replace") if upload else ""
+        rows = [r for r in csv.reader(io.StringIO(raw)) if any(cell.strip() for cell in r)]
+        if rows and not _date(rows[0][2] if len(rows[0]) > 2 else None):
+            rows = rows[1:]  # a header row
+        parsed = []
+        for n, r in enumerate(rows, start=1):
+            started = _date(r[2]) if len(r) > 2 else None
+            if len(r) < 3 or not r[0].strip() or not r[1].strip() or started is None:
+                error = text("staff_bad_row", row=n)
+                break
+            parsed.append((r[0].strip(), r[1].strip(), started))
+        if error is None and not parsed:
+            error = text("staff_empty")
+        if error is None:
+            try:
+                with services.db.session() as s:
+                    slips = [(name, division, rules.invite_staff(s, office_id, name, division, started))
+                             for name, division, started in parsed]
+                    audit.record(s, "staff.imported", office_id=office_id, detail={"count": len(slips)})
+            except rules.CampaignError as exc:
+                error, slips = str(exc), None
+    with services.db.Session() as s:
+        members = s.scalars(select(StaffMember).where(StaffMember.office_id == office_id)
+                            .order_by(StaffMember.division, StaffMember.name)).all()
+        office = s.get(Office, office_id)
+    if slips is not None:
+        return render_template("console/slips.html", slips=slips, office=office)
+    return render_template("console/staff.html", members=members, error=error, office=office,
+                           lang=g.get("lang", "th")), (400 if error else 200)

@@ -1,0 +1,123 @@
+"""Console pages for surveys: campaigns, sources and posters, reach, participation, staff import."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from conftest import new_user
+from sqlalchemy import select
+from test_console import Console, add_user
+
+from models import AuditEntry, StaffMember, SurveyAnswered, TrackedLink
+from surveys.campaigns import today_bangkok
+
+TODAY = today_bangkok()
+
+
+def coordinator(app, env) -> Console:
+    add_user(app, env, "coord@khet.go.th", "survey_coordinator")
+    c = Console(app)
+    assert c.login("coord@khet.go.th").status_code == 302
+    return c
+
+
+def create(c: Console, kind="EIT", url="https://itas.nacc.go.th/eit/x", **extra):
+    data = {"kind": kind, "office_id": "1", "url": url, "opens": (TODAY - timedelta(days=5)).isoformat(),
+            "closes": (TODAY + timedelta(days=50)).isoformat(), "target": "100"}
+    data.update(extra)
+    return c.post("/console/surveys", data)
+
+
+def _actions(services):
+    with services.db.Session() as s:
+        return [e.action for e in s.scalars(select(AuditEntry))]
+
+
+def test_coordinator_creates_a_campaign_adds_a_poster_source_and_sees_reach(app, env, services, bot):
+    c = coordinator(app, env)
+    bad = create(c, url="http://not-https.example")
+    assert bad.status_code == 400 and "https" in bad.get_data(as_text=True)
+    resp = create(c)
+    assert resp.status_code == 302
+    detail_path = resp.headers["Location"]
+    resp = c.post(detail_path + "/sources", {"source": "poster:counter-1"}, form_page=detail_path)
+    assert resp.status_code == 302
+    with services.db.Session() as s:
+        link = s.scalar(select(TrackedLink).where(TrackedLink.source == "poster:counter-1"))
+    for _ in range(4):
+        app.test_client().get(f"/s/{link.token}")
+    page = c.client.get(detail_path).get_data(as_text=True)
+    assert "poster:counter-1" in page and f"/s/{link.token}" in page
+    assert re.search(r'<td data-label="[^"]+" class="num">4</td>', page)
+    csv = c.client.get(detail_path + "/reach.csv").get_data(as_text=True)
+    assert "poster:counter-1,4" in csv.replace(" ", "") or "poster:counter-1,4" in csv
+    pdf = c.client.get(f"{detail_path}/poster/{link.id}.pdf")
+    assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF")
+    listing = c.client.get("/console/surveys").get_data(as_text=True)
+    assert "EIT" in listing and "0 / 100" in listing
+    for action in ("survey.created", "survey.source_added", "survey.reach_exported", "survey.poster_downloaded"):
+        assert action in _actions(services)
+
+
+def test_iit_participation_is_shown_by_division_only_and_small_divisions_are_suppressed(app, env, services):
+    c = coordinator(app, env)
+    resp = create(c, kind="IIT", url="https://itas.nacc.go.th/iit/x")
+    cid = int(resp.headers["Location"].rsplit("/", 1)[-1])
+    long_ago = TODAY - timedelta(days=800)
+    with services.db.session() as s:
+        for i in range(6):
+            uid = new_user()
+            s.add(StaffMember(office_id=1, name=f"ทะเบียน {i}", division="ฝ่ายทะเบียน", started_on=long_ago,
+                              line_user_id=uid))
+            if i < 3:
+                s.add(SurveyAnswered(campaign_id=cid, line_user_id=uid))
+        for i in range(3):
+            uid = new_user()
+            s.add(StaffMember(office_id=1, name=f"โยธา {i}", division="ฝ่ายโยธา", started_on=long_ago, line_user_id=uid))
+            s.add(SurveyAnswered(campaign_id=cid, line_user_id=uid))
+    page = c.client.get(f"/console/surveys/{cid}").get_data(as_text=True)
+    divisions = page[page.index('id="divisions"'):]
+    assert "3 (50%)" in divisions
+    row = divisions[divisions.index("ฝ่ายโยธา"):divisions.index("</tr>", divisions.index("ฝ่ายโยธา"))]
+    shown = re.sub(r"<[^>]+>", " ", row)  # what a person reads in that row
+    assert "น้อยกว่า 5 คน" in shown and "3" not in shown.replace("น้อยกว่า 5 คน", "")
+    for name in ("ทะเบียน 0", "โยธา 0"):
+        assert name not in page  # never who, only how many
+
+
+def test_staff_csv_import_prints_slips_whose_codes_work_in_line(app, env, services, bot):
+    c = coordinator(app, env)
+    csv = "ชื่อ,ฝ่าย,วันเริ่มงาน\nสมชาย ใจดี,ฝ่ายทะเบียน,2019-05-01\nวิไล รักดี,ฝ่ายโยธา,๒๐๒๐-๐๑-๑๕\n".encode()
+    import io
+
+    data = {"file": (io.BytesIO(csv), "staff.csv"), "csrf_token": c.csrf("/console/staff")}
+    resp = c.client.post("/console/staff", data=data, content_type="multipart/form-data")
+    page = resp.get_data(as_text=True)
+    codes = re.findall(r'class="code big">([A-Z0-9]{4}-[A-Z0-9]{4})<', page)
+    assert resp.status_code == 200 and len(codes) == 2 and "สมชาย ใจดี" in page
+    user = new_user()
+    bot.text(user, codes[1])
+    assert "วิไล รักดี" in bot.last_text(user)
+    with services.db.Session() as s:
+        assert s.scalar(select(StaffMember).where(StaffMember.name == "วิไล รักดี")).started_on.year == 2020
+    bad = {"file": (io.BytesIO(b"no date here,x\n"), "bad.csv"), "csrf_token": c.csrf("/console/staff")}
+    resp = c.client.post("/console/staff", data=bad, content_type="multipart/form-data")
+    assert resp.status_code == 400
+    assert "staff.imported" in _actions(services)
+
+
+def test_other_roles_and_other_offices_are_kept_out(app, env, services):
+    c = coordinator(app, env)
+    cid = int(create(c).headers["Location"].rsplit("/", 1)[-1])
+    services.offices.add("nongchok", "สำนักงานเขตหนองจอก", None, None)
+    add_user(app, env, "coord@nongchok.go.th", "survey_coordinator", "nongchok")
+    other = Console(app)
+    other.login("coord@nongchok.go.th")
+    assert other.client.get(f"/console/surveys/{cid}").status_code == 404
+    assert other.client.get(f"/console/surveys/{cid}/reach.csv").status_code == 404
+    add_user(app, env, "viewer@khet.go.th", "viewer")
+    viewer = Console(app)
+    viewer.login("viewer@khet.go.th")
+    assert viewer.client.get("/console/surveys").status_code == 403
+    assert viewer.client.get("/console/staff").status_code == 403
