@@ -38,5 +38,6 @@ class LineGroup(Base):
     group_id: Mapped[str] = mapped_column(String(64))
     kind: Mapped[str] = mapped_column(String(8), default="group")  # group | room
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    division: Mapped[str | None] = mapped_column(String(200))  # set by a survey coordinator
     joined_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     left_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

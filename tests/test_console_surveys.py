@@ -121,3 +121,25 @@ def test_other_roles_and_other_offices_are_kept_out(app, env, services):
     viewer.login("viewer@khet.go.th")
     assert viewer.client.get("/console/surveys").status_code == 403
     assert viewer.client.get("/console/staff").status_code == 403
+
+
+def test_groups_get_a_division_and_receive_the_announcement(app, env, services, bot, fake_line):
+    c = coordinator(app, env)
+    cid = int(create(c).headers["Location"].rsplit("/", 1)[-1])
+    gid = "C" + "d" * 32
+    bot.send("-", "join", source={"type": "group", "groupId": gid})
+    page = c.client.get("/console/groups").get_data(as_text=True)
+    assert gid[-6:] in page and gid not in page  # shown shortened
+    from models import LineGroup
+
+    with services.db.Session() as s:
+        group_row = s.scalar(select(LineGroup))
+    resp = c.post("/console/groups", {"group_id": str(group_row.id), "division": "ฝ่ายทะเบียน"})
+    assert resp.status_code == 302
+    resp = c.post(f"/console/surveys/{cid}/announce", {}, form_page=f"/console/surveys/{cid}")
+    assert resp.status_code == 302 and "announced=1" in resp.headers["Location"]
+    (push,) = fake_line.calls("/v2/bot/message/push")
+    assert push.json["to"] == gid and push.json["messages"][0]["type"] == "flex"
+    with services.db.Session() as s:
+        assert s.scalar(select(TrackedLink).where(TrackedLink.source == "group:ฝ่ายทะเบียน")) is not None
+    assert {"group.division_set", "survey.announced"} <= set(_actions(services))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 from datetime import date, timedelta
 
 from flask import Response, abort, current_app, g, redirect, render_template, request, url_for
@@ -14,6 +15,8 @@ from bot.console import access, audit
 from bot.console.views import bp, text
 from models import LinkClicks, Office, StaffMember, SurveyAnswered, SurveyCampaign, TrackedLink
 from surveys import campaigns as rules
+
+log = logging.getLogger("itabot.console.surveys")
 
 SUPPRESS_BELOW = 5  # a division smaller than this shows no IIT figure: answers must stay safe
 CHART_DAYS = 30
@@ -237,3 +240,60 @@ def staff():
         return render_template("console/slips.html", slips=slips, office=office)
     return render_template("console/staff.html", members=members, error=error, office=office,
                            lang=g.get("lang", "th")), (400 if error else 200)
+
+
+# -- LINE groups ---------------------------------------------------------------------------------
+
+
+@bp.route("/groups", methods=["GET", "POST"])
+@access.requires("surveys")
+def groups():
+    """LINE groups the bot was added to (divisions use them); attach each to a division."""
+    from models import LineGroup
+
+    services = _services()
+    if request.method == "POST":
+        raw = request.form.get("group_id") or ""
+        with services.db.session() as s:
+            group = access.get_scoped_or_404(s, LineGroup, int(raw) if raw.isdigit() else 0)
+            group.division = (request.form.get("division") or "").strip()[:200] or None
+            audit.record(s, "group.division_set", office_id=group.office_id, target=f"group:{group.id}",
+                         detail={"division": group.division})
+        return redirect(url_for("console.groups"))
+    with services.db.Session() as s:
+        rows = s.scalars(access.scoped(select(LineGroup), LineGroup.office_id)
+                         .where(LineGroup.active.is_(True)).order_by(LineGroup.id)).all()
+    return render_template("console/groups.html", groups=rows)
+
+
+@bp.post("/surveys/<int:campaign_id>/announce")
+@access.requires("surveys")
+def announce(campaign_id: int):
+    """Send the survey card to every registered LINE group of the office (costs quota)."""
+    from handlers.context import Context
+    from handlers.surveys import survey_card
+    from models import LineGroup
+
+    services = _services()
+    with services.db.session() as s:
+        c = _campaign_or_404(s, campaign_id)
+        office = s.get(Office, c.office_id)
+        targets = s.scalars(select(LineGroup).where(LineGroup.office_id == c.office_id,
+                                                    LineGroup.active.is_(True))).all()
+        cards = []
+        for group in targets:
+            ctx = Context(session=s, office_id=office.id, office_name=office.name, event={}, user=None,
+                          public_base_url=services.settings.public_base_url)
+            source = f"group:{group.division or group.group_id[-6:]}"
+            cards.append((group.group_id, survey_card(ctx, c, source).to_dict()))
+        audit.record(s, "survey.announced", office_id=c.office_id, target=f"campaign:{c.id}",
+                     detail={"groups": len(cards)})
+    gateway = services.gateway(c.office_id)
+    sent = 0
+    for group_id, card in cards:
+        try:
+            gateway.push(group_id, [card])
+            sent += 1
+        except Exception as exc:  # one group that left or blocked the bot does not stop the others
+            log.warning("announcement to a group failed", extra={"error": exc.__class__.__name__})
+    return redirect(url_for("console.survey_detail", campaign_id=campaign_id, announced=sent))
