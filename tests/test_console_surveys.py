@@ -143,3 +143,18 @@ def test_groups_get_a_division_and_receive_the_announcement(app, env, services, 
     with services.db.Session() as s:
         assert s.scalar(select(TrackedLink).where(TrackedLink.source == "group:ฝ่ายทะเบียน")) is not None
     assert {"group.division_set", "survey.announced"} <= set(_actions(services))
+
+
+def test_reach_chart_shows_clicks_by_source(app, env, services):
+    c = coordinator(app, env)
+    detail = create(c).headers["Location"]
+    for name in ("facebook", "poster:counter-1"):
+        c.post(detail + "/sources", {"source": name}, form_page=detail)
+    with services.db.Session() as s:
+        tokens = {link.source: link.token for link in s.scalars(select(TrackedLink))}
+    for _ in range(2):
+        app.test_client().get(f"/s/{tokens['facebook']}")
+    app.test_client().get(f"/s/{tokens['poster:counter-1']}")
+    page = c.client.get(detail).get_data(as_text=True)
+    bars = re.findall(r"<title>[^<·]*· ([^<]+): (\d+)</title>", page)
+    assert ("facebook", "2") in bars and ("poster:counter-1", "1") in bars

@@ -20,6 +20,7 @@ log = logging.getLogger("itabot.console.surveys")
 
 SUPPRESS_BELOW = 5  # a division smaller than this shows no IIT figure: answers must stay safe
 CHART_DAYS = 30
+PALETTE = ("#1f5f8b", "#c8962d", "#2e6b4f", "#8b3a3a", "#5a3e7a", "#3d7a8b", "#7a6b2e", "#555555")
 
 
 def _services():
@@ -118,18 +119,27 @@ def survey_detail(campaign_id: int):
         per_link = dict(s.execute(
             select(LinkClicks.link_id, func.sum(LinkClicks.clicks))
             .where(LinkClicks.link_id.in_([link.id for link in links])).group_by(LinkClicks.link_id)).all())
-        per_day = dict(s.execute(
-            select(LinkClicks.day, func.sum(LinkClicks.clicks))
-            .where(LinkClicks.link_id.in_([link.id for link in links]), LinkClicks.day >= start)
-            .group_by(LinkClicks.day)).all())
+        per_day_link = {(day, link_id): n for link_id, day, n in s.execute(
+            select(LinkClicks.link_id, LinkClicks.day, LinkClicks.clicks)
+            .where(LinkClicks.link_id.in_([link.id for link in links]), LinkClicks.day >= start)).all()}
         answered = s.scalar(select(func.count()).select_from(SurveyAnswered)
                             .where(SurveyAnswered.campaign_id == c.id))
         divisions = division_participation(s, c) if c.kind == "IIT" else []
     days = [start + timedelta(days=i) for i in range(CHART_DAYS)]
-    series = [int(per_day.get(d, 0)) for d in days]
+    # Clicks by source over time: one stacked bar a day, one colour a source.
+    colours = {link.id: PALETTE[i % len(PALETTE)] for i, link in enumerate(links)}
+    chart = []
+    for d in days:
+        y, segments = 0, []
+        for link in links:
+            n = int(per_day_link.get((d, link.id), 0))
+            if n:
+                segments.append({"source": link.source, "n": n, "y0": y, "colour": colours[link.id]})
+                y += n
+        chart.append({"day": d, "total": y, "segments": segments})
     return render_template(
         "console/survey.html", c=c, links=links, per_link=per_link, answered=answered, divisions=divisions,
-        chart=list(zip(days, series, strict=True)), chart_max=max(series + [1]),
+        chart=chart, chart_max=max([day["total"] for day in chart] + [1]), colours=colours,
         base=services.settings.public_base_url, suppress_below=SUPPRESS_BELOW,
     )
 
