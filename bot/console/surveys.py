@@ -176,8 +176,8 @@ def poster(campaign_id: int, link_id: int, fmt: str):
                                 deadline=c.internal_deadline or c.closes_on, fiscal_year_be=c.fiscal_year)
         audit.record(s, "survey.poster_downloaded", office_id=c.office_id, target=f"campaign:{c.id}",
                      detail={"source": link.source, "format": fmt})
-    if not content.link.startswith("https://"):
-        abort(409)  # posters carry https links only (set PUBLIC_BASE_URL)
+    if not content.link.startswith("https://"):  # a printed http link would not be trusted or opened
+        return render_template("console/error.html", title=text("poster"), message=text("poster_needs_https")), 409
     data = render_poster_pdf(content) if fmt == "pdf" else render_poster_png(content)
     name = f"poster-{c.kind}-{link.source.replace(':', '-')}.{fmt}"
     return Response(data, mimetype="application/pdf" if fmt == "pdf" else "image/png",
