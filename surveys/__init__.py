@@ -1,4 +1,4 @@
-"""Survey campaigns, tracked links, QR codes and posters, reminder schedules and fan-out.
+"""Survey campaigns, tracked links, staff enrolment (``campaigns``) and A4 posters (``poster``).
 
-Arrives with the surveys issue (#4) and the reminders issue (#5).
+Reminder schedules and fan-out arrive with the reminders issue (#5).
 """
