@@ -317,6 +317,82 @@ def survey_poster(campaign_id: int, source: str, output: str) -> None:
     click.echo(f"poster written to {output}; its link: {content.link}")
 
 
+@main.group(help="Deadline reminders (within quiet hours and the LINE quota).")
+def reminders() -> None:
+    pass
+
+
+@reminders.command(
+    "schedule", help="Create a campaign's reminders from its dates (opening, twice a month, 7/3/1 days before)."
+)
+@click.option("--campaign", "campaign_id", required=True, type=int)
+def reminders_schedule(campaign_id: int) -> None:
+    from bot.thaidate import be_datetime
+    from models import SurveyCampaign
+    from surveys.reminders import schedule
+
+    services = _services()
+    with services.db.session() as s:
+        c = s.get(SurveyCampaign, campaign_id)
+        if c is None:
+            raise click.ClickException(f"no campaign {campaign_id} (see `itabot survey list`)")
+        made = schedule(s, c)
+        lines = [f"{r.label}\t{be_datetime(r.send_at)}\t{r.audience}" for r in made]
+    click.echo("\n".join(lines) if lines else "nothing new: the campaign's reminders exist already")
+
+
+@reminders.command("list", help="Reminders with their send times (BE, Bangkok) and status.")
+@click.option("--campaign", "campaign_id", type=int, default=None)
+def reminders_list(campaign_id: int | None) -> None:
+    from bot.thaidate import be_datetime
+    from models import Reminder
+
+    services = _services()
+    with services.db.Session() as s:
+        stmt = select(Reminder).order_by(Reminder.send_at)
+        if campaign_id:
+            stmt = stmt.where(Reminder.campaign_id == campaign_id)
+        for r in s.scalars(stmt):
+            extra = f"\t{r.recipients} sent" if r.status == "sent" else ""
+            note = f"\t{r.note}" if r.note else ""
+            click.echo(f"{r.id}\t{r.label}\t{be_datetime(r.send_at)}\t{r.status}{extra}{note}")
+
+
+@reminders.command("run-due", help="Send every reminder due now (or at --now) and exit: for cron and operators.")
+@click.option("--now", "now_text", default=None, help="ISO-8601 moment, e.g. 2026-01-16T10:00:00+07:00")
+def reminders_run_due(now_text: str | None) -> None:
+    from datetime import UTC, datetime
+
+    from surveys.reminders import run_due
+
+    now = None
+    if now_text:
+        try:
+            now = datetime.fromisoformat(now_text)
+        except ValueError:
+            raise click.BadParameter(f"{now_text!r} is not an ISO-8601 moment", param_hint="--now") from None
+        if now.tzinfo is None:
+            raise click.BadParameter("give a time zone, e.g. +07:00", param_hint="--now")
+        now = now.astimezone(UTC)
+    services = _services()
+    bar: dict = {}
+
+    def progress(done: int, total: int) -> None:
+        if "bar" not in bar:
+            bar["bar"] = click.progressbar(length=total, label="sending", file=sys.stderr)
+            bar["bar"].__enter__()
+        bar["bar"].update(1)
+
+    outcomes = run_due(services, now, progress)
+    if "bar" in bar:
+        bar["bar"].__exit__(None, None, None)
+    if not outcomes:
+        click.echo("nothing due")
+    for o in outcomes:
+        skipped = f", {o.skipped_for_quota} skipped for quota" if o.skipped_for_quota else ""
+        click.echo(f"reminder {o.reminder_id}: {o.recipients} recipients in {o.chunks_sent} calls{skipped}")
+
+
 @main.group(help="Staff of an office (IIT respondents).")
 def staff() -> None:
     pass

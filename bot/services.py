@@ -84,6 +84,13 @@ class Services:
 
         return record
 
+    def quota_remaining(self, office_id: int) -> int | None:
+        """Messages left this month on the office's plan (None: no limit), read from LINE."""
+        q = self.gateway(office_id).quota()
+        if q["type"] == "none" or q["limit"] is None:
+            return None
+        return max(0, int(q["limit"]) - int(q["used"]))
+
     # -- handing new events to workers ----------------------------------------------------
 
     def notify(self, event_ids: Iterable[int]) -> None:

@@ -17,7 +17,7 @@ from linebot.v3.messaging import (
 from bot.thaidate import be_date
 from handlers.context import Context
 from handlers.conversation import Engine, Keyword, Matcher, Postback, postback_data
-from models import SurveyAnswered
+from models import SurveyAnswered, SurveyAsked, utcnow
 from surveys import campaigns
 
 
@@ -71,6 +71,12 @@ def show_survey(ctx: Context) -> None:
     current = campaigns.current_campaign(ctx.session, ctx.office_id, kind)
     if current.state == "open":
         ctx.reply(survey_card(ctx, current.campaign, source))
+        if kind == "EIT":  # an office may narrow EIT reminders to those who asked, most recent first
+            asked = ctx.session.get(SurveyAsked, (current.campaign.id, ctx.user.line_user_id))
+            if asked is None:
+                ctx.session.add(SurveyAsked(campaign_id=current.campaign.id, line_user_id=ctx.user.line_user_id))
+            else:
+                asked.asked_at = utcnow()
     elif current.state == "upcoming":
         ctx.say("survey_upcoming", date=be_date(current.campaign.opens_on, ctx.lang))
     elif current.state == "closed":
@@ -126,8 +132,23 @@ SURVEY_WORDS = Keyword("แบบสอบถาม", "แบบประเม�
                        "ทำแบบประเมิน", "ตอบแบบประเมิน")
 
 
+def stop_reminders(ctx: Context) -> None:
+    if ctx.user is not None:
+        ctx.user.reminders_off = True
+        ctx.say("reminders_stopped")
+
+
+def resume_reminders(ctx: Context) -> None:
+    if ctx.user is not None:
+        ctx.user.reminders_off = False
+        ctx.say("reminders_resumed")
+
+
 def register(engine: Engine) -> None:
     engine.routes[:0] = [
+        (Keyword("หยุดเตือน", "หยุดแจ้งเตือน", "ไม่ต้องเตือน", "stop reminders", "no reminders"), stop_reminders),
+        (Postback("reminders_off"), stop_reminders),
+        (Keyword("เตือนอีกครั้ง", "รับการเตือน", "resume reminders"), resume_reminders),
         (SURVEY_WORDS, show_survey),
         (Postback("survey"), show_survey),
         (Postback("survey_done"), survey_done),

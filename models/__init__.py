@@ -8,6 +8,7 @@ from models.conversation import ConversationState
 from models.delivery import Delivery
 from models.event import OutboxMessage, WebhookEvent
 from models.office import Office
+from models.reminder import Reminder, ReminderChunk, SurveyAsked
 from models.simulator import SimMessage, SimReplyToken
 from models.staff import AuditEntry, StaffInvite, StaffOffice, StaffUser
 from models.survey import (
@@ -31,6 +32,8 @@ __all__ = [
     "LineGroup",
     "LineUser",
     "Office",
+    "Reminder",
+    "ReminderChunk",
     "OutboxMessage",
     "SimMessage",
     "SimReplyToken",
@@ -40,6 +43,7 @@ __all__ = [
     "StaffOffice",
     "StaffUser",
     "SurveyAnswered",
+    "SurveyAsked",
     "SurveyCampaign",
     "TrackedLink",
     "WebhookEvent",

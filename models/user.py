@@ -27,6 +27,7 @@ class LineUser(Base):
     followed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     unfollowed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     richmenu: Mapped[str | None] = mapped_column(String(16))  # "public" | "staff"
+    reminders_off: Mapped[bool] = mapped_column(Boolean, default=False)  # said "หยุดเตือน"
 
 
 class LineGroup(Base):

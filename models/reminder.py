@@ -1,0 +1,68 @@
+"""Reminders: scheduled messages about a survey campaign, and their fan-out in chunks.
+
+A reminder is taken by one dispatcher (``scheduled`` → ``sending``) which writes its chunks —
+at most 500 recipients each, each with its own ``X-Line-Retry-Key`` — in the same
+transaction. Chunks are then sent one by one; a chunk's retry key never changes, so a chunk
+sent again after a crash is answered 409 by LINE and reaches nobody twice. Recipient lists are
+cleared once a chunk is sent.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Base, UTCDateTime, utcnow
+
+AUDIENCES = ("iit_staff", "eit_followers", "eit_askers")
+
+
+class Reminder(Base):
+    __tablename__ = "reminders"
+    __table_args__ = (
+        Index("ix_reminders_status_send_at", "status", "send_at"),
+        UniqueConstraint("campaign_id", "label", name="uq_reminders_campaign_label"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    office_id: Mapped[int] = mapped_column(ForeignKey("offices.id", ondelete="CASCADE"))
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("survey_campaigns.id", ondelete="CASCADE"))
+    label: Mapped[str] = mapped_column(String(40))  # "open", "cadence-2026-01-16", "closes-7", …
+    audience: Mapped[str] = mapped_column(String(20))
+    send_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    text_th: Mapped[str] = mapped_column(Text)
+    text_en: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="scheduled")  # scheduled|sending|sent|cancelled
+    recipients: Mapped[int] = mapped_column(Integer, default=0)
+    skipped_for_quota: Mapped[int] = mapped_column(Integer, default=0)
+    note: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ReminderChunk(Base):
+    __tablename__ = "reminder_chunks"
+    __table_args__ = (Index("ix_reminder_chunks_reminder_status", "reminder_id", "status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    reminder_id: Mapped[int] = mapped_column(ForeignKey("reminders.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer)
+    lang: Mapped[str] = mapped_column(String(2))
+    user_ids: Mapped[list] = mapped_column(JSON, default=list)  # cleared once sent
+    size: Mapped[int] = mapped_column(Integer)
+    retry_key: Mapped[str] = mapped_column(String(36))
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|sending|sent|failed
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class SurveyAsked(Base):
+    """Someone was given the EIT link in chat: an office may remind only them, most recent first."""
+
+    __tablename__ = "survey_asked"
+
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("survey_campaigns.id", ondelete="CASCADE"), primary_key=True)
+    line_user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    asked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

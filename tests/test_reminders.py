@@ -1,0 +1,217 @@
+"""Reminders: schedules from dates, quiet hours, exclusions, quota, chunks and exactly-once."""
+
+from __future__ import annotations
+
+import threading
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from click.testing import CliRunner
+from conftest import new_user
+from fakeline import Fault
+from sqlalchemy import select, update
+
+from bot.cli import main
+from models import LineUser, Reminder, ReminderChunk, StaffMember, SurveyAnswered, SurveyCampaign
+from surveys import reminders
+from surveys.campaigns import add_campaign
+
+BKK = ZoneInfo("Asia/Bangkok")
+
+
+@pytest.fixture(autouse=True)
+def plenty_of_quota(fake_line):
+    fake_line.quota = 1_000_000  # the quota test sets its own
+
+
+def campaign(services, kind="EIT", opens=date(2026, 1, 1), closes=date(2026, 6, 30), internal=None) -> int:
+    with services.db.session() as s:
+        return add_campaign(s, 1, kind, "https://itas.nacc.go.th/x", opens, closes, internal).id
+
+
+def followers(services, n: int, lang: str = "th") -> list[str]:
+    ids = [new_user() for _ in range(n)]
+    with services.db.session() as s:
+        s.add_all(LineUser(office_id=1, line_user_id=u, language=lang, following=True) for u in ids)
+    return ids
+
+
+def scheduled(services, cid: int) -> list[Reminder]:
+    with services.db.session() as s:
+        reminders.schedule(s, s.get(SurveyCampaign, cid))
+    with services.db.Session() as s:
+        return s.scalars(select(Reminder).where(Reminder.campaign_id == cid).order_by(Reminder.send_at)).all()
+
+
+def at(y, m, d, hh=10, mm=0):
+    return datetime(y, m, d, hh, mm, tzinfo=BKK)
+
+
+def recipients_by_call(fake_line) -> list[list[str]]:
+    return [r.json["to"] for r in fake_line.calls("/v2/bot/message/multicast")]
+
+
+def test_schedule_from_dates_twice_a_month_and_before_deadlines(services):
+    cid = campaign(services, internal=date(2026, 2, 28))
+    rows = scheduled(services, cid)
+    labels = [r.label for r in rows]
+    assert labels[0] == "open" and rows[0].send_at == at(2026, 1, 1)
+    assert "cadence-2026-01-16" in labels and "cadence-2026-02-01" in labels
+    for label in ("internal-7", "internal-3", "internal-1", "closes-7", "closes-3", "closes-1"):
+        assert label in labels
+    months = {r.send_at.astimezone(BKK).month for r in rows}
+    for month in months:  # at least twice a month while open
+        assert sum(r.send_at.astimezone(BKK).month == month for r in rows) >= 2
+    assert len(scheduled(services, cid)) == len(rows)  # scheduling again adds nothing
+    assert "{link}" in rows[0].text_th and "หยุดเตือน" in rows[0].text_th
+
+
+def test_quiet_hours_move_a_night_send_to_the_morning():
+    assert reminders.out_of_quiet_hours(at(2026, 1, 5, 21, 30)) == at(2026, 1, 6, 8, 0)
+    assert reminders.out_of_quiet_hours(at(2026, 1, 5, 6, 0)) == at(2026, 1, 5, 8, 0)
+    assert reminders.out_of_quiet_hours(at(2026, 1, 5, 12, 0)) == at(2026, 1, 5, 12, 0)
+
+
+def test_nothing_is_sent_during_quiet_hours(services, fake_line):
+    cid = campaign(services)
+    scheduled(services, cid)
+    followers(services, 3)
+    assert reminders.run_due(services, at(2026, 1, 1, 22, 0)) == []
+    assert fake_line.calls("/multicast") == []
+    assert reminders.run_due(services, at(2026, 1, 2, 8, 5))[0].recipients == 3
+
+
+def test_exclusions_answered_opted_out_unfollowed_and_staff(bot, services, fake_line):
+    cid = campaign(services)
+    scheduled(services, cid)
+    everyone = followers(services, 6)
+    answered, stopped, gone, staff = everyone[:4]
+    with services.db.session() as s:
+        s.add(SurveyAnswered(campaign_id=cid, line_user_id=answered))
+        s.execute(update(LineUser).where(LineUser.line_user_id == gone).values(following=False))
+        s.add(StaffMember(office_id=1, name="x", division="ฝ่ายโยธา", started_on=date(2015, 1, 1), line_user_id=staff))
+    bot.text(stopped, "หยุดเตือน")
+    assert "จะไม่ส่งการแจ้งเตือน" in bot.last_text(stopped)
+    reminders.run_due(services, at(2026, 1, 1, 10, 0))
+    (sent,) = recipients_by_call(fake_line)
+    assert sorted(sent) == sorted(everyone[4:])  # staff never get the EIT reminder either
+
+
+def test_iit_reminders_go_to_enrolled_eligible_staff(services, fake_line):
+    cid = campaign(services, kind="IIT")
+    scheduled(services, cid)
+    old, new, public = followers(services, 3)
+    with services.db.session() as s:
+        s.add(StaffMember(office_id=1, name="a", division="ฝ่ายทะเบียน", started_on=date(2015, 1, 1), line_user_id=old))
+        s.add(StaffMember(office_id=1, name="b", division="ฝ่ายทะเบียน", started_on=date(2025, 12, 1),
+                          line_user_id=new))
+    reminders.run_due(services, at(2026, 1, 1, 10, 0))
+    assert recipients_by_call(fake_line) == [[old]]
+
+
+def test_chunks_of_500_with_their_own_retry_keys_and_one_message_each(services, fake_line):
+    cid = campaign(services)
+    scheduled(services, cid)
+    everyone = set(followers(services, 1100) + followers(services, 30, lang="en"))
+    (outcome,) = reminders.run_due(services, at(2026, 1, 1, 10, 0))
+    calls = fake_line.calls("/v2/bot/message/multicast")
+    assert [len(c.json["to"]) for c in calls] == [30, 500, 500, 100]  # English first, then Thai
+    assert len({c.retry_key for c in calls}) == 4
+    sent = [u for c in calls for u in c.json["to"]]
+    assert len(sent) == len(set(sent)) == len(everyone) and set(sent) == everyone
+    assert calls[0].json["messages"][0]["text"].startswith("The EIT survey")
+    assert "https://bot.example.go.th/s/" in calls[1].json["messages"][0]["text"]
+    assert outcome.recipients == 1130 and outcome.chunks_sent == 4
+    with services.db.Session() as s:
+        assert all(c.user_ids == [] for c in s.scalars(select(ReminderChunk)))  # lists cleared once sent
+
+
+def test_quota_limits_the_send_to_the_most_important_people(bot, services, fake_line):
+    from surveys.campaigns import today_bangkok
+
+    opens = today_bangkok() - timedelta(days=3)  # open now, so people can ask for the link
+    cid = campaign(services, opens=opens, closes=opens + timedelta(days=60))
+    scheduled(services, cid)
+    plain = followers(services, 10)
+    askers = followers(services, 2)
+    for u in askers:
+        bot.text(u, "แบบประเมิน")  # asked for the link: they come first
+    fake_line.quota, fake_line.used = 500, 497
+    (outcome,) = reminders.run_due(services, at(opens.year, opens.month, opens.day, 10, 0))
+    (sent,) = recipients_by_call(fake_line)
+    assert len(sent) == 3 and set(askers) <= set(sent) and outcome.skipped_for_quota == 9
+    with services.db.Session() as s:
+        assert "quota" in s.scalar(select(Reminder.note).where(Reminder.label == "open"))
+    assert len(plain) == 10
+
+
+def test_retry_key_is_reused_after_a_500_and_a_crash_mid_send_resumes(services, fake_line):
+    cid = campaign(services)
+    scheduled(services, cid)
+    followers(services, 1200)
+    gw = services.gateway(1)
+    gw.max_attempts = 1  # the first failure ends this run, as a crash would
+    fake_line.faults.append(Fault("/v2/bot/message/multicast", 500, times=1))
+    # First run: the first chunk gets a 500 and the dispatcher stops, as if it had crashed.
+    reminders.run_due(services, at(2026, 1, 1, 10, 0))
+    first = fake_line.calls("/v2/bot/message/multicast", ok_only=False)
+    assert [c.status for c in first] == [500]
+    with services.db.session() as s:  # the lease of the interrupted chunk runs out
+        s.execute(update(ReminderChunk).values(claimed_at=datetime(2000, 1, 1, tzinfo=BKK)))
+    gw.max_attempts = 5
+    reminders.run_due(services, at(2026, 1, 1, 10, 5))
+    calls = fake_line.calls("/v2/bot/message/multicast", ok_only=False)
+    assert calls[0].retry_key == calls[1].retry_key  # the same chunk, the same key
+    delivered = [u for c in calls if c.status == 200 for u in c.json["to"]]
+    assert len(delivered) == len(set(delivered)) == 1200
+
+
+def _two_dispatchers(services, now):
+    from bot.services import Services
+
+    other = Services(services.settings)
+    barrier = threading.Barrier(2)
+    errors = []
+
+    def run(svc):
+        try:
+            barrier.wait()
+            reminders.run_due(svc, now)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(svc,)) for svc in (services, other)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    other.close()
+    assert errors == []
+
+
+@pytest.mark.parametrize("n", [1700])
+def test_exactly_once_with_two_dispatchers_at_the_same_time(services, fake_line, n):
+    cid = campaign(services)
+    scheduled(services, cid)
+    everyone = followers(services, n)
+    _two_dispatchers(services, at(2026, 1, 1, 10, 0))
+    sent = [u for c in fake_line.calls("/v2/bot/message/multicast") for u in c.json["to"]]
+    assert sorted(sent) == sorted(everyone)  # every follower once, nobody twice
+    with services.db.Session() as s:
+        assert s.scalar(select(Reminder.status).where(Reminder.label == "open")) == "sent"
+
+
+def test_cli_schedule_list_and_run_due(env, services, fake_line):
+    cid = campaign(services)
+    followers(services, 2)
+    out = CliRunner().invoke(main, ["reminders", "schedule", "--campaign", str(cid)], env=env).output
+    assert "open\t1 ม.ค. 2569 10:00" in out
+    result = CliRunner().invoke(main, ["reminders", "run-due", "--now", "2026-01-01T10:00:00+07:00"], env=env)
+    assert result.exit_code == 0 and "2 recipients in 1 calls" in result.output
+    listing = CliRunner().invoke(main, ["reminders", "list"], env=env).output
+    assert "open" in listing and "sent\t2 sent" in listing
+    bad = CliRunner().invoke(main, ["reminders", "run-due", "--now", "tomorrow"], env=env)
+    assert bad.exit_code != 0 and "ISO-8601" in bad.output
+    assert CliRunner().invoke(main, ["reminders", "run-due", "--now", "2026-01-01T10:00:00+07:00"],
+                              env=env).output.strip() == "nothing due"
