@@ -89,12 +89,18 @@ def current_campaign(s: Session, office_id: int, kind: str, today: date | None =
 def link_for(s: Session, campaign: SurveyCampaign, source: str) -> TrackedLink:
     """The tracked link of a campaign for one source (made on first use)."""
     source = source.strip()[:64] or "line-chat"
-    link = s.scalar(select(TrackedLink).where(TrackedLink.campaign_id == campaign.id, TrackedLink.source == source))
+    find = select(TrackedLink).where(TrackedLink.campaign_id == campaign.id, TrackedLink.source == source)
+    link = s.scalar(find)
     if link is None:
-        link = TrackedLink(office_id=campaign.office_id, campaign_id=campaign.id, source=source,
-                           token=secrets.token_urlsafe(6))
-        s.add(link)
-        s.flush()
+        # Two workers may make the same link at once: the database keeps one, both use it.
+        insert = sqlite_insert if s.get_bind().dialect.name == "sqlite" else pg_insert
+        s.execute(
+            insert(TrackedLink)
+            .values(office_id=campaign.office_id, campaign_id=campaign.id, source=source,
+                    token=secrets.token_urlsafe(6))
+            .on_conflict_do_nothing(index_elements=["campaign_id", "source"])
+        )
+        link = s.scalar(find)
     return link
 
 
