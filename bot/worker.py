@@ -237,6 +237,12 @@ class Processor:
                 n += 1
         return n
 
+    def send_due_reminders(self) -> None:
+        """The in-process scheduler: what `itabot reminders run-due` does, every minute."""
+        from surveys.reminders import run_due
+
+        run_due(self.services)
+
     def maintain(self) -> None:
         """Hourly: forget old event ids, erase parked payloads, delete drafts nobody finished."""
         self.inbox.prune()
@@ -288,6 +294,7 @@ class Sweeper:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_prune = 0.0
+        self._last_reminders = 0.0
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="itabot-sweeper", daemon=True)
@@ -297,6 +304,9 @@ class Sweeper:
         while not self._stop.wait(self.interval):
             try:
                 self.processor.sweep()
+                if time.monotonic() - self._last_reminders > 60:
+                    self._last_reminders = time.monotonic()
+                    self.processor.send_due_reminders()
                 if time.monotonic() - self._last_prune > 3600:
                     self._last_prune = time.monotonic()
                     self.processor.maintain()

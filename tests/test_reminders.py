@@ -215,3 +215,13 @@ def test_cli_schedule_list_and_run_due(env, services, fake_line):
     assert bad.exit_code != 0 and "ISO-8601" in bad.output
     assert CliRunner().invoke(main, ["reminders", "run-due", "--now", "2026-01-01T10:00:00+07:00"],
                               env=env).output.strip() == "nothing due"
+
+
+def test_the_workers_own_scheduler_sends_due_reminders_without_cron(services, fake_line, monkeypatch):
+    """Every web process (embedded) and `itabot worker` (scaled) runs this each minute."""
+    cid = campaign(services)
+    scheduled(services, cid)
+    everyone = followers(services, 3)
+    monkeypatch.setattr(reminders, "utcnow", lambda: at(2026, 1, 1, 10, 1).astimezone(BKK))
+    services.processor.send_due_reminders()
+    assert sorted(recipients_by_call(fake_line)[0]) == sorted(everyone)
