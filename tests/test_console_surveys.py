@@ -158,3 +158,42 @@ def test_reach_chart_shows_clicks_by_source(app, env, services):
     page = c.client.get(detail).get_data(as_text=True)
     bars = re.findall(r"<title>[^<·]*· ([^<]+): (\d+)</title>", page)
     assert ("facebook", "2") in bars and ("poster:counter-1", "1") in bars
+
+
+def test_reminder_schedule_preview_costs_edits_and_cancel(app, env, services, fake_line):
+    from models import LineUser, Reminder
+
+    c = coordinator(app, env)
+    detail = create(c).headers["Location"]
+    with services.db.session() as s:
+        s.add_all(LineUser(office_id=1, line_user_id=new_user(), following=True) for _ in range(7))
+    page_path = detail + "/reminders"
+    resp = c.post(page_path, {"action": "schedule"})
+    assert resp.status_code == 302
+    fake_line.used = 120
+    page = c.client.get(page_path).get_data(as_text=True)
+    assert 'id="quota-used">120 / 500<' in page
+    with services.db.Session() as s:
+        rows = s.scalars(select(Reminder).order_by(Reminder.send_at)).all()
+    future = [r for r in rows if r.status == "scheduled"]
+    assert re.search(r'id="schedule-cost">(\d+)<', page).group(1) == str(7 * len(future))
+    first = rows[0]
+    resp = c.post(page_path, {"action": "edit", "reminder_id": str(first.id), "send_at": "2026-12-01T22:30",
+                              "text_th": "เตือนครับ {link}", "text_en": "Reminder {link}"})
+    assert resp.status_code == 302
+    resp = c.post(page_path, {"action": "cancel", "reminder_id": str(rows[1].id)})
+    with services.db.Session() as s:
+        edited, cancelled = s.get(Reminder, first.id), s.get(Reminder, rows[1].id)
+    from zoneinfo import ZoneInfo
+
+    local = edited.send_at.astimezone(ZoneInfo("Asia/Bangkok"))
+    assert (local.day, local.hour) == (2, 8) and edited.text_th == "เตือนครับ {link}"  # 22:30 → 08:00 next day
+    assert cancelled.status == "cancelled"
+    bad = c.post(page_path, {"action": "edit", "reminder_id": str(first.id), "send_at": "soon",
+                             "text_th": "x", "text_en": "y"})
+    assert bad.status_code == 400
+    assert {"reminders.scheduled", "reminder.edited", "reminder.cancelled"} <= set(_actions(services))
+    add_user(app, env, "viewer@khet.go.th", "viewer")
+    viewer = Console(app)
+    viewer.login("viewer@khet.go.th")
+    assert viewer.client.get(page_path).status_code == 403

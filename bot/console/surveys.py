@@ -307,3 +307,68 @@ def announce(campaign_id: int):
         except Exception as exc:  # one group that left or blocked the bot does not stop the others
             log.warning("announcement to a group failed", extra={"error": exc.__class__.__name__})
     return redirect(url_for("console.survey_detail", campaign_id=campaign_id, announced=sent))
+
+
+# -- reminders -----------------------------------------------------------------------------------
+
+
+@bp.route("/surveys/<int:campaign_id>/reminders", methods=["GET", "POST"])
+@access.requires("reminders")
+def campaign_reminders(campaign_id: int):
+    """The campaign's reminder schedule: preview (who, what, when, cost), this month's quota, edits."""
+    from datetime import datetime as dt
+
+    from models import Reminder
+    from surveys import reminders as rem
+
+    services = _services()
+    error = None
+    if request.method == "POST":
+        action = request.form.get("action")
+        with services.db.session() as s:
+            c = _campaign_or_404(s, campaign_id)
+            if action == "schedule":
+                made = rem.schedule(s, c)
+                audit.record(s, "reminders.scheduled", office_id=c.office_id, target=f"campaign:{c.id}",
+                             detail={"count": len(made)})
+            elif action in ("edit", "cancel"):
+                raw = request.form.get("reminder_id") or ""
+                r = s.get(Reminder, int(raw)) if raw.isdigit() else None
+                if r is None or r.campaign_id != c.id:
+                    abort(404)
+                if r.status != "scheduled":
+                    error = text("reminder_not_editable")
+                elif action == "cancel":
+                    r.status = "cancelled"
+                    audit.record(s, "reminder.cancelled", office_id=c.office_id, target=f"reminder:{r.id}")
+                else:
+                    when = request.form.get("send_at") or ""
+                    try:
+                        local = dt.fromisoformat(when).replace(tzinfo=rem.BANGKOK)
+                    except ValueError:
+                        local = None
+                    th, en = (request.form.get("text_th") or "").strip(), (request.form.get("text_en") or "").strip()
+                    if local is None or not th or not en or len(th) > 4000 or len(en) > 4000:
+                        error = text("reminder_bad_edit")
+                    else:
+                        r.send_at = rem.out_of_quiet_hours(local)
+                        r.text_th, r.text_en = th, en
+                        audit.record(s, "reminder.edited", office_id=c.office_id, target=f"reminder:{r.id}")
+            else:
+                abort(400)
+        if error is None:
+            return redirect(url_for("console.campaign_reminders", campaign_id=campaign_id))
+    with services.db.Session() as s:
+        c = _campaign_or_404(s, campaign_id)
+        rows = s.scalars(select(Reminder).where(Reminder.campaign_id == c.id).order_by(Reminder.send_at)).all()
+        preview = []
+        for r in rows:
+            cost = len(rem.audience(s, r, c)) if r.status == "scheduled" else r.recipients
+            preview.append({"r": r, "cost": cost})
+    remaining_cost = sum(p["cost"] for p in preview if p["r"].status == "scheduled")
+    try:
+        quota = services.gateway(c.office_id).quota()
+    except Exception:  # LINE unreachable: the page still shows the schedule
+        quota = None
+    return render_template("console/reminders.html", c=c, preview=preview, quota=quota,
+                           remaining_cost=remaining_cost, error=error), (400 if error else 200)

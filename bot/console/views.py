@@ -148,6 +148,12 @@ def _be_date(value) -> str:
     return be_date(value, g.get("lang", "th")) if value else ""
 
 
+@bp.app_template_filter("bkk_local")
+def _bkk_local(value) -> str:
+    """For <input type="datetime-local">: the Bangkok wall-clock time."""
+    return value.astimezone(ZoneInfo("Asia/Bangkok")).strftime("%Y-%m-%dT%H:%M") if value else ""
+
+
 @bp.get("/font/<weight>.ttf")
 def font(weight: str):
     """Sarabun for devices without a Thai font (the same package the printed material uses)."""
