@@ -393,6 +393,44 @@ def reminders_run_due(now_text: str | None) -> None:
         click.echo(f"reminder {o.reminder_id}: {o.recipients} recipients in {o.chunks_sent} calls{skipped}")
 
 
+@main.group(help="People who follow the office's LINE account.")
+def followers() -> None:
+    pass
+
+
+@followers.command("sync", help="Page through LINE's follower IDs into the user table (verified/premium accounts).")
+@click.option("--office", "slug", default=None)
+def followers_sync(slug: str | None) -> None:
+    from bot.gateway import LineError
+    from models import LineUser
+
+    services = _services()
+    office_id = _office_id(services, slug)
+    gw = services.gateway(office_id)
+    start, added, seen = None, 0, 0
+    with click.progressbar(length=0, label="followers", show_pos=True, file=sys.stderr) as bar:
+        while True:
+            try:
+                ids, start = gw.followers(start)
+            except LineError as exc:
+                raise click.ClickException(
+                    f"LINE refused the follower list ({exc.status}): it is only for verified or premium accounts"
+                ) from None
+            with services.db.session() as s:
+                known = set(s.scalars(select(LineUser.line_user_id).where(
+                    LineUser.office_id == office_id, LineUser.line_user_id.in_(ids))))
+                for uid in ids:
+                    if uid not in known:
+                        s.add(LineUser(office_id=office_id, line_user_id=uid, following=True))
+                        added += 1
+            seen += len(ids)
+            bar.length = seen
+            bar.update(len(ids))
+            if not start:
+                break
+    click.echo(f"{seen} followers, {added} new")
+
+
 @main.group(help="Staff of an office (IIT respondents).")
 def staff() -> None:
     pass

@@ -307,6 +307,14 @@ class LineGateway:
     def delete_rich_menu(self, rich_menu_id: str) -> None:
         self._call(self.api.delete_rich_menu_with_http_info, rich_menu_id)
 
+    def followers(self, start: str | None = None, limit: int = 1000) -> tuple[list[str], str | None]:
+        """One page of follower IDs and the token of the next (verified/premium accounts only)."""
+        kwargs = {"limit": limit}
+        if start:
+            kwargs["start"] = start
+        resp, _, _ = self._call(self.api.get_followers_with_http_info, **kwargs)
+        return list(resp.data.user_ids or []), resp.data.next
+
     def quota(self) -> dict:
         quota, _, _ = self._call(self.api.get_message_quota_with_http_info)
         used, _, _ = self._call(self.api.get_message_quota_consumption_with_http_info)

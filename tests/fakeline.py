@@ -53,6 +53,7 @@ class FakeLine:
         self.faults: list[Fault] = []
         self.contents: dict[str, tuple[bytes, str]] = {}
         self.profiles: dict[str, dict] = {}
+        self.followers: list[str] = []
         self.quota = 500
         self.used = 0
         self.token = "test-token"
@@ -154,6 +155,14 @@ class FakeLine:
             return 200, data_bytes, {"Content-Type": ctype}
         if path == "/v2/bot/chat/loading/start":
             return 202, {}, {}
+        if path == "/v2/bot/followers/ids":
+            start = int(req.args.get("start") or 0)
+            limit = int(req.args.get("limit") or 300)
+            page = self.followers[start:start + limit]
+            body = {"userIds": page}
+            if start + limit < len(self.followers):
+                body["next"] = str(start + limit)
+            return 200, body, {}
         if path == "/v2/bot/message/quota":
             return 200, {"type": "limited", "value": self.quota}, {}
         if path == "/v2/bot/message/quota/consumption":

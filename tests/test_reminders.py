@@ -225,3 +225,17 @@ def test_the_workers_own_scheduler_sends_due_reminders_without_cron(services, fa
     monkeypatch.setattr(reminders, "utcnow", lambda: at(2026, 1, 1, 10, 1).astimezone(BKK))
     services.processor.send_due_reminders()
     assert sorted(recipients_by_call(fake_line)[0]) == sorted(everyone)
+
+
+def test_followers_sync_pages_through_line_and_adds_who_is_missing(env, services, fake_line):
+    known = followers(services, 2)
+    fake_line.followers = known + [new_user() for _ in range(2500)]
+    result = CliRunner().invoke(main, ["followers", "sync"], env=env)
+    assert result.exit_code == 0, result.output
+    assert result.output.strip().splitlines()[-1] == "2502 followers, 2500 new"
+    assert len(fake_line.calls("/v2/bot/followers/ids")) == 3  # 1000 a page
+    with services.db.Session() as s:
+        assert len(s.scalars(select(LineUser)).all()) == 2502
+    fake_line.faults.append(Fault("/v2/bot/followers/ids", 403))
+    refused = CliRunner().invoke(main, ["followers", "sync"], env=env)
+    assert refused.exit_code != 0 and "verified or premium" in refused.output

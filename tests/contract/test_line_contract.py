@@ -91,10 +91,11 @@ def test_a_scripted_conversation_sends_only_valid_requests(contract_app, prism):
     gw.show_loading(user, 10)
     gw.get_content("1234567890", max_bytes=10 * 1024 * 1024)
     gw.quota()
+    gw.followers()
 
     assert prism.violations() == []
     sent = prism.requests()
     for path in ("/v2/bot/message/reply", "/v2/bot/message/push", "/v2/bot/message/multicast",
                  "/v2/bot/message/broadcast", "/v2/bot/profile/", "/v2/bot/richmenu",
-                 "/v2/bot/chat/loading/start", "/content", "/v2/bot/message/quota"):
+                 "/v2/bot/chat/loading/start", "/content", "/v2/bot/message/quota", "/v2/bot/followers/ids"):
         assert any(path in r for r in sent), f"the bot never called {path}: {sent}"
