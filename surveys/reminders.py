@@ -18,9 +18,10 @@ from datetime import date, datetime, timedelta
 from datetime import time as dtime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from bot.gateway import LineError
 from bot.thaidate import be_date
 from models import (
     LineUser,
@@ -241,8 +242,15 @@ def dispatch(services, reminder_id: int, now: datetime | None = None,
         body = (reminder.text_th if lang == "th" else reminder.text_en).replace("{link}", url)
         try:
             gateway.multicast(users, [{"type": "text", "text": body}], retry_key=key)
-        except Exception as exc:  # left "sending": the next run re-sends it with the same key after the lease
-            log.warning("reminder chunk failed", extra={"error": exc.__class__.__name__})
+        except LineError as exc:
+            if 400 <= exc.status < 500 and exc.status != 429:  # LINE refuses it; retrying cannot help
+                log.error("reminder chunk refused", extra={"status": exc.status})
+                with services.db.session() as s:
+                    s.execute(update(ReminderChunk).where(ReminderChunk.id == cid)
+                              .values(status="failed", user_ids=[]))
+                continue
+            # Left "sending": a later run re-sends it with the same key once the lease is over.
+            log.warning("reminder chunk failed", extra={"status": exc.status})
             return None
         with services.db.session() as s:
             s.execute(update(ReminderChunk).where(ReminderChunk.id == cid)
@@ -253,8 +261,12 @@ def dispatch(services, reminder_id: int, now: datetime | None = None,
         time.sleep(PACE_SECONDS)
     with services.db.session() as s:
         left = s.scalar(select(ReminderChunk.id).where(ReminderChunk.reminder_id == reminder_id,
-                                                       ReminderChunk.status != "sent").limit(1))
+                                                       ReminderChunk.status.not_in(("sent", "failed"))).limit(1))
         r = s.get(Reminder, reminder_id)
         if left is None and r.status == "sending":
             r.status = "sent"
+            failed = s.scalar(select(func.count()).select_from(ReminderChunk).where(
+                ReminderChunk.reminder_id == reminder_id, ReminderChunk.status == "failed"))
+            if failed:
+                r.note = f"LINE refused {failed} chunk(s); see the logs"
         return Outcome(reminder_id, r.recipients, r.skipped_for_quota, sent)

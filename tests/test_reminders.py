@@ -239,3 +239,16 @@ def test_followers_sync_pages_through_line_and_adds_who_is_missing(env, services
     fake_line.faults.append(Fault("/v2/bot/followers/ids", 403))
     refused = CliRunner().invoke(main, ["followers", "sync"], env=env)
     assert refused.exit_code != 0 and "verified or premium" in refused.output
+
+
+def test_a_chunk_line_refuses_is_marked_failed_and_the_rest_still_go(services, fake_line):
+    cid = campaign(services)
+    scheduled(services, cid)
+    followers(services, 700)
+    fake_line.faults.append(Fault("/v2/bot/message/multicast", 400, times=1))
+    (outcome,) = reminders.run_due(services, at(2026, 1, 1, 10, 0))
+    assert outcome.chunks_sent == 1 and len(recipients_by_call(fake_line)) == 1
+    with services.db.Session() as s:
+        r = s.scalar(select(Reminder).where(Reminder.label == "open"))
+        assert r.status == "sent" and "refused 1 chunk" in r.note
+    assert reminders.run_due(services, at(2026, 1, 1, 10, 30)) == []  # nothing left hanging
