@@ -229,17 +229,15 @@ def user_add(email: str, role: str, slugs: tuple[str, ...]) -> None:
 
 
 def _ce_date(value: str | None, name: str):
-    """A CE date typed as YYYY-MM-DD (Thai digits accepted)."""
-    from datetime import date
-
-    from handlers.text import thai_digits_to_arabic
+    """A CE date typed as YYYY-MM-DD (Thai digits accepted); a clear error otherwise."""
+    from bot.thaidate import parse_ce_date
 
     if value is None:
         return None
-    try:
-        return date.fromisoformat(thai_digits_to_arabic(value.strip()))
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a date like 2026-06-30 (CE)", param_hint=name) from None
+    parsed = parse_ce_date(value)
+    if parsed is None:
+        raise click.BadParameter(f"{value!r} is not a date like 2026-06-30 (CE)", param_hint=name)
+    return parsed
 
 
 @main.group(help="ITA survey campaigns (IIT for staff, EIT for the public).")
@@ -296,9 +294,9 @@ def survey_list(slug) -> None:
 @click.option("--source", required=True, help="a name for where it hangs, e.g. counter-1 (clicks are counted per name)")
 @click.option("--output", required=True, type=click.Path(dir_okay=False, writable=True))
 def survey_poster(campaign_id: int, source: str, output: str) -> None:
-    from models import Office, SurveyCampaign
-    from surveys.campaigns import link_for
-    from surveys.poster import PosterContent, render_poster_pdf, render_poster_png
+    from models import SurveyCampaign
+    from surveys.campaigns import link_for, poster_content
+    from surveys.poster import render_poster_pdf, render_poster_png
 
     services = _services()
     with services.db.session() as s:
@@ -306,11 +304,7 @@ def survey_poster(campaign_id: int, source: str, output: str) -> None:
         if c is None:
             raise click.ClickException(f"no campaign {campaign_id} (see `itabot survey list`)")
         link = link_for(s, c, f"poster:{source}")
-        content = PosterContent(
-            office_name=s.get(Office, c.office_id).name, kind=c.kind,
-            link=f"{services.settings.public_base_url}/s/{link.token}",
-            deadline=c.internal_deadline or c.closes_on, fiscal_year_be=c.fiscal_year,
-        )
+        content = poster_content(s, c, link, services.settings.public_base_url)
     data = render_poster_pdf(content) if output.lower().endswith(".pdf") else render_poster_png(content)
     with open(output, "wb") as fh:
         fh.write(data)

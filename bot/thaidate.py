@@ -21,3 +21,15 @@ def be_date(d: date | datetime, lang: str = "th") -> str:
 def be_datetime(dt: datetime, lang: str = "th") -> str:
     local = dt.astimezone(BANGKOK) if dt.tzinfo else dt
     return f"{be_date(local, lang)} {local:%H:%M}"
+
+
+def parse_ce_date(text: str | None) -> date | None:
+    """A date people type as YYYY-MM-DD (CE), Thai digits accepted; None if it is not one."""
+    from handlers.text import thai_digits_to_arabic
+
+    if not text or not text.strip():
+        return None
+    try:
+        return date.fromisoformat(thai_digits_to_arabic(text.strip()))
+    except ValueError:
+        return None

@@ -28,13 +28,9 @@ class InviteCode(Matcher):
         return ctx.text is not None and campaigns.looks_like_code(ctx.text)
 
 
-def _public_base(ctx: Context) -> str:
-    return ctx.public_base_url
-
-
 def survey_card(ctx: Context, campaign, source: str = "line-chat") -> FlexMessage:
     link = campaigns.link_for(ctx.session, campaign, source)
-    base = _public_base(ctx)
+    base = ctx.public_base_url
     deadline = campaign.internal_deadline or campaign.closes_on
     title = ctx.t(f"survey_title_{campaign.kind}")
     bubble = FlexBubble(

@@ -30,10 +30,5 @@ def normalize(text: str) -> str:
     return stripped or t
 
 
-def matches_keyword(text: str, keywords: frozenset[str] | set[str]) -> bool:
-    """True when the whole message is one of the keywords (after normalising both)."""
-    return normalize(text) in keywords
-
-
 def keywords(*words: str) -> frozenset[str]:
     return frozenset(normalize(w) for w in words)

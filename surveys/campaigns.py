@@ -104,6 +104,20 @@ def link_for(s: Session, campaign: SurveyCampaign, source: str) -> TrackedLink:
     return link
 
 
+def poster_content(s: Session, campaign: SurveyCampaign, link: TrackedLink, public_base_url: str):
+    """What a poster for this campaign and tracked link says (CLI and console print the same)."""
+    from models import Office
+    from surveys.poster import PosterContent
+
+    return PosterContent(
+        office_name=s.get(Office, campaign.office_id).name,
+        kind=campaign.kind,
+        link=f"{public_base_url}/s/{link.token}",
+        deadline=campaign.internal_deadline or campaign.closes_on,
+        fiscal_year_be=campaign.fiscal_year,
+    )
+
+
 def count_click(s: Session, link_id: int, day: date | None = None) -> None:
     day = day or today_bangkok()
     insert = sqlite_insert if s.get_bind().dialect.name == "sqlite" else pg_insert
@@ -115,20 +129,16 @@ def count_click(s: Session, link_id: int, day: date | None = None) -> None:
 # -- staff ---------------------------------------------------------------------------------------
 
 
-def served_a_year(started_on: date, today: date | None = None) -> bool:
-    today = today or today_bangkok()
-    try:
-        anniversary = started_on.replace(year=started_on.year + 1)
-    except ValueError:  # 29 February
-        anniversary = started_on.replace(year=started_on.year + 1, day=28)
-    return anniversary <= today
-
-
 def eligible_on(started_on: date) -> date:
+    """The first day the NACC counts someone's IIT answer: a year after they started."""
     try:
         return started_on.replace(year=started_on.year + 1)
-    except ValueError:
+    except ValueError:  # 29 February
         return started_on.replace(year=started_on.year + 1, day=28)
+
+
+def served_a_year(started_on: date, today: date | None = None) -> bool:
+    return eligible_on(started_on) <= (today or today_bangkok())
 
 
 def _code_hash(code: str) -> str:

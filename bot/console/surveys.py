@@ -6,13 +6,14 @@ from __future__ import annotations
 import csv
 import io
 import logging
-from datetime import date, timedelta
+from datetime import timedelta
 
 from flask import Response, abort, current_app, g, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 
 from bot.console import access, audit
 from bot.console.views import bp, text
+from bot.thaidate import be_date, parse_ce_date
 from models import LinkClicks, Office, StaffMember, SurveyAnswered, SurveyCampaign, TrackedLink
 from surveys import campaigns as rules
 
@@ -27,17 +28,6 @@ def _services():
     return current_app.extensions["itabot"]
 
 
-def _date(value: str | None) -> date | None:
-    from handlers.text import thai_digits_to_arabic
-
-    if not value:
-        return None
-    try:
-        return date.fromisoformat(thai_digits_to_arabic(value.strip()))
-    except ValueError:
-        return None
-
-
 @bp.route("/surveys", methods=["GET", "POST"])
 @access.requires("surveys")
 def surveys():
@@ -48,8 +38,8 @@ def surveys():
         office_id = int(raw_office) if raw_office.isdigit() else 0
         if office_id not in access.office_ids():
             abort(404)
-        opens, closes = _date(request.form.get("opens")), _date(request.form.get("closes"))
-        internal = _date(request.form.get("internal_deadline"))
+        opens, closes = parse_ce_date(request.form.get("opens")), parse_ce_date(request.form.get("closes"))
+        internal = parse_ce_date(request.form.get("internal_deadline"))
         raw_target = (request.form.get("target") or "").strip()
         if opens is None or closes is None:
             error = text("survey_bad_dates")
@@ -161,7 +151,7 @@ def add_source(campaign_id: int):
 @bp.get("/surveys/<int:campaign_id>/poster/<int:link_id>.<fmt>")
 @access.requires("surveys")
 def poster(campaign_id: int, link_id: int, fmt: str):
-    from surveys.poster import PosterContent, render_poster_pdf, render_poster_png
+    from surveys.poster import render_poster_pdf, render_poster_png
 
     if fmt not in ("pdf", "png"):
         abort(404)
@@ -171,9 +161,7 @@ def poster(campaign_id: int, link_id: int, fmt: str):
         link = s.get(TrackedLink, link_id)
         if link is None or link.campaign_id != c.id:
             abort(404)
-        content = PosterContent(office_name=s.get(Office, c.office_id).name, kind=c.kind,
-                                link=f"{services.settings.public_base_url}/s/{link.token}",
-                                deadline=c.internal_deadline or c.closes_on, fiscal_year_be=c.fiscal_year)
+        content = rules.poster_content(s, c, link, services.settings.public_base_url)
         audit.record(s, "survey.poster_downloaded", office_id=c.office_id, target=f"campaign:{c.id}",
                      detail={"source": link.source, "format": fmt})
     if not content.link.startswith("https://"):  # a printed http link would not be trusted or opened
@@ -195,7 +183,6 @@ def reach_csv(campaign_id: int):
             .join(LinkClicks, LinkClicks.link_id == TrackedLink.id)
             .where(TrackedLink.campaign_id == c.id).order_by(LinkClicks.day, TrackedLink.source)).all()
         audit.record(s, "survey.reach_exported", office_id=c.office_id, target=f"campaign:{c.id}")
-    from bot.thaidate import be_date
 
     buf = io.StringIO()
     w = csv.writer(buf)
@@ -223,11 +210,11 @@ def staff():
         upload = request.files.get("file")
         raw = upload.read(1024 * 512).decode("utf-8-sig", errors="replace") if upload else ""
         rows = [r for r in csv.reader(io.StringIO(raw)) if any(cell.strip() for cell in r)]
-        if rows and not _date(rows[0][2] if len(rows[0]) > 2 else None):
+        if rows and not parse_ce_date(rows[0][2] if len(rows[0]) > 2 else None):
             rows = rows[1:]  # a header row
         parsed = []
         for n, r in enumerate(rows, start=1):
-            started = _date(r[2]) if len(r) > 2 else None
+            started = parse_ce_date(r[2]) if len(r) > 2 else None
             if len(r) < 3 or not r[0].strip() or not r[1].strip() or started is None:
                 error = text("staff_bad_row", row=n)
                 break
