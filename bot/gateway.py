@@ -138,7 +138,7 @@ class LineGateway:
         """Call an SDK method (or ``_post_messages``); return (response, status, duplicate)."""
         kwargs.setdefault("_request_timeout", self.timeout)
         if retry_key is not None:
-            kwargs["retry_key" if fn == self._post_messages else "x_line_retry_key"] = retry_key
+            kwargs["x_line_retry_key"] = retry_key
         attempt = 0
         while True:
             attempt += 1
@@ -170,7 +170,7 @@ class LineGateway:
         base = self.backoff_base * (2 ** (attempt - 1))
         return min(self.backoff_max, base * (0.5 + random.random() / 2))
 
-    def _post_messages(self, path: str, body: dict, *, retry_key: str | None = None, **kwargs: Any):
+    def _post_messages(self, path: str, body: dict, *, x_line_retry_key: str | None = None, **kwargs: Any):
         """POST a message request through the SDK's HTTP client, skipping its model round trip.
 
         The messages were built as SDK models by the handlers and serialised once (to the
@@ -182,8 +182,8 @@ class LineGateway:
             "Authorization": f"Bearer {self._client.configuration.access_token}",
             "User-Agent": self._client.user_agent,
         }
-        if retry_key is not None:
-            headers["X-Line-Retry-Key"] = retry_key
+        if x_line_retry_key is not None:  # named like the SDK's own parameter, so _call treats both alike
+            headers["X-Line-Retry-Key"] = x_line_retry_key
         return self._client.rest_client.request(
             "POST", self._client.configuration.host + path, headers=headers, body=body,
             _request_timeout=kwargs.get("_request_timeout", self.timeout),

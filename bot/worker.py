@@ -26,6 +26,7 @@ from bot.services import collected_deliveries
 from handlers import Context, Dispatcher
 from handlers.dispatcher import PREPARE
 from models import ConversationState, OutboxMessage, WebhookEvent, utcnow
+from models.event import PENDING
 
 log = logging.getLogger("itabot.worker")
 
@@ -250,12 +251,9 @@ class Processor:
             s.execute(delete(ConversationState).where(ConversationState.expires_at < utcnow() - timedelta(hours=1)))
 
     def drain(self, rounds: int = 50) -> None:
-        """Process everything pending now (tests and `itabot events process`)."""
+        """Process everything pending now (tests and `itabot worker --burst`)."""
         for _ in range(rounds):
             with self.db.Session() as s:
-                from models import WebhookEvent
-                from models.event import PENDING
-
                 ids = list(
                     s.scalars(
                         select(WebhookEvent.id)
