@@ -320,7 +320,8 @@ def reminders() -> None:
     "schedule", help="Create a campaign's reminders from its dates (opening, twice a month, 7/3/1 days before)."
 )
 @click.option("--campaign", "campaign_id", required=True, type=int)
-def reminders_schedule(campaign_id: int) -> None:
+@click.option("--groups", "include_groups", is_flag=True, help="also push to the office's registered LINE groups")
+def reminders_schedule(campaign_id: int, include_groups: bool) -> None:
     from bot.thaidate import be_datetime
     from models import SurveyCampaign
     from surveys.reminders import schedule
@@ -330,8 +331,9 @@ def reminders_schedule(campaign_id: int) -> None:
         c = s.get(SurveyCampaign, campaign_id)
         if c is None:
             raise click.ClickException(f"no campaign {campaign_id} (see `itabot survey list`)")
-        made = schedule(s, c)
-        lines = [f"{r.label}\t{be_datetime(r.send_at)}\t{r.audience}" for r in made]
+        made = schedule(s, c, include_groups=include_groups)
+        lines = [f"{r.label}\t{be_datetime(r.send_at)}\t{r.audience}{' + groups' if r.include_groups else ''}"
+                 for r in made]
     click.echo("\n".join(lines) if lines else "nothing new: the campaign's reminders exist already")
 
 
@@ -340,6 +342,7 @@ def reminders_schedule(campaign_id: int) -> None:
 def reminders_list(campaign_id: int | None) -> None:
     from bot.thaidate import be_datetime
     from models import Reminder
+    from surveys.reminders import note_text
 
     services = _services()
     with services.db.Session() as s:
@@ -348,7 +351,7 @@ def reminders_list(campaign_id: int | None) -> None:
             stmt = stmt.where(Reminder.campaign_id == campaign_id)
         for r in s.scalars(stmt):
             extra = f"\t{r.recipients} sent" if r.status == "sent" else ""
-            note = f"\t{r.note}" if r.note else ""
+            note = f"\t{note_text(r.note, 'en')}" if r.note else ""
             click.echo(f"{r.id}\t{r.label}\t{be_datetime(r.send_at)}\t{r.status}{extra}{note}")
 
 

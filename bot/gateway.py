@@ -315,6 +315,13 @@ class LineGateway:
         resp, _, _ = self._call(self.api.get_followers_with_http_info, **kwargs)
         return list(resp.data.user_ids or []), resp.data.next
 
+    def member_count(self, chat_id: str, kind: str = "group") -> int:
+        """How many people are in a group or room: what a push to it costs in quota."""
+        call = self.api.get_room_member_count_with_http_info if kind == "room" else \
+            self.api.get_group_member_count_with_http_info
+        resp, _, _ = self._call(call, chat_id)
+        return int(resp.data.count)
+
     def quota(self) -> dict:
         quota, _, _ = self._call(self.api.get_message_quota_with_http_info)
         used, _, _ = self._call(self.api.get_message_quota_consumption_with_http_info)

@@ -414,9 +414,9 @@ def line_quota_used(slug: str):
     office = _sim_office(slug)
     _auth(office)
     start = utcnow().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    with _services().db.Session() as s:
+    with _services().db.Session() as s:  # LINE counts recipients, not message bubbles
         used = s.scalar(
-            select(func.coalesce(func.sum(Delivery.recipients * Delivery.messages), 0)).where(
+            select(func.coalesce(func.sum(Delivery.recipients), 0)).where(
                 Delivery.office_id == office.id,
                 Delivery.kind != "reply",
                 Delivery.status == "sent",
@@ -424,6 +424,12 @@ def line_quota_used(slug: str):
             )
         )
     return jsonify({"totalUsage": int(used or 0)})
+
+
+@bp.get("/line/<slug>/v2/bot/<any(group, room):kind>/<chat_id>/members/count")
+def line_member_count(slug: str, kind: str, chat_id: str):
+    _auth(_sim_office(slug))
+    return jsonify({"count": 3})  # a simulated group: a few people
 
 
 @bp.route("/line/<slug>/v2/bot/<path:rest>", methods=["GET", "POST", "DELETE"])

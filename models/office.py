@@ -26,4 +26,10 @@ class Office(Base):
     access_token_enc: Mapped[str | None] = mapped_column(Text)
     richmenu_public_id: Mapped[str | None] = mapped_column(String(100))
     richmenu_staff_id: Mapped[str | None] = mapped_column(String(100))
+    # Reminders go out only between these minutes of the day, Asia/Bangkok (default 08:00–20:00).
+    send_from: Mapped[int] = mapped_column(Integer, default=8 * 60, server_default="480")
+    send_until: Mapped[int] = mapped_column(Integer, default=20 * 60, server_default="1200")
+    # When a reminder would go over the LINE quota: "partial" (the most important part of the
+    # audience gets it, the rest are skipped) or "wait" (nothing is sent until the quota allows).
+    over_quota: Mapped[str] = mapped_column(String(8), default="partial", server_default="partial")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

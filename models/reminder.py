@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, UTCDateTime, utcnow
@@ -34,7 +34,10 @@ class Reminder(Base):
     send_at: Mapped[datetime] = mapped_column(UTCDateTime)
     text_th: Mapped[str] = mapped_column(Text)
     text_en: Mapped[str] = mapped_column(Text)
+    # registered LINE groups of the office get it too (pushed to each group; no exclusions apply)
+    include_groups: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     status: Mapped[str] = mapped_column(String(16), default="scheduled")  # scheduled|sending|sent|cancelled
+    retry_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # waiting for quota: look again then
     recipients: Mapped[int] = mapped_column(Integer, default=0)
     skipped_for_quota: Mapped[int] = mapped_column(Integer, default=0)
     note: Mapped[str | None] = mapped_column(String(200))
@@ -49,8 +52,9 @@ class ReminderChunk(Base):
     reminder_id: Mapped[int] = mapped_column(ForeignKey("reminders.id", ondelete="CASCADE"))
     seq: Mapped[int] = mapped_column(Integer)
     lang: Mapped[str] = mapped_column(String(2))
+    target: Mapped[str] = mapped_column(String(8), default="users", server_default="users")  # users | group
     user_ids: Mapped[list] = mapped_column(JSON, default=list)  # cleared once sent
-    size: Mapped[int] = mapped_column(Integer)
+    size: Mapped[int] = mapped_column(Integer)  # recipients (for a group: its members when known)
     retry_key: Mapped[str] = mapped_column(String(36))
     status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|sending|sent|failed
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

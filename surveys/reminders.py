@@ -1,5 +1,9 @@
 """Deadline reminders: schedules from a campaign's dates, audiences, quiet hours, quota, fan-out.
 
+Quiet hours are per office (``Office.send_from``/``send_until``, default 08:00–20:00 Bangkok).
+Over quota an office chooses: send to the most important part of the audience ("partial") or
+send nothing until the quota allows ("wait", looked at again every hour).
+
 Exactly once, with any number of dispatchers: a reminder is taken by a conditional UPDATE
 (``scheduled`` → ``sending``) in the transaction that writes its chunks, so only one
 dispatcher ever chooses its recipients; each chunk is claimed the same way before it is sent,
@@ -23,8 +27,11 @@ from sqlalchemy.orm import Session
 
 from bot.gateway import LineError
 from bot.thaidate import be_date
+from handlers.text import thai_digits_to_arabic
 from models import (
+    LineGroup,
     LineUser,
+    Office,
     Reminder,
     ReminderChunk,
     StaffMember,
@@ -38,12 +45,71 @@ from surveys.campaigns import link_for, served_a_year
 log = logging.getLogger("itabot.reminders")
 
 BANGKOK = ZoneInfo("Asia/Bangkok")
-QUIET_START = dtime(20, 0)  # nothing is sent from 20:00…
-QUIET_END = dtime(8, 0)  # …until 08:00 Asia/Bangkok
+DEFAULT_WINDOW = (8 * 60, 20 * 60)  # minutes of the day, Bangkok: sent from 08:00, nothing from 20:00
 SEND_TIME = dtime(10, 0)
 CHUNK = 500
 CHUNK_LEASE = timedelta(minutes=5)
 PACE_SECONDS = 0.01  # well under LINE's ~200 multicast requests/s
+WAIT_RECHECK = timedelta(hours=1)  # "wait for quota": how often the quota is read again
+GROUP_MAX = 500  # a LINE group holds at most 500 people: the cost assumed when LINE won't say
+STOP_TH = "พิมพ์ \"หยุดเตือน\" หากไม่ต้องการรับการแจ้งเตือน"
+STOP_EN = "Type \"stop reminders\" to stop these."
+
+
+# -- sending windows (quiet hours) ----------------------------------------------------------------
+
+
+def window_of(office: Office | None) -> tuple[int, int]:
+    return (office.send_from, office.send_until) if office is not None else DEFAULT_WINDOW
+
+
+def parse_clock(text: str | None) -> int | None:
+    """"08:00", "8.30", "๐๘:๐๐" or "24:00" → minutes of the day; None if it is not a time."""
+    raw = thai_digits_to_arabic((text or "").strip()).replace(".", ":")
+    hh, _, mm = raw.partition(":")
+    if not (hh.isdigit() and (mm.isdigit() or mm == "") and len(hh) <= 2 and len(mm) <= 2):
+        return None
+    minutes = int(hh) * 60 + int(mm or 0)
+    return minutes if int(mm or 0) < 60 and 0 <= minutes <= 24 * 60 else None
+
+
+def clock(minutes: int) -> str:
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def in_window(when: datetime, window: tuple[int, int] = DEFAULT_WINDOW) -> bool:
+    local = when.astimezone(BANGKOK)
+    return window[0] <= local.hour * 60 + local.minute < window[1]
+
+
+def out_of_quiet_hours(when: datetime, window: tuple[int, int] = DEFAULT_WINDOW) -> datetime:
+    """The same moment if the office sends then (default 08:00–20:00 Bangkok), else the next opening."""
+    if in_window(when, window):
+        return when
+    local = when.astimezone(BANGKOK)
+    day = local.date() if local.hour * 60 + local.minute < window[0] else local.date() + timedelta(days=1)
+    return datetime.combine(day, dtime(window[0] // 60, window[0] % 60), tzinfo=BANGKOK)
+
+
+# -- notes the console and the CLI show (stored as a code and numbers, shown in either language) -----
+
+NOTES = {
+    "quota_partial": ("โควตาพอสำหรับ {0} จาก {1} คน คนที่เหลือไม่ได้รับข้อความนี้",
+                      "The quota allowed {0} of {1} recipients; the rest were skipped"),
+    "quota_wait": ("รอโควตา: ต้องใช้ {0} ข้อความ เหลือ {1} — ระบบตรวจอีกครั้งทุกชั่วโมง",
+                   "Waiting for quota: needs {0} messages, {1} left — checked again every hour"),
+    "refused": ("LINE ปฏิเสธ {0} ชุด ดูรายละเอียดในบันทึกระบบ", "LINE refused {0} chunk(s); see the logs"),
+    "closed": ("แบบสำรวจปิดก่อนถึงเวลาส่ง จึงไม่ได้ส่ง", "The survey closed before this could be sent"),
+}
+
+
+def note_text(note: str | None, lang: str = "th") -> str:
+    if not note:
+        return ""
+    code, *args = note.split(":")
+    if code not in NOTES:
+        return note
+    return NOTES[code][0 if lang == "th" else 1].format(*args)
 
 
 # -- schedules -------------------------------------------------------------------------------------
@@ -51,15 +117,6 @@ PACE_SECONDS = 0.01  # well under LINE's ~200 multicast requests/s
 
 def _at(d: date, t: dtime = SEND_TIME) -> datetime:
     return datetime.combine(d, t, tzinfo=BANGKOK)
-
-
-def out_of_quiet_hours(when: datetime) -> datetime:
-    """The same moment if it is within 08:00–20:00 Bangkok time, else the next 08:00."""
-    local = when.astimezone(BANGKOK)
-    if QUIET_END <= local.time() < QUIET_START:
-        return when
-    day = local.date() if local.time() < QUIET_END else local.date() + timedelta(days=1)
-    return datetime.combine(day, QUIET_END, tzinfo=BANGKOK)
 
 
 def plan(campaign: SurveyCampaign) -> list[tuple[str, datetime]]:
@@ -91,13 +148,21 @@ def texts(campaign: SurveyCampaign, label: str) -> tuple[str, str]:
     else:
         th = f"อย่าลืมตอบ{name_th} ภายใน {be_date(deadline)} ค่ะ ถ้าตอบแล้ว กด \"ตอบแล้ว\" เพื่อไม่ให้เตือนอีก"
         en = f"A reminder: please answer {name_en} by {be_date(deadline, 'en')}. Answered? Tap \"I have answered\"."
-    stop_th, stop_en = "พิมพ์ \"หยุดเตือน\" หากไม่ต้องการรับการแจ้งเตือน", "Type \"stop reminders\" to stop these."
-    return f"{th}\n{{link}}\n{stop_th}", f"{en}\n{{link}}\n{stop_en}"
+    return f"{th}\n{{link}}\n{STOP_TH}", f"{en}\n{{link}}\n{STOP_EN}"
 
 
-def schedule(s: Session, campaign: SurveyCampaign) -> list[Reminder]:
+def group_text(reminder: Reminder) -> str:
+    """One message for a LINE group, Thai then English. The "stop reminders" line is left out: in a
+    group it would stop one person's own reminders, not the group's."""
+    def strip(text: str) -> str:
+        return "\n".join(line for line in text.splitlines() if line.strip() not in (STOP_TH, STOP_EN)).strip()
+    return f"{strip(reminder.text_th)}\n\n{strip(reminder.text_en)}"
+
+
+def schedule(s: Session, campaign: SurveyCampaign, include_groups: bool = False) -> list[Reminder]:
     """Create the campaign's reminders (idempotent: existing labels are kept as edited)."""
     audience = "iit_staff" if campaign.kind == "IIT" else "eit_followers"
+    window = window_of(s.get(Office, campaign.office_id))
     existing = set(s.scalars(select(Reminder.label).where(Reminder.campaign_id == campaign.id)))
     made = []
     for label, when in plan(campaign):
@@ -105,7 +170,8 @@ def schedule(s: Session, campaign: SurveyCampaign) -> list[Reminder]:
             continue
         th, en = texts(campaign, label)
         r = Reminder(office_id=campaign.office_id, campaign_id=campaign.id, label=label, audience=audience,
-                     send_at=out_of_quiet_hours(when).astimezone(ZoneInfo("UTC")), text_th=th, text_en=en)
+                     include_groups=include_groups,
+                     send_at=out_of_quiet_hours(when, window).astimezone(ZoneInfo("UTC")), text_th=th, text_en=en)
         s.add(r)
         made.append(r)
     s.flush()
@@ -142,6 +208,25 @@ def audience(s: Session, reminder: Reminder, campaign: SurveyCampaign) -> list[t
     return sorted(rows, key=lambda r: (r[0] not in asked, -(asked.get(r[0], epoch).timestamp()), r[0]))
 
 
+def groups(s: Session, office_id: int) -> list[LineGroup]:
+    """The office's registered LINE groups: those the bot is still in."""
+    return list(s.scalars(select(LineGroup).where(LineGroup.office_id == office_id, LineGroup.active.is_(True))
+                          .order_by(LineGroup.id)))
+
+
+def group_sizes(services, office_id: int, rows: list[tuple[str, str]]) -> dict[str, int]:
+    """Members of each group (what a push to it costs); the largest possible group when LINE won't say."""
+    gateway = services.gateway(office_id)
+    sizes = {}
+    for group_id, kind in rows:
+        try:
+            sizes[group_id] = gateway.member_count(group_id, kind)
+        except Exception as exc:  # never under-estimate a cost: assume a full group
+            log.warning("group member count unavailable", extra={"error": exc.__class__.__name__})
+            sizes[group_id] = GROUP_MAX
+    return sizes
+
+
 # -- dispatch ------------------------------------------------------------------------------------------
 
 
@@ -153,64 +238,106 @@ class Outcome:
     chunks_sent: int
 
 
-def due(s: Session, now: datetime) -> list[int]:
-    """Reminders to start, and reminders whose sending stopped half-way (to resume)."""
-    return list(s.scalars(select(Reminder.id).where(
-        or_(and_(Reminder.status == "scheduled", Reminder.send_at <= now), Reminder.status == "sending"))
-        .order_by(Reminder.send_at)))
+def due(s: Session, now: datetime) -> list[tuple[int, int]]:
+    """(reminder, office) to start — not those waiting for quota until their next look — and
+    reminders whose sending stopped half-way (to resume)."""
+    return [tuple(row) for row in s.execute(select(Reminder.id, Reminder.office_id).where(
+        or_(and_(Reminder.status == "scheduled", Reminder.send_at <= now,
+                 or_(Reminder.retry_at.is_(None), Reminder.retry_at <= now)),
+            Reminder.status == "sending"))
+        .order_by(Reminder.send_at))]
 
 
-def run_due(services, now: datetime | None = None, progress: Callable[[int, int], None] | None = None) -> list[Outcome]:
-    """Send everything due at ``now`` (default: the clock), within quiet hours and the quota."""
+def run_due(services, now: datetime | None = None, progress: Callable[[int, int], None] | None = None,
+            enqueue: Callable[[int], None] | None = None) -> list[Outcome]:
+    """Send everything due at ``now`` (default: the clock), within each office's sending hours and
+    its quota. With ``enqueue`` (scaled mode) each due reminder is handed to the job queue instead."""
     now = now or utcnow()
-    local = now.astimezone(BANGKOK).time()
     with services.db.Session() as s:
-        ids = due(s, now)
+        rows = due(s, now)
+        windows = {o.id: window_of(o) for o in s.scalars(select(Office))}
     outcomes = []
-    for rid in ids:
-        if not (QUIET_END <= local < QUIET_START):
-            log.info("quiet hours: reminders wait for the morning")
-            break
+    for rid, office_id in rows:
+        if not in_window(now, windows.get(office_id, DEFAULT_WINDOW)):
+            continue  # quiet hours at this office: it goes out when the office's morning comes
+        if enqueue is not None:
+            enqueue(rid)
+            continue
         outcome = dispatch(services, rid, now, progress)
         if outcome is not None:
             outcomes.append(outcome)
     return outcomes
 
 
+def _fit(people: list, sizes: dict[str, int], budget: int) -> tuple[list, dict[str, int]]:
+    """The most important part of the audience that the quota allows: people first (staff, then
+    recent askers), then whole groups that still fit."""
+    people = people[:budget]
+    budget -= len(people)
+    kept = {}
+    for group_id, n in sizes.items():
+        if n <= budget:
+            kept[group_id] = n
+            budget -= n
+    return people, kept
+
+
 def _take(services, reminder_id: int, now: datetime) -> bool:
     """Choose the recipients and write the chunks — exactly one dispatcher gets to do this."""
     with services.db.Session() as s:
         r = s.get(Reminder, reminder_id)
-        if r is None or r.status != "scheduled" or r.send_at > now:
+        if r is None or r.status != "scheduled" or r.send_at > now or (r.retry_at and r.retry_at > now):
             return False
         office_id = r.office_id
-    remaining = services.quota_remaining(office_id)  # a call to LINE: never inside the write turn
+        chats = [(g.group_id, g.kind) for g in groups(s, office_id)] if r.include_groups else []
+    # Calls to LINE: never inside the write turn.
+    remaining = services.quota_remaining(office_id)
+    sizes = group_sizes(services, office_id, chats)
     with services.db.session() as s:
         got = s.execute(
             update(Reminder).where(Reminder.id == reminder_id, Reminder.status == "scheduled",
-                                   Reminder.send_at <= now)
+                                   Reminder.send_at <= now, or_(Reminder.retry_at.is_(None), Reminder.retry_at <= now))
             .values(status="sending").execution_options(synchronize_session=False)
         ).rowcount
         if got != 1:
             return False
         reminder = s.get(Reminder, reminder_id)
         campaign = s.get(SurveyCampaign, reminder.campaign_id)
+        office = s.get(Office, reminder.office_id)
+        if now.astimezone(BANGKOK).date() > campaign.closes_on:
+            reminder.status, reminder.note = "cancelled", "closed"
+            return False
         people = audience(s, reminder, campaign)
-        if remaining is not None and len(people) > remaining:
-            reminder.skipped_for_quota = len(people) - remaining
-            reminder.note = f"quota: {remaining} of {len(people)} reached; the rest are skipped"
-            people = people[:remaining]  # staff first, then the most recent askers
-        reminder.recipients = len(people)
+        cost = len(people) + sum(sizes.values())
+        reminder.retry_at, reminder.note, reminder.skipped_for_quota = None, None, 0
+        if remaining is not None and cost > remaining:
+            if office.over_quota == "wait":  # nothing goes out until the whole audience fits
+                reminder.status, reminder.retry_at = "scheduled", now + WAIT_RECHECK
+                reminder.note = f"quota_wait:{cost}:{remaining}"
+                return False
+            people, sizes = _fit(people, sizes, remaining)
+            reached = len(people) + sum(sizes.values())
+            reminder.skipped_for_quota = cost - reached
+            reminder.note = f"quota_partial:{reached}:{cost}"
+        reminder.recipients = len(people) + sum(sizes.values())
+        seq = 0
         for lang in ("th", "en"):
             ids = [uid for uid, ul in people if (ul or "th") == lang]
             for i in range(0, len(ids), CHUNK):
-                s.add(ReminderChunk(reminder_id=reminder.id, seq=i // CHUNK, lang=lang, user_ids=ids[i:i + CHUNK],
+                s.add(ReminderChunk(reminder_id=reminder.id, seq=seq, lang=lang, user_ids=ids[i:i + CHUNK],
                                     size=len(ids[i:i + CHUNK]), retry_key=str(uuid.uuid4())))
+                seq += 1
+        for group_id, n in sizes.items():
+            s.add(ReminderChunk(reminder_id=reminder.id, seq=seq, lang="th", target="group", user_ids=[group_id],
+                                size=n, retry_key=str(uuid.uuid4())))
+            seq += 1
     return True
 
 
 def dispatch(services, reminder_id: int, now: datetime | None = None,
              progress: Callable[[int, int], None] | None = None) -> Outcome | None:
+    """Send one reminder's chunks (taking it first if nobody has); any number of dispatchers may
+    run this at once for the same reminder: each chunk goes out once."""
     now = now or utcnow()
     _take(services, reminder_id, now)
     with services.db.Session() as s:
@@ -219,10 +346,12 @@ def dispatch(services, reminder_id: int, now: datetime | None = None,
             return None
         campaign = s.get(SurveyCampaign, reminder.campaign_id)
         chunk_ids = list(s.scalars(select(ReminderChunk.id).where(ReminderChunk.reminder_id == reminder_id)
-                                   .order_by(ReminderChunk.lang, ReminderChunk.seq)))
+                                   .order_by(ReminderChunk.seq, ReminderChunk.id)))
+    urls = {}
     with services.db.session() as s:
-        link = link_for(s, s.get(SurveyCampaign, campaign.id), "reminder")
-        url = f"{services.settings.public_base_url}/s/{link.token}"
+        c = s.get(SurveyCampaign, campaign.id)
+        for target, source in (("users", "reminder"), ("group", "group-reminder")):  # reach by channel
+            urls[target] = f"{services.settings.public_base_url}/s/{link_for(s, c, source).token}"
     gateway = services.gateway(reminder.office_id)
     sent = 0
     for n, cid in enumerate(chunk_ids, start=1):
@@ -236,14 +365,18 @@ def dispatch(services, reminder_id: int, now: datetime | None = None,
                 .values(status="sending", claimed_at=utcnow(), attempts=ReminderChunk.attempts + 1)
                 .execution_options(synchronize_session=False)).rowcount
             chunk = s.get(ReminderChunk, cid)
-            users, key, lang = list(chunk.user_ids), chunk.retry_key, chunk.lang
+            users, key, lang, target = list(chunk.user_ids), chunk.retry_key, chunk.lang, chunk.target
         if got != 1:
             continue  # another dispatcher has it (or it is done)
-        body = (reminder.text_th if lang == "th" else reminder.text_en).replace("{link}", url)
         try:
-            gateway.multicast(users, [{"type": "text", "text": body}], retry_key=key)
+            if target == "group":
+                body = group_text(reminder).replace("{link}", urls["group"])
+                gateway.push(users[0], [{"type": "text", "text": body}], retry_key=key)
+            else:
+                body = (reminder.text_th if lang == "th" else reminder.text_en).replace("{link}", urls["users"])
+                gateway.multicast(users, [{"type": "text", "text": body}], retry_key=key)
         except LineError as exc:
-            if 400 <= exc.status < 500 and exc.status != 429:  # LINE refuses it; retrying cannot help
+            if 400 <= exc.status < 500 and exc.status != 429:  # refused, or the bot left the group: retrying won't help
                 log.error("reminder chunk refused", extra={"status": exc.status})
                 with services.db.session() as s:
                     s.execute(update(ReminderChunk).where(ReminderChunk.id == cid)
@@ -268,5 +401,22 @@ def dispatch(services, reminder_id: int, now: datetime | None = None,
             failed = s.scalar(select(func.count()).select_from(ReminderChunk).where(
                 ReminderChunk.reminder_id == reminder_id, ReminderChunk.status == "failed"))
             if failed:
-                r.note = f"LINE refused {failed} chunk(s); see the logs"
+                r.note = f"refused:{failed}"
         return Outcome(reminder_id, r.recipients, r.skipped_for_quota, sent)
+
+
+def progress_of(s: Session, reminder_ids: list[int]) -> dict[int, dict]:
+    """For the console: chunks and recipients done so far, per reminder that has chunks."""
+    out: dict[int, dict] = {}
+    rows = s.execute(select(ReminderChunk.reminder_id, ReminderChunk.status, func.count(), func.sum(ReminderChunk.size))
+                     .where(ReminderChunk.reminder_id.in_(reminder_ids))
+                     .group_by(ReminderChunk.reminder_id, ReminderChunk.status)).all()
+    for rid, status, chunks, size in rows:
+        p = out.setdefault(rid, {"chunks": 0, "sent_chunks": 0, "reached": 0, "failed": 0})
+        p["chunks"] += chunks
+        if status == "sent":
+            p["sent_chunks"] += chunks
+            p["reached"] += int(size or 0)
+        elif status == "failed":
+            p["failed"] += chunks
+    return out

@@ -54,6 +54,8 @@ class FakeLine:
         self.contents: dict[str, tuple[bytes, str]] = {}
         self.profiles: dict[str, dict] = {}
         self.followers: list[str] = []
+        self.group_sizes: dict[str, int] = {}  # group/room ID -> members (default 3)
+        self.send_delay = 0.0  # seconds each push/multicast takes (to make concurrent senders overlap)
         self.quota = 500
         self.used = 0
         self.token = "test-token"
@@ -134,6 +136,8 @@ class FakeLine:
         if path in ("/v2/bot/message/push", "/v2/bot/message/multicast", "/v2/bot/message/broadcast",
                     "/v2/bot/message/narrowcast"):
             key = req.headers.get("X-Line-Retry-Key")
+            if self.send_delay:
+                time.sleep(self.send_delay)
             with self.lock:
                 if key and key in self.accepted_keys:
                     return 409, {"message": "The retry key is already accepted"}, {
@@ -163,6 +167,8 @@ class FakeLine:
             if start + limit < len(self.followers):
                 body["next"] = str(start + limit)
             return 200, body, {}
+        if path.endswith("/members/count") and path.startswith(("/v2/bot/group/", "/v2/bot/room/")):
+            return 200, {"count": self.group_sizes.get(path.split("/")[4], 3)}, {}
         if path == "/v2/bot/message/quota":
             return 200, {"type": "limited", "value": self.quota}, {}
         if path == "/v2/bot/message/quota/consumption":
