@@ -197,3 +197,94 @@ def test_reminder_schedule_preview_costs_edits_and_cancel(app, env, services, fa
     viewer = Console(app)
     viewer.login("viewer@khet.go.th")
     assert viewer.client.get(page_path).status_code == 403
+
+
+def test_reminders_page_shows_a_send_in_progress_and_refreshes_itself_until_done(app, env, services):
+    from models import Reminder, ReminderChunk
+
+    c = coordinator(app, env)
+    page_path = create(c).headers["Location"] + "/reminders"
+    c.post(page_path, {"action": "schedule"})
+    with services.db.session() as s:
+        r = s.scalars(select(Reminder).order_by(Reminder.send_at)).first()
+        r.status, r.recipients = "sending", 1200
+        for seq, (size, status) in enumerate([(500, "sent"), (500, "sending"), (200, "pending")]):
+            s.add(ReminderChunk(reminder_id=r.id, seq=seq, lang="th", size=size, status=status, retry_key=f"k{seq}"))
+        rid = r.id
+    page = c.client.get(page_path).get_data(as_text=True)
+    assert '<meta http-equiv="refresh" content="5">' in page
+    assert re.search(rf'data-reminder="{rid}">ส่งแล้ว 1 จาก 3 ชุด · ถึง 500 คน<', page)
+    assert '<progress max="3" value="1">' in page
+    with services.db.session() as s:
+        from sqlalchemy import update
+
+        s.execute(update(ReminderChunk).values(status="sent"))
+        s.execute(update(Reminder).where(Reminder.id == rid).values(status="sent"))
+    page = c.client.get(page_path).get_data(as_text=True)
+    assert 'http-equiv="refresh"' not in page and "ส่งแล้ว 3 จาก 3 ชุด · ถึง 1200 คน" in page
+
+
+def test_a_reminder_s_audience_and_groups_are_edited_and_costed(app, env, services, fake_line):
+    from models import LineGroup, LineUser, Reminder
+
+    c = coordinator(app, env)
+    page_path = create(c).headers["Location"] + "/reminders"
+    with services.db.session() as s:
+        s.add_all(LineUser(office_id=1, line_user_id=new_user(), following=True) for _ in range(3))
+        s.add(LineGroup(office_id=1, group_id="C" + "1" * 32, active=True))
+    fake_line.group_sizes = {"C" + "1" * 32: 45}
+    c.post(page_path, {"action": "schedule"})
+    with services.db.Session() as s:
+        rows = s.scalars(select(Reminder).where(Reminder.status == "scheduled").order_by(Reminder.send_at)).all()
+    page = c.client.get(page_path).get_data(as_text=True)
+    assert "(1 กลุ่ม; คิดโควตาตามจำนวนสมาชิก)" in page
+    assert re.search(r'id="schedule-cost">(\d+)<', page).group(1) == str(3 * len(rows))
+    form = {"action": "edit", "reminder_id": str(rows[0].id), "send_at": "2026-12-01T10:00",
+            "text_th": "เตือน {link}", "text_en": "Reminder {link}"}
+    resp = c.post(page_path, dict(form, audience="eit_followers", include_groups="1"))
+    assert resp.status_code == 302
+    with services.db.Session() as s:
+        assert s.get(Reminder, rows[0].id).include_groups
+    page = c.client.get(page_path).get_data(as_text=True)
+    assert re.search(r'id="schedule-cost">(\d+)<', page).group(1) == str(3 * len(rows) + 45)
+    assert "+ กลุ่ม LINE ที่ลงทะเบียนไว้" in page
+    assert c.post(page_path, dict(form, audience="iit_staff")).status_code == 400  # not an EIT audience
+    resp = c.post(page_path, dict(form, audience="eit_askers"))  # unticked: no groups any more
+    with services.db.Session() as s:
+        r = s.get(Reminder, rows[0].id)
+        assert r.audience == "eit_askers" and not r.include_groups
+    edited = [e for e in _audit_entries(services) if e.action == "reminder.edited"]
+    assert edited[-1].detail == {"audience": "eit_askers", "groups": False}
+
+
+def _audit_entries(services):
+    with services.db.Session() as s:
+        return s.scalars(select(AuditEntry).order_by(AuditEntry.id)).all()
+
+
+def test_admin_sets_the_office_s_sending_hours_and_what_happens_over_quota(app, env, services):
+    from test_console import enrol
+
+    from models import Office
+
+    add_user(app, env, "admin@khet.go.th", "admin")
+    c = Console(app)
+    enrol(c, "admin@khet.go.th")
+    page = c.client.get("/console/settings").get_data(as_text=True)
+    assert 'name="send_from" value="08:00"' in page and 'name="send_until" value="20:00"' in page
+    form = {"office_id": "1", "form": "reminders", "send_from": "๐๗:๓๐", "send_until": "21.00", "over_quota": "wait"}
+    resp = c.post("/console/settings", form)
+    assert resp.status_code == 200 and "บันทึกแล้ว" in resp.get_data(as_text=True)
+    with services.db.Session() as s:
+        office = s.get(Office, 1)
+        assert (office.send_from, office.send_until, office.over_quota) == (7 * 60 + 30, 21 * 60, "wait")
+    changed = [e for e in _audit_entries(services) if e.action == "settings.changed"][-1]
+    assert changed.detail["over_quota"] == "wait" and changed.detail["send_from"] == 450
+    bad = c.post("/console/settings", dict(form, send_from="20:00", send_until="08:00"))
+    assert bad.status_code == 400 and "เวลาเริ่มต้องมาก่อนเวลาสิ้นสุด" in bad.get_data(as_text=True)
+    assert c.post("/console/settings", dict(form, over_quota="always")).status_code == 400
+    with services.db.Session() as s:
+        assert s.get(Office, 1).send_from == 450  # the refused forms changed nothing
+    coord = coordinator(app, env)
+    page = coord.client.get(create(coord).headers["Location"] + "/reminders").get_data(as_text=True)
+    assert "ส่งการแจ้งเตือนเฉพาะเวลา 07:30–21:00 น." in page and "รอจนโควตาพอสำหรับทุกคน" in page

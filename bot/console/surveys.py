@@ -299,10 +299,22 @@ def announce(campaign_id: int):
 # -- reminders -----------------------------------------------------------------------------------
 
 
+@bp.app_template_filter("reminder_note")
+def _reminder_note(note) -> str:
+    from surveys.reminders import note_text
+
+    return note_text(note, g.get("lang", "th"))
+
+
+def _audiences(kind: str) -> tuple[str, ...]:
+    return ("iit_staff",) if kind == "IIT" else ("eit_followers", "eit_askers")
+
+
 @bp.route("/surveys/<int:campaign_id>/reminders", methods=["GET", "POST"])
 @access.requires("reminders")
 def campaign_reminders(campaign_id: int):
-    """The campaign's reminder schedule: preview (who, what, when, cost), this month's quota, edits."""
+    """The campaign's reminder schedule: preview (who, what, when, cost), this month's quota, edits,
+    and the progress of a send under way (the page refreshes itself while one is)."""
     from datetime import datetime as dt
 
     from models import Reminder
@@ -314,10 +326,11 @@ def campaign_reminders(campaign_id: int):
         action = request.form.get("action")
         with services.db.session() as s:
             c = _campaign_or_404(s, campaign_id)
+            window = rem.window_of(s.get(Office, c.office_id))
             if action == "schedule":
-                made = rem.schedule(s, c)
+                made = rem.schedule(s, c, include_groups=request.form.get("include_groups") == "1")
                 audit.record(s, "reminders.scheduled", office_id=c.office_id, target=f"campaign:{c.id}",
-                             detail={"count": len(made)})
+                             detail={"count": len(made), "groups": request.form.get("include_groups") == "1"})
             elif action in ("edit", "cancel"):
                 raw = request.form.get("reminder_id") or ""
                 r = s.get(Reminder, int(raw)) if raw.isdigit() else None
@@ -335,27 +348,43 @@ def campaign_reminders(campaign_id: int):
                     except ValueError:
                         local = None
                     th, en = (request.form.get("text_th") or "").strip(), (request.form.get("text_en") or "").strip()
-                    if local is None or not th or not en or len(th) > 4000 or len(en) > 4000:
+                    chosen = request.form.get("audience") or r.audience
+                    if (local is None or not th or not en or len(th) > 4000 or len(en) > 4000
+                            or chosen not in _audiences(c.kind)):
                         error = text("reminder_bad_edit")
                     else:
-                        r.send_at = rem.out_of_quiet_hours(local)
-                        r.text_th, r.text_en = th, en
-                        audit.record(s, "reminder.edited", office_id=c.office_id, target=f"reminder:{r.id}")
+                        r.send_at = rem.out_of_quiet_hours(local, window)
+                        r.text_th, r.text_en, r.audience = th, en, chosen
+                        r.include_groups = request.form.get("include_groups") == "1"
+                        r.retry_at = None  # an edited reminder is looked at afresh
+                        audit.record(s, "reminder.edited", office_id=c.office_id, target=f"reminder:{r.id}",
+                                     detail={"audience": r.audience, "groups": r.include_groups})
             else:
                 abort(400)
         if error is None:
             return redirect(url_for("console.campaign_reminders", campaign_id=campaign_id))
     with services.db.Session() as s:
         c = _campaign_or_404(s, campaign_id)
+        office = s.get(Office, c.office_id)
         rows = s.scalars(select(Reminder).where(Reminder.campaign_id == c.id).order_by(Reminder.send_at)).all()
+        chats = [(grp.group_id, grp.kind) for grp in rem.groups(s, c.office_id)]
+        wants_groups = any(r.include_groups and r.status == "scheduled" for r in rows)
+        sizes = rem.group_sizes(services, c.office_id, chats) if wants_groups else {}
+        progress = rem.progress_of(s, [r.id for r in rows if r.status in ("sending", "sent")])
         preview = []
         for r in rows:
-            cost = len(rem.audience(s, r, c)) if r.status == "scheduled" else r.recipients
-            preview.append({"r": r, "cost": cost})
+            if r.status == "scheduled":
+                cost = len(rem.audience(s, r, c)) + (sum(sizes.values()) if r.include_groups else 0)
+            else:
+                cost = r.recipients
+            preview.append({"r": r, "cost": cost, "progress": progress.get(r.id)})
     remaining_cost = sum(p["cost"] for p in preview if p["r"].status == "scheduled")
     try:
         quota = services.gateway(c.office_id).quota()
     except Exception:  # LINE unreachable: the page still shows the schedule
         quota = None
-    return render_template("console/reminders.html", c=c, preview=preview, quota=quota,
-                           remaining_cost=remaining_cost, error=error), (400 if error else 200)
+    sending = any(p["r"].status == "sending" for p in preview)
+    return render_template("console/reminders.html", c=c, preview=preview, quota=quota, office=office,
+                           window=tuple(rem.clock(m) for m in rem.window_of(office)), groups=len(chats),
+                           audiences=_audiences(c.kind), remaining_cost=remaining_cost, sending=sending,
+                           error=error), (400 if error else 200)

@@ -577,8 +577,25 @@ def settings():
     office_id = int(raw) if raw.isdigit() else 0
     with services.db.Session() as s:
         access.get_scoped_or_404(s, Office, office_id, office_attr="id")
-    message = None
-    if request.method == "POST":
+    message = error = None
+    if request.method == "POST" and request.form.get("form") == "reminders":
+        from surveys.reminders import parse_clock
+
+        start, end = parse_clock(request.form.get("send_from")), parse_clock(request.form.get("send_until"))
+        choice = request.form.get("over_quota")
+        if choice not in ("partial", "wait"):
+            abort(400)
+        if start is None or end is None or not start < end:
+            error = text("bad_window")
+        else:
+            with services.db.session() as s:
+                office = s.get(Office, office_id)
+                office.send_from, office.send_until, office.over_quota = start, end, choice
+                audit.record(s, "settings.changed", office_id=office.id, target=f"office:{office.id}",
+                             detail={"fields": ["sending_window", "over_quota"], "send_from": start,
+                                     "send_until": end, "over_quota": choice})
+            message = text("saved")
+    elif request.method == "POST":
         name = (request.form.get("name") or "").strip()
         secret = (request.form.get("channel_secret") or "").strip()
         token = (request.form.get("access_token") or "").strip()
@@ -607,8 +624,10 @@ def settings():
     info = services.offices.by_id(office_id)
     base = services.settings.public_base_url
     webhook = f"{base}/callback" if office.is_default else f"{base}/callback/{office.slug}"
+    from surveys.reminders import clock
+
     return render_template("console/settings.html", office=office, offices=offices, info=info,
-                           webhook=webhook, message=message)
+                           webhook=webhook, message=message, error=error, clock=clock), (400 if error else 200)
 
 
 @bp.post("/settings/richmenu")
