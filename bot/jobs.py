@@ -23,3 +23,9 @@ def _get() -> Services:
 
 def process_event(event_id: int) -> bool:
     return _get().processor.process(event_id)
+
+
+def send_reminder(reminder_id: int) -> bool:
+    from surveys.reminders import dispatch
+
+    return dispatch(_get(), reminder_id) is not None

@@ -240,9 +240,24 @@ class Processor:
 
     def send_due_reminders(self) -> None:
         """The in-process scheduler: what `itabot reminders run-due` does, every minute."""
-        from surveys.reminders import run_due
+        from surveys.reminders import dispatch, run_due
 
-        run_due(self.services)
+        queue = self.services.queue
+        if queue is None:
+            run_due(self.services)
+            return
+        # Scaled mode: each due reminder becomes a job, so a long send is shared out among the
+        # workers; every worker's scheduler does this, and the chunk claims keep it exactly once.
+        from bot import jobs
+
+        def enqueue(reminder_id: int) -> None:
+            try:
+                queue.enqueue(jobs.send_reminder, reminder_id, job_timeout=3600)
+            except Exception as exc:  # Redis down: the database has all we need, send from here
+                log.warning("reminder not queued; sending it here", extra={"error": exc.__class__.__name__})
+                dispatch(self.services, reminder_id)
+
+        run_due(self.services, enqueue=enqueue)
 
     def maintain(self) -> None:
         """Hourly: forget old event ids, erase parked payloads, delete drafts nobody finished."""

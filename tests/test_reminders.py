@@ -116,11 +116,11 @@ def test_chunks_of_500_with_their_own_retry_keys_and_one_message_each(services, 
     everyone = set(followers(services, 1100) + followers(services, 30, lang="en"))
     (outcome,) = reminders.run_due(services, at(2026, 1, 1, 10, 0))
     calls = fake_line.calls("/v2/bot/message/multicast")
-    assert [len(c.json["to"]) for c in calls] == [30, 500, 500, 100]  # English first, then Thai
+    assert [len(c.json["to"]) for c in calls] == [500, 500, 100, 30]  # Thai first, then English
     assert len({c.retry_key for c in calls}) == 4
     sent = [u for c in calls for u in c.json["to"]]
     assert len(sent) == len(set(sent)) == len(everyone) and set(sent) == everyone
-    assert calls[0].json["messages"][0]["text"].startswith("The EIT survey")
+    assert calls[3].json["messages"][0]["text"].startswith("The EIT survey")
     assert "https://bot.example.go.th/s/" in calls[1].json["messages"][0]["text"]
     assert outcome.recipients == 1130 and outcome.chunks_sent == 4
     with services.db.Session() as s:
@@ -250,5 +250,199 @@ def test_a_chunk_line_refuses_is_marked_failed_and_the_rest_still_go(services, f
     assert outcome.chunks_sent == 1 and len(recipients_by_call(fake_line)) == 1
     with services.db.Session() as s:
         r = s.scalar(select(Reminder).where(Reminder.label == "open"))
-        assert r.status == "sent" and "refused 1 chunk" in r.note
+        assert r.status == "sent" and "refused 1 chunk" in reminders.note_text(r.note, "en")
     assert reminders.run_due(services, at(2026, 1, 1, 10, 30)) == []  # nothing left hanging
+
+
+# -- per-office sending hours, waiting for quota, registered groups ------------------------------------
+
+
+def set_office(services, **values):
+    from models import Office
+
+    with services.db.session() as s:
+        s.execute(update(Office).where(Office.id == 1).values(**values))
+
+
+def test_sending_hours_are_per_office_and_typed_times_are_understood(services, fake_line):
+    assert reminders.parse_clock("๐๘:๓๐") == 8 * 60 + 30 and reminders.parse_clock("7.05") == 7 * 60 + 5
+    assert reminders.parse_clock("24:00") == 1440
+    assert [reminders.parse_clock(x) for x in ("25:00", "8:75", "eight", "", None, "-1:00")] == [None] * 6
+    late = (6 * 60, 22 * 60)
+    assert reminders.out_of_quiet_hours(at(2026, 1, 5, 21, 30), late) == at(2026, 1, 5, 21, 30)
+    assert reminders.out_of_quiet_hours(at(2026, 1, 5, 22, 0), late) == at(2026, 1, 6, 6, 0)
+    cid = campaign(services)
+    scheduled(services, cid)
+    everyone = followers(services, 3)
+    assert reminders.run_due(services, at(2026, 1, 1, 21, 30)) == []  # default hours: too late
+    set_office(services, send_from=6 * 60, send_until=22 * 60)  # this office sends until 22:00
+    (outcome,) = reminders.run_due(services, at(2026, 1, 1, 21, 30))
+    assert sorted(recipients_by_call(fake_line)[0]) == sorted(everyone)
+    later = campaign(services, kind="IIT", opens=date(2026, 2, 1), closes=date(2026, 3, 31))
+    set_office(services, send_from=11 * 60, send_until=20 * 60)
+    with services.db.session() as s:  # a schedule made now keeps the office's hours too
+        first = reminders.schedule(s, s.get(SurveyCampaign, later))[0]
+        assert first.send_at.astimezone(BKK).hour == 11  # planned for 10:00, before this office's 11:00
+
+
+def test_wait_for_quota_sends_nothing_until_everyone_fits(services, fake_line):
+    cid = campaign(services)
+    scheduled(services, cid)
+    everyone = followers(services, 12)
+    set_office(services, over_quota="wait")
+    fake_line.quota, fake_line.used = 500, 495  # 5 left for 12 people
+    assert reminders.run_due(services, at(2026, 1, 1, 10, 0)) == []
+    assert recipients_by_call(fake_line) == []
+    with services.db.Session() as s:
+        r = s.scalar(select(Reminder).where(Reminder.label == "open"))
+        assert r.status == "scheduled" and r.note == "quota_wait:12:5"
+        assert "needs 12 messages, 5 left" in reminders.note_text(r.note, "en")
+        assert "รอโควตา" in reminders.note_text(r.note, "th")
+    quota_reads = len(fake_line.calls("/v2/bot/message/quota/consumption"))
+    assert reminders.run_due(services, at(2026, 1, 1, 10, 30)) == []  # not looked at again within the hour
+    assert len(fake_line.calls("/v2/bot/message/quota/consumption")) == quota_reads
+    fake_line.used = 0  # a new month, or a bigger plan
+    (outcome,) = reminders.run_due(services, at(2026, 1, 1, 11, 1))
+    assert sorted(recipients_by_call(fake_line)[0]) == sorted(everyone) and outcome.skipped_for_quota == 0
+    with services.db.Session() as s:
+        r = s.scalar(select(Reminder).where(Reminder.label == "open"))
+        assert r.status == "sent" and r.note is None
+
+
+def test_a_reminder_still_waiting_when_the_survey_closes_is_cancelled(services, fake_line):
+    cid = campaign(services, opens=date(2026, 1, 1), closes=date(2026, 1, 20))
+    scheduled(services, cid)
+    followers(services, 3)
+    set_office(services, over_quota="wait")
+    fake_line.quota, fake_line.used = 500, 500
+    reminders.run_due(services, at(2026, 1, 1, 10, 0))
+    fake_line.used = 0
+    reminders.run_due(services, at(2026, 1, 21, 10, 0))  # the quota is back, but the survey has closed
+    assert recipients_by_call(fake_line) == []
+    with services.db.Session() as s:
+        r = s.scalar(select(Reminder).where(Reminder.label == "open"))
+        assert r.status == "cancelled" and "closed" in reminders.note_text(r.note, "en")
+
+
+def add_groups(services, *group_ids, inactive=()):
+    from models import LineGroup
+
+    with services.db.session() as s:
+        for gid in group_ids:
+            s.add(LineGroup(office_id=1, group_id=gid, active=True, division="ฝ่ายปกครอง"))
+        for gid in inactive:
+            s.add(LineGroup(office_id=1, group_id=gid, active=False))
+
+
+def test_registered_groups_get_one_push_each_costed_by_their_members(services, fake_line):
+    cid = campaign(services)
+    with services.db.session() as s:
+        made = reminders.schedule(s, s.get(SurveyCampaign, cid), include_groups=True)
+        assert all(r.include_groups for r in made)
+    people = followers(services, 4)
+    groups = ["C" + "a" * 32, "C" + "b" * 32]
+    add_groups(services, *groups, inactive=["C" + "c" * 32])  # the bot left that one
+    fake_line.group_sizes = {groups[0]: 40, groups[1]: 7}
+    (outcome,) = reminders.run_due(services, at(2026, 1, 1, 10, 0))
+    pushes = fake_line.calls("/v2/bot/message/push")
+    assert sorted(p.json["to"] for p in pushes) == sorted(groups)  # not the group the bot left
+    assert len({p.retry_key for p in pushes}) == 2 and all(p.retry_key for p in pushes)
+    text = pushes[0].json["messages"][0]["text"]
+    assert "EIT" in text and "The EIT survey" in text  # Thai then English in one message
+    assert "หยุดเตือน" not in text and "stop reminders" not in text  # would not stop a group's reminders
+    group_link = text.split("https://bot.example.go.th/s/")[1].split()[0]
+    user_text = fake_line.calls("/v2/bot/message/multicast")[0].json["messages"][0]["text"]
+    assert group_link not in user_text  # reach is counted separately for groups
+    assert sorted(recipients_by_call(fake_line)[0]) == sorted(people)
+    assert outcome.recipients == 4 + 40 + 7
+
+
+def test_over_quota_whole_groups_that_do_not_fit_are_left_out(services, fake_line):
+    cid = campaign(services)
+    with services.db.session() as s:
+        reminders.schedule(s, s.get(SurveyCampaign, cid), include_groups=True)
+    people = followers(services, 5)
+    big, small = "C" + "d" * 32, "C" + "e" * 32
+    add_groups(services, big, small)
+    fake_line.group_sizes = {big: 300, small: 20}
+    fake_line.quota, fake_line.used = 500, 450  # 50 left: the 5 people, then only the small group fits
+    (outcome,) = reminders.run_due(services, at(2026, 1, 1, 10, 0))
+    assert [p.json["to"] for p in fake_line.calls("/v2/bot/message/push")] == [small]
+    assert sorted(recipients_by_call(fake_line)[0]) == sorted(people)
+    assert outcome.recipients == 25 and outcome.skipped_for_quota == 300
+
+
+def test_a_group_the_bot_was_removed_from_does_not_stop_the_others(services, fake_line):
+    cid = campaign(services)
+    with services.db.session() as s:
+        reminders.schedule(s, s.get(SurveyCampaign, cid), include_groups=True)
+    gone, there = "C" + "f" * 32, "C" + "0" * 32
+    add_groups(services, gone, there)
+    fake_line.group_sizes = {gone: 3, there: 3}
+    fake_line.faults.append(Fault("/v2/bot/message/push", 400))  # the first push: LINE says no
+    reminders.run_due(services, at(2026, 1, 1, 10, 0))
+    assert [p.json["to"] for p in fake_line.calls("/v2/bot/message/push")] == [there]
+    with services.db.Session() as s:
+        r = s.scalar(select(Reminder).where(Reminder.label == "open"))
+        assert r.status == "sent" and r.note == "refused:1"
+
+
+# -- scaled mode: two `itabot worker` processes, Redis and the job queue -------------------------------
+
+
+@pytest.mark.redis
+def test_exactly_once_with_two_worker_processes_through_redis(services, fake_line, tmp_path, database_url):
+    """Two real `itabot worker` processes: each one's scheduler queues the due reminder as an RQ job
+    and both workers send it at the same time; every follower still gets exactly one message."""
+    import os
+    import subprocess
+    import sys
+    import time as _time
+
+    from conftest import make_env, redis_url
+
+    url = redis_url()
+    if url is None:
+        pytest.skip("Redis not reachable (TEST_REDIS_URL)")
+    import redis
+    from rq import Queue
+    from rq.registry import FinishedJobRegistry
+
+    conn = redis.Redis.from_url(url)
+    conn.flushdb()
+    from surveys.campaigns import today_bangkok
+
+    today = today_bangkok()
+    cid = campaign(services, opens=today - timedelta(days=2), closes=today + timedelta(days=30))
+    scheduled(services, cid)
+    set_office(services, send_from=0, send_until=24 * 60)  # whatever the hour the test runs at
+    with services.db.session() as s:
+        s.execute(update(Reminder).where(Reminder.campaign_id == cid).values(status="cancelled"))
+        s.execute(update(Reminder).where(Reminder.campaign_id == cid, Reminder.label == "open")
+                  .values(status="scheduled", send_at=datetime.now(BKK) - timedelta(minutes=1)))
+    everyone = followers(services, 2600)  # 6 chunks
+    fake_line.send_delay = 0.4  # each multicast takes a while, so the two workers overlap
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LINE_", "DATABASE_URL", "REDIS_URL"))}
+    env.update(make_env(tmp_path, database_url, fake_line.url, REDIS_URL=url))
+    procs = [subprocess.Popen([sys.executable, "-m", "bot.cli", "worker"], env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    try:
+        deadline = _time.monotonic() + 90
+        status = None
+        while _time.monotonic() < deadline:
+            with services.db.Session() as s:
+                status = s.scalar(select(Reminder.status).where(Reminder.campaign_id == cid, Reminder.label == "open"))
+            if status == "sent":
+                break
+            _time.sleep(0.5)
+    finally:
+        for p in procs:
+            p.terminate()
+        errs = [p.communicate(timeout=30)[1] for p in procs]
+    assert status == "sent", "\n".join(e[-2000:] for e in errs)
+    calls = fake_line.calls("/v2/bot/message/multicast", ok_only=False)
+    sent = [u for c in calls if c.status == 200 for u in c.json["to"]]
+    assert sorted(sent) == sorted(everyone)  # every follower once, nobody twice
+    assert len(calls) == 6 and len({c.retry_key for c in calls}) == 6  # no chunk went twice, not even as a 409
+    finished = FinishedJobRegistry(queue=Queue("itabot", connection=conn))
+    assert len(finished.get_job_ids()) >= 2  # both workers' schedulers queued it, and jobs ran it
