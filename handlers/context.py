@@ -1,6 +1,10 @@
 """What a handler gets: the event, the person, a database session, and a way to answer.
 
-Handlers never talk to LINE themselves. ``reply`` and ``push`` collect SDK message models;
+Handlers never talk to LINE themselves. ``reply`` and ``push`` collect messages (SDK message
+models, or for the three shapes every answer uses — a text, a quick reply that sends a keyword,
+a quick-reply postback — the same JSON built directly: pydantic's validation and ``to_dict``
+cost more than the rest of handling an event; a test checks the two agree, and the contract
+test checks every request against LINE's spec);
 the worker writes them to the outbox in the same transaction as the handler's own changes
 and sends them through the gateway after commit. ``line`` is there for the few calls that
 must happen during handling (fetching a user's file before LINE discards it).
@@ -11,14 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from linebot.v3.messaging import (
-    Message,
-    MessageAction,
-    PostbackAction,
-    QuickReply,
-    QuickReplyItem,
-    TextMessage,
-)
+from linebot.v3.messaging import Message, QuickReplyItem
 from sqlalchemy.orm import Session
 
 from handlers.i18n import t
@@ -127,7 +124,7 @@ class Context:
         for m in messages:
             self._pending.append(m if isinstance(m, dict) else m.to_dict())
 
-    def say(self, key: str, quick: list[QuickReplyItem] | None = None, **values: object) -> None:
+    def say(self, key: str, quick: list[QuickItem] | None = None, **values: object) -> None:
         self.reply(text_message(self.t(key, **values), quick))
 
     def push(self, to: str, *messages: Message | dict) -> None:
@@ -148,17 +145,25 @@ class Context:
 
     # -- building blocks ------------------------------------------------------------------
 
-    def quick_message(self, label_key: str, text_key: str | None = None) -> QuickReplyItem:
+    def quick_message(self, label_key: str, text_key: str | None = None) -> dict:
         """A quick reply that sends a keyword, so tapping and typing do the same thing."""
         label = self.t(label_key)
-        return QuickReplyItem(action=MessageAction(label=label[:20], text=self.t(text_key or label_key)))
+        return {"type": "action", "action": {"type": "message", "label": label[:20],
+                                             "text": self.t(text_key or label_key)}}
 
-    def quick_postback(self, label: str, data: str, display: str | None = None) -> QuickReplyItem:
-        return QuickReplyItem(action=PostbackAction(label=label[:20], data=data, displayText=(display or label)[:300]))
+    def quick_postback(self, label: str, data: str, display: str | None = None) -> dict:
+        return {"type": "action", "action": {"type": "postback", "label": label[:20], "data": data,
+                                             "displayText": (display or label)[:300]}}
 
 
-def text_message(text: str, quick: list[QuickReplyItem] | None = None) -> TextMessage:
+QuickItem = dict | QuickReplyItem  # what quick_message/quick_postback return, or an SDK item
+
+
+def text_message(text: str, quick: list[QuickItem] | None = None) -> dict:
+    """LINE's text message (as TextMessage(...).to_dict() would give it), with quick replies."""
     if len(text) > TEXT_LIMIT:
         text = text[: TEXT_LIMIT - 1] + "…"
-    qr = QuickReply(items=quick[:QUICK_REPLY_MAX]) if quick else None
-    return TextMessage(text=text, quickReply=qr)
+    message: dict = {"type": "text", "text": text}
+    if quick:
+        message["quickReply"] = {"items": [q if isinstance(q, dict) else q.to_dict() for q in quick[:QUICK_REPLY_MAX]]}
+    return message
