@@ -16,7 +16,7 @@ from bot.crypto import DataCipher
 from bot.gateway import LineGateway
 from bot.inbox import Inbox
 from bot.offices import OfficeDirectory, ensure_default_office
-from models import Delivery
+from models import Delivery, utcnow
 from models.db import Database
 
 log = logging.getLogger("itabot.services")
@@ -76,8 +76,8 @@ class Services:
     def _recorder(self, office_id: int):
         def record(**fields) -> None:
             pending = collected_deliveries.get()
-            if pending is not None:  # the caller writes it with its own transaction
-                pending.append(Delivery(office_id=office_id, **fields))
+            if pending is not None:  # the caller writes these rows (Core) with its own transaction
+                pending.append({"office_id": office_id, "sent_at": utcnow(), **fields})
                 return
             with self.db.session() as s:
                 s.add(Delivery(office_id=office_id, **fields))

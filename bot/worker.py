@@ -18,14 +18,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 
 from bot.gateway import LineError, new_retry_key
 from bot.inbox import Inbox
 from bot.services import collected_deliveries
 from handlers import Context, Dispatcher
 from handlers.dispatcher import PREPARE
-from models import ConversationState, OutboxMessage, WebhookEvent, utcnow
+from models import ConversationState, Delivery, OutboxMessage, WebhookEvent, utcnow
 from models.event import PENDING
 
 log = logging.getLogger("itabot.worker")
@@ -35,6 +35,8 @@ _PEEK = select(WebhookEvent.__table__.c.office_id, WebhookEvent.__table__.c.payl
     WebhookEvent.__table__.c.id == bindparam("eid")
 )
 OUTBOX_MAX_ATTEMPTS = 12
+_OUTBOX_INSERT = insert(OutboxMessage.__table__).returning(OutboxMessage.__table__.c.id)
+_OUTBOX_DELETE = delete(OutboxMessage.__table__).where(OutboxMessage.__table__.c.id == bindparam("oid"))
 
 
 class Processor:
@@ -95,24 +97,16 @@ class Processor:
                     self.dispatcher.dispatch(ctx)
                     after = ctx.after
                     outgoing = ctx.flush()
-                    rows = [
-                        OutboxMessage(
-                            office_id=office.id,
-                            source_key=taken.source_key,
-                            reply_token=out.reply_token,
-                            to=out.to,
-                            messages=json.dumps(out.messages, ensure_ascii=False),
-                            retry_key=new_retry_key(),
-                            next_attempt_at=utcnow() + OUTBOX_LEASE,
-                        )
-                        for out in outgoing
-                    ]
-                    s.add_all(rows)
-                    s.flush()
-                    sends = [
-                        _Send(r.id, office.id, r.reply_token, r.to, out.messages, r.retry_key, 0)
-                        for r, out in zip(rows, outgoing, strict=True)
-                    ]
+                    now = utcnow()
+                    lease = now + OUTBOX_LEASE
+                    for out in outgoing:  # Core, not the ORM's unit of work: this runs for every reply
+                        key = new_retry_key()
+                        oid = s.execute(_OUTBOX_INSERT, {
+                            "office_id": office.id, "source_key": taken.source_key, "reply_token": out.reply_token,
+                            "to": out.to, "messages": json.dumps(out.messages, ensure_ascii=False),
+                            "retry_key": key, "attempts": 0, "next_attempt_at": lease, "created_at": now,
+                        }).scalar_one()
+                        sends.append(_Send(oid, office.id, out.reply_token, out.to, out.messages, key, 0))
                 self.inbox.finish(s, event_id)
         except Exception as exc:
             if taken is None:  # the database itself failed; the sweeper will come back to it
@@ -209,9 +203,10 @@ class Processor:
             return False
         finally:
             collected_deliveries.reset(token)
-        with self.db.session() as s:  # sent: forget the message, keep only the send record
-            s.execute(delete(OutboxMessage).where(OutboxMessage.id == row.id))
-            s.add_all(records)
+        with self.db.write() as conn:  # sent: forget the message, keep only the send record
+            conn.execute(_OUTBOX_DELETE, {"oid": row.id})
+            if records:
+                conn.execute(insert(Delivery.__table__), records)
         return True
 
     def due_outbox(self, limit: int = 200) -> list[int]:

@@ -19,13 +19,15 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from urllib.parse import parse_qsl
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 
 from handlers.context import Context
 from handlers.text import keywords, normalize
 from models import ConversationState, utcnow
 
 log = logging.getLogger("itabot.conversation")
+_STATE = select(ConversationState).where(ConversationState.office_id == bindparam("office"),
+                                         ConversationState.line_user_id == bindparam("uid"))
 
 END: None = None
 STAY = "__stay__"
@@ -151,12 +153,7 @@ class Engine:
     def state_of(self, ctx: Context) -> ConversationState | None:
         if ctx.user_id is None:
             return None
-        return ctx.session.scalar(
-            select(ConversationState).where(
-                ConversationState.office_id == ctx.office_id,
-                ConversationState.line_user_id == ctx.user_id,
-            )
-        )
+        return ctx.session.scalar(_STATE, {"office": ctx.office_id, "uid": ctx.user_id})
 
     def leave(self, ctx: Context, state: ConversationState | None) -> None:
         """End a conversation and erase its draft."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from handlers import menu
 from handlers.context import Context, text_message
@@ -25,11 +25,15 @@ log = logging.getLogger("itabot.dispatch")
 UNSEND_HOOKS: list[Callable[[Context, str], None]] = []
 
 
+# Built once: constructing the statement costs more than running it (this runs for every event).
+_USER = select(LineUser).where(LineUser.office_id == bindparam("office"), LineUser.line_user_id == bindparam("uid"))
+
+
 def load_user(ctx: Context, create: bool = True) -> LineUser | None:
     uid = ctx.user_id
     if uid is None or ctx.source.get("type") not in (None, "user"):
         return None
-    user = ctx.session.scalar(select(LineUser).where(LineUser.office_id == ctx.office_id, LineUser.line_user_id == uid))
+    user = ctx.session.scalar(_USER, {"office": ctx.office_id, "uid": uid})
     if user is None and create:
         user = LineUser(office_id=ctx.office_id, line_user_id=uid, language="th", following=True)
         ctx.session.add(user)
