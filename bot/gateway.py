@@ -115,9 +115,17 @@ class LineGateway:
         backoff_max: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
         timeout: tuple[float, float] = (3.0, 15.0),
+        connections: int = 16,
     ) -> None:
-        self._client = ApiClient(Configuration(host=api_base_url, access_token=access_token))
-        self._blob_client = ApiClient(Configuration(host=data_api_base_url, access_token=access_token))
+        def config(host: str) -> Configuration:
+            c = Configuration(host=host, access_token=access_token)
+            # One kept-alive connection per sending thread: the SDK's default (5 per CPU) made
+            # the 16 sender threads open and discard connections — a TLS handshake each, at LINE.
+            c.connection_pool_maxsize = max(connections, c.connection_pool_maxsize)
+            return c
+
+        self._client = ApiClient(config(api_base_url))
+        self._blob_client = ApiClient(config(data_api_base_url))
         if pool_manager is not None:  # the simulator routes requests into the app itself
             self._client.rest_client.pool_manager = pool_manager
             self._blob_client.rest_client.pool_manager = pool_manager

@@ -68,6 +68,7 @@ class Services:
             data_api_base_url=data_api,
             recorder=self._recorder(office_id),
             pool_manager=pool,
+            connections=self.settings.sender_threads + 4,  # senders, plus the processing and sweeper threads
         )
         with self._lock:
             self._gateways.setdefault(office_id, gw)

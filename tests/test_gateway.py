@@ -135,3 +135,27 @@ def test_outbox_keeps_a_message_until_line_takes_it(bot, services, fake_line):
     assert fake_line.calls("/v2/bot/message/push")
     with services.db.Session() as s:
         assert s.scalars(select(OutboxMessage)).all() == []
+
+
+def test_sixteen_senders_at_once_keep_their_connections(services, fake_line, caplog):
+    """Every sender thread keeps its kept-alive connection to LINE: none is thrown away (over
+    TLS to LINE each would cost a new handshake)."""
+    import logging
+    import threading
+
+    gateway = services.gateway(1)
+    fake_line.send_delay = 0.2  # all sixteen requests are open at the same time
+    barrier = threading.Barrier(16)
+
+    def send(i: int) -> None:
+        barrier.wait()
+        gateway.push(f"U{i:032x}", [{"type": "text", "text": "hi"}])
+
+    with caplog.at_level(logging.WARNING, logger="urllib3.connectionpool"):
+        threads = [threading.Thread(target=send, args=(i,)) for i in range(16)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert len(fake_line.calls("/v2/bot/message/push")) == 16
+    assert not [r for r in caplog.records if "pool is full" in r.getMessage()]
