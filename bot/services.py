@@ -16,7 +16,7 @@ from bot.crypto import DataCipher
 from bot.gateway import LineGateway
 from bot.inbox import Inbox
 from bot.offices import OfficeDirectory, ensure_default_office
-from models import Delivery, utcnow
+from models import Delivery
 from models.db import Database
 
 log = logging.getLogger("itabot.services")
@@ -78,7 +78,7 @@ class Services:
         def record(**fields) -> None:
             pending = collected_deliveries.get()
             if pending is not None:  # the caller writes these rows (Core) with its own transaction
-                pending.append({"office_id": office_id, "sent_at": utcnow(), **fields})
+                pending.append({"office_id": office_id, **fields})
                 return
             with self.db.session() as s:
                 s.add(Delivery(office_id=office_id, **fields))

@@ -97,14 +97,13 @@ class Processor:
                     self.dispatcher.dispatch(ctx)
                     after = ctx.after
                     outgoing = ctx.flush()
-                    now = utcnow()
-                    lease = now + OUTBOX_LEASE
+                    lease = utcnow() + OUTBOX_LEASE
                     for out in outgoing:  # Core, not the ORM's unit of work: this runs for every reply
                         key = new_retry_key()
                         oid = s.execute(_OUTBOX_INSERT, {
                             "office_id": office.id, "source_key": taken.source_key, "reply_token": out.reply_token,
                             "to": out.to, "messages": json.dumps(out.messages, ensure_ascii=False),
-                            "retry_key": key, "attempts": 0, "next_attempt_at": lease, "created_at": now,
+                            "retry_key": key, "next_attempt_at": lease,
                         }).scalar_one()
                         sends.append(_Send(oid, office.id, out.reply_token, out.to, out.messages, key, 0))
                 self.inbox.finish(s, event_id)

@@ -238,14 +238,17 @@ class Outcome:
     chunks_sent: int
 
 
+def _startable(now: datetime):
+    """Scheduled, due, and not waiting for its next look at the quota."""
+    return and_(Reminder.status == "scheduled", Reminder.send_at <= now,
+                or_(Reminder.retry_at.is_(None), Reminder.retry_at <= now))
+
+
 def due(s: Session, now: datetime) -> list[tuple[int, int]]:
     """(reminder, office) to start — not those waiting for quota until their next look — and
     reminders whose sending stopped half-way (to resume)."""
     return [tuple(row) for row in s.execute(select(Reminder.id, Reminder.office_id).where(
-        or_(and_(Reminder.status == "scheduled", Reminder.send_at <= now,
-                 or_(Reminder.retry_at.is_(None), Reminder.retry_at <= now)),
-            Reminder.status == "sending"))
-        .order_by(Reminder.send_at))]
+        or_(_startable(now), Reminder.status == "sending")).order_by(Reminder.send_at))]
 
 
 def run_due(services, now: datetime | None = None, progress: Callable[[int, int], None] | None = None,
@@ -285,8 +288,8 @@ def _fit(people: list, sizes: dict[str, int], budget: int) -> tuple[list, dict[s
 def _take(services, reminder_id: int, now: datetime) -> bool:
     """Choose the recipients and write the chunks — exactly one dispatcher gets to do this."""
     with services.db.Session() as s:
-        r = s.get(Reminder, reminder_id)
-        if r is None or r.status != "scheduled" or r.send_at > now or (r.retry_at and r.retry_at > now):
+        r = s.scalar(select(Reminder).where(Reminder.id == reminder_id, _startable(now)))
+        if r is None:
             return False
         office_id = r.office_id
         chats = [(g.group_id, g.kind) for g in groups(s, office_id)] if r.include_groups else []
@@ -295,9 +298,8 @@ def _take(services, reminder_id: int, now: datetime) -> bool:
     sizes = group_sizes(services, office_id, chats)
     with services.db.session() as s:
         got = s.execute(
-            update(Reminder).where(Reminder.id == reminder_id, Reminder.status == "scheduled",
-                                   Reminder.send_at <= now, or_(Reminder.retry_at.is_(None), Reminder.retry_at <= now))
-            .values(status="sending").execution_options(synchronize_session=False)
+            update(Reminder).where(Reminder.id == reminder_id, _startable(now)).values(status="sending")
+            .execution_options(synchronize_session=False)
         ).rowcount
         if got != 1:
             return False
@@ -345,12 +347,15 @@ def dispatch(services, reminder_id: int, now: datetime | None = None,
         if reminder is None or reminder.status != "sending":
             return None
         campaign = s.get(SurveyCampaign, reminder.campaign_id)
-        chunk_ids = list(s.scalars(select(ReminderChunk.id).where(ReminderChunk.reminder_id == reminder_id)
-                                   .order_by(ReminderChunk.seq, ReminderChunk.id)))
+        chunks = s.execute(select(ReminderChunk.id, ReminderChunk.target)
+                           .where(ReminderChunk.reminder_id == reminder_id)
+                           .order_by(ReminderChunk.seq, ReminderChunk.id)).all()
+    chunk_ids = [cid for cid, _ in chunks]
     urls = {}
-    with services.db.session() as s:
+    with services.db.session() as s:  # a tracked source per channel used, so reach is counted by channel
         c = s.get(SurveyCampaign, campaign.id)
-        for target, source in (("users", "reminder"), ("group", "group-reminder")):  # reach by channel
+        for target in {target for _, target in chunks}:
+            source = "group-reminder" if target == "group" else "reminder"
             urls[target] = f"{services.settings.public_base_url}/s/{link_for(s, c, source).token}"
     gateway = services.gateway(reminder.office_id)
     sent = 0
@@ -412,11 +417,9 @@ def progress_of(s: Session, reminder_ids: list[int]) -> dict[int, dict]:
                      .where(ReminderChunk.reminder_id.in_(reminder_ids))
                      .group_by(ReminderChunk.reminder_id, ReminderChunk.status)).all()
     for rid, status, chunks, size in rows:
-        p = out.setdefault(rid, {"chunks": 0, "sent_chunks": 0, "reached": 0, "failed": 0})
+        p = out.setdefault(rid, {"chunks": 0, "sent_chunks": 0, "reached": 0})
         p["chunks"] += chunks
         if status == "sent":
             p["sent_chunks"] += chunks
             p["reached"] += int(size or 0)
-        elif status == "failed":
-            p["failed"] += chunks
     return out

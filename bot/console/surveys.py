@@ -16,6 +16,7 @@ from bot.console.views import bp, text
 from bot.thaidate import be_date, parse_ce_date
 from models import LinkClicks, Office, StaffMember, SurveyAnswered, SurveyCampaign, TrackedLink
 from surveys import campaigns as rules
+from surveys.reminders import groups as registered_groups
 
 log = logging.getLogger("itabot.console.surveys")
 
@@ -269,14 +270,12 @@ def announce(campaign_id: int):
     """Send the survey card to every registered LINE group of the office (costs quota)."""
     from handlers.context import Context
     from handlers.surveys import survey_card
-    from models import LineGroup
 
     services = _services()
     with services.db.session() as s:
         c = _campaign_or_404(s, campaign_id)
         office = s.get(Office, c.office_id)
-        targets = s.scalars(select(LineGroup).where(LineGroup.office_id == c.office_id,
-                                                    LineGroup.active.is_(True))).all()
+        targets = registered_groups(s, c.office_id)
         cards = []
         for group in targets:
             ctx = Context(session=s, office_id=office.id, office_name=office.name, event={}, user=None,
