@@ -4,6 +4,13 @@ Importing this package registers every table on :data:`Base.metadata`.
 """
 
 from models.base import Base, utcnow
+from models.complaint import (
+    Complaint,
+    ComplaintEvent,
+    ComplaintEvidence,
+    ComplaintSettings,
+    ReceiptAttempts,
+)
 from models.conversation import ConversationState
 from models.delivery import Delivery
 from models.event import OutboxMessage, WebhookEvent
@@ -26,6 +33,11 @@ __all__ = [
     "AuditEntry",
     "Base",
     "CodeAttempts",
+    "Complaint",
+    "ComplaintEvent",
+    "ComplaintEvidence",
+    "ComplaintSettings",
+    "ReceiptAttempts",
     "LinkClicks",
     "ConversationState",
     "Delivery",

@@ -34,6 +34,11 @@ class StaffUser(Base):
     session_epoch: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A complaint officer's own LINE account, for "new complaint" alerts (never the content).
+    line_user_id_enc: Mapped[str | None] = mapped_column(Text)  # encrypted with ITABOT_DATA_KEY
+    line_link_hash: Mapped[str | None] = mapped_column(String(64), unique=True)  # HMAC of a one-time code
+    line_link_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    line_link_office_id: Mapped[int | None] = mapped_column(Integer)  # the office whose LINE account links
 
 
 class StaffOffice(Base):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, UTCDateTime
@@ -40,5 +40,7 @@ class LineGroup(Base):
     kind: Mapped[str] = mapped_column(String(8), default="group")  # group | room
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     division: Mapped[str | None] = mapped_column(String(200))  # set by a survey coordinator
+    # Complaint officers' group: told "a new complaint arrived" (category only, never content).
+    complaint_alerts: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     joined_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     left_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
