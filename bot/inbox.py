@@ -60,6 +60,19 @@ def source_id_of(event: dict) -> str | None:
     return None
 
 
+def event_kind(event: dict) -> str:
+    """The event type, and for messages that carry content (image, video, audio, file) the
+    message type too — "message.image" — so the worker knows, from the row alone, which events
+    need work before their transaction (a download) without reading every text message."""
+    kind = str(event.get("type"))[:24]
+    if kind == "message":
+        msg = event.get("message")
+        mtype = msg.get("type") if isinstance(msg, dict) else None
+        if mtype in ("image", "video", "audio", "file"):
+            return f"message.{mtype}"
+    return kind
+
+
 def _event_ts(event: dict) -> int:
     ts = event.get("timestamp")
     return ts if isinstance(ts, int) and 0 <= ts < 2**62 else 0
@@ -156,7 +169,7 @@ class Inbox:
                     "office_id": office_id,
                     "webhook_event_id": wid,
                     "status": PENDING,
-                    "event_type": str(ev.get("type"))[:32],
+                    "event_type": event_kind(ev),
                     "payload": json.dumps(ev, ensure_ascii=False, separators=(",", ":")),
                     "source_key": self._source_key(office_id, ev),
                     "event_ts": _event_ts(ev),

@@ -91,6 +91,7 @@ class Processor:
                         event=json.loads(taken.payload),
                         user=None,
                         line=self.services.gateway(office.id),
+                        cipher=self.services.cipher,
                         prepared=prepared,
                         public_base_url=self.services.settings.public_base_url,
                     )
@@ -313,12 +314,27 @@ class Sweeper:
                 self.processor.sweep()
                 if time.monotonic() - self._last_reminders > 60:
                     self._last_reminders = time.monotonic()
+                    self._complaints("digest")  # once per office per day from 08:30, claimed exactly once
                     self.processor.send_due_reminders()
                 if time.monotonic() - self._last_prune > 3600:
                     self._last_prune = time.monotonic()
+                    self._complaints("purge")  # retention: evidence and identity of long-closed cases
                     self.processor.maintain()
             except Exception:
                 log.exception("sweep failed")
+
+    def _complaints(self, job: str) -> None:
+        """The complaints' scheduled work; its failure must not hold up the rest of the sweep."""
+        from complaints.digest import run_digest
+        from complaints.retention import run_purge
+
+        try:
+            if job == "digest":
+                run_digest(self.processor.services)
+            else:
+                run_purge(self.processor.services)
+        except Exception:
+            log.exception("complaints %s failed", job)
 
     def stop(self) -> None:
         self._stop.set()

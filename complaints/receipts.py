@@ -10,9 +10,8 @@ from __future__ import annotations
 import re
 import secrets
 
-from handlers.text import thai_digits_to_arabic
-
 ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+_THAI_DIGITS = str.maketrans("๐๑๒๓๔๕๖๗๘๙", "0123456789")
 LENGTH = 20
 _CANDIDATE = re.compile(r"[A-Za-z0-9๐-๙][A-Za-z0-9๐-๙\s\-–]{18,40}[A-Za-z0-9๐-๙]")
 
@@ -24,7 +23,7 @@ def new_code() -> str:
 
 def normalize(text: str) -> str | None:
     """The code's 20 letters, however it was typed (spaces, dashes, lower case, Thai digits), or None."""
-    t = thai_digits_to_arabic(text).upper()
+    t = text.translate(_THAI_DIGITS).upper()
     letters = "".join(ch for ch in t if ch.isalnum())
     if len(letters) != LENGTH or any(ch not in ALPHABET for ch in letters):
         return None

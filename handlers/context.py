@@ -40,6 +40,7 @@ class Context:
     event: dict
     user: LineUser | None
     line: Any = None  # bot.gateway.LineGateway, for calls during handling
+    cipher: Any = None  # bot.crypto.DataCipher: encryption at rest and keyed hashes
     public_base_url: str = "http://localhost:8000"  # where people reach us (links, QR images)
     outgoing: list[Outgoing] = field(default_factory=list)
     _pending: list[dict] = field(default_factory=list)

@@ -186,9 +186,10 @@ def build_engine() -> Engine:
         menu.show_menu(ctx)
 
     engine.default = unknown
-    from handlers import surveys
+    from handlers import complaints, surveys
 
     surveys.register(engine)
+    complaints.register(engine)
     return engine
 
 
@@ -205,7 +206,20 @@ HANDLERS: dict[str, Callable[[Context, Engine], None]] = {
 
 # Work an event type needs done before its transaction (network calls): (event, office_id,
 # gateway, read session) -> facts for the handler, as ``ctx.prepared``.
+# Keys are ``bot.inbox.event_kind``: the event type, or "message.image" etc. for content messages.
 PREPARE: dict[str, Callable[..., dict]] = {"follow": prepare_follow}
+
+
+def _register_complaint_hooks() -> None:
+    from handlers import complaints
+
+    for mtype in complaints.MEDIA:
+        PREPARE[f"message.{mtype}"] = complaints.prepare_evidence
+    if complaints.on_unsend not in UNSEND_HOOKS:
+        UNSEND_HOOKS.append(complaints.on_unsend)
+
+
+_register_complaint_hooks()
 
 
 class Dispatcher:
@@ -213,7 +227,9 @@ class Dispatcher:
         self.engine = engine or build_engine()
 
     def prepare(self, event: dict, office_id: int, line, session) -> dict:
-        fn = PREPARE.get(str(event.get("type")))
+        from bot.inbox import event_kind
+
+        fn = PREPARE.get(event_kind(event))
         return fn(event, office_id, line, session) if fn is not None else {}
 
     def dispatch(self, ctx: Context) -> None:

@@ -23,6 +23,8 @@ class MenuItem:
 # The main menu, in order. Later issues insert their items.
 MAIN_MENU: list[MenuItem] = [
     MenuItem("survey", "menu_survey", "survey", "#1f5f8b"),
+    MenuItem("complaint", "menu_complaint", "complaint", "#8b1f1f"),
+    MenuItem("c_status", "menu_follow_case", "report", "#8b1f1f"),
     MenuItem("about", "menu_about", "info", "#1f5f8b"),
     MenuItem("privacy", "menu_privacy", "privacy", "#2e6b4f"),
     MenuItem("lang", "menu_language", "language", "#6b4a2e"),
@@ -32,6 +34,7 @@ MAIN_MENU: list[MenuItem] = [
 RICH_MENUS: dict[str, list[MenuItem]] = {
     "public": [
         MenuItem("survey", "menu_survey", "survey", "#1f5f8b"),
+        MenuItem("complaint", "menu_complaint", "complaint", "#8b1f1f"),
         MenuItem("menu", "menu_menu", "menu", "#2b4c7e"),
         MenuItem("about", "menu_about", "info", "#2e6b4f"),
         MenuItem("privacy", "menu_privacy", "privacy", "#5a3e7a"),
@@ -39,6 +42,7 @@ RICH_MENUS: dict[str, list[MenuItem]] = {
     ],
     "staff": [
         MenuItem("survey", "menu_survey", "survey", "#7a4b1f"),
+        MenuItem("complaint", "menu_complaint", "complaint", "#8b1f1f"),
         MenuItem("menu", "menu_menu", "menu", "#2b4c7e"),
         MenuItem("about", "menu_about", "info", "#2e6b4f"),
         MenuItem("privacy", "menu_privacy", "privacy", "#5a3e7a"),

@@ -1,0 +1,718 @@
+"""Reporting corruption or misconduct on LINE, and following the case with a receipt code.
+
+The report is a declared conversation: kind (corruption vs a general city problem) → category →
+what happened (several messages) → when → where → evidence → identity → summary → submit.
+Every step can be tapped or typed; "ยกเลิก" discards the draft and its evidence; the draft
+expires after 24 hours. The draft lives in ``conversation_states`` (keyed by the person, as every
+conversation is); its evidence hangs on a random draft token, never on the person. At submit an
+anonymous case is written with nothing that points to the reporter, and the engine deletes the
+draft in the same transaction.
+
+Evidence is downloaded from LINE before the handling transaction (``prepare_evidence``), checked
+and cleaned (``complaints.evidence``), and stored by the step.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+import threading
+import time
+from datetime import date, timedelta
+
+from sqlalchemy import select
+
+from bot.thaidate import be_date, be_datetime
+from complaints import cases, catalog, evidence, officers, receipts
+from handlers.context import Context, text_message
+from handlers.conversation import (
+    STAY,
+    AnyText,
+    Anything,
+    Conversation,
+    Engine,
+    Keyword,
+    Matcher,
+    MessageType,
+    Postback,
+    postback_data,
+)
+from handlers.text import normalize, thai_digits_to_arabic
+from models import ConversationState, utcnow
+
+log = logging.getLogger("itabot.complaints")
+
+NAME = "complaint"
+MEDIA = ("image", "video", "audio", "file")
+START_WORDS = Keyword("ร้องเรียน", "แจ้งเบาะแส", "complaint", "report", "แจ้งทุจริต", "ร้องเรียนทุจริต",
+                      "แจ้งเบาะแสทุจริต", "report corruption", "whistleblow")
+# Reports a person may start per hour (held in memory only: a counter in the database would be
+# a trace of who reported when).
+STARTS_PER_HOUR = 5
+
+
+# -- small helpers ------------------------------------------------------------------------
+
+
+def _quick(ctx: Context, *items: tuple[str, str]) -> list[dict]:
+    """Quick replies as postbacks: (catalog key of the label, postback data)."""
+    return [ctx.quick_postback(ctx.t(key), data) for key, data in items]
+
+
+def _cancel_item(ctx: Context) -> dict:
+    return ctx.quick_postback("ยกเลิก" if ctx.lang == "th" else "Cancel", "action=cancel")
+
+
+def _choice(ctx: Context, action: str) -> str | None:
+    data = postback_data(ctx)
+    return data.get("v") if data.get("action") == action else None
+
+
+def _number(ctx: Context) -> int | None:
+    if ctx.text is None:
+        return None
+    t = thai_digits_to_arabic(ctx.text).strip().rstrip(".")
+    return int(t) if t.isdigit() and len(t) <= 2 else None
+
+
+class _Flood:
+    """Per-person start limit, in this process's memory, keyed by a hash that expires in an hour."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._seen: dict[str, list[float]] = {}
+
+    def allow(self, key: str, limit: int = STARTS_PER_HOUR, window: float = 3600.0) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            if len(self._seen) > 10_000:
+                self._seen = {k: v for k, v in self._seen.items() if v and v[-1] > now - window}
+            times = [x for x in self._seen.get(key, []) if x > now - window]
+            if len(times) >= limit:
+                self._seen[key] = times
+                return False
+            times.append(now)
+            self._seen[key] = times
+            return True
+
+
+FLOOD = _Flood()
+
+
+# -- steps ---------------------------------------------------------------------------------
+
+
+def start(ctx: Context) -> str | None:
+    if ctx.user is None:
+        ctx.say("c_group_only_private")
+        return None
+    if not FLOOD.allow(ctx.cipher.keyed_hash("flood", f"{ctx.office_id}:{ctx.user_id}")):
+        ctx.say("c_flood")
+        return None
+    ctx.data = {"draft_token": secrets.token_hex(16)}
+    ask_kind(ctx)
+    return "kind"
+
+
+def ask_kind(ctx: Context) -> None:
+    ctx.reply(text_message(ctx.t("c_kind_question"), [
+        *_quick(ctx, ("c_kind_corruption", "action=c_kind&v=corruption"),
+                ("c_kind_general", "action=c_kind&v=general")),
+        _cancel_item(ctx)]))
+
+
+GENERAL_WORDS = Keyword("2", "ปัญหาทั่วไป", "ทั่วไป", "general", "general problem", "ถนน", "ขยะ", "ไฟฟ้า", "น้ำท่วม")
+CORRUPTION_WORDS = Keyword("1", "ทุจริต", "ประพฤติมิชอบ", "ทุจริต/ประพฤติมิชอบ", "corruption", "misconduct")
+
+
+def on_kind(ctx: Context) -> str | None:
+    choice = _choice(ctx, "c_kind")
+    if choice == "general" or (choice is None and GENERAL_WORDS(ctx)):
+        settings = cases.settings_for(ctx.session, ctx.office_id)
+        custom = settings.general_text_th if ctx.lang == "th" else settings.general_text_en
+        ctx.reply(text_message(custom or ctx.t("c_general")))
+        cases.discard_draft(ctx.session, ctx.data.get("draft_token"))
+        return None  # nothing stored
+    if choice == "corruption" or CORRUPTION_WORDS(ctx):
+        return next_step(ctx, "category")
+    ask_kind(ctx)
+    return STAY
+
+
+def ask_category(ctx: Context) -> None:
+    cats = cases.categories_for(ctx.session, ctx.office_id)
+    lines = "\n".join(f"{i}. {c[1] if ctx.lang == 'th' else c[2]}" for i, c in enumerate(cats, 1))
+    quick = [ctx.quick_postback(ctx.t(f"c_cat_{c[0]}"), f"action=c_cat&v={c[0]}") for c in cats]
+    ctx.reply(text_message(ctx.t("c_category_question", choices=lines), [*quick, _cancel_item(ctx)]))
+
+
+def on_category(ctx: Context) -> str | None:
+    cats = cases.categories_for(ctx.session, ctx.office_id)
+    ids = [c[0] for c in cats]
+    chosen = _choice(ctx, "c_cat")
+    n = _number(ctx)
+    if chosen is None and n is not None and 1 <= n <= len(cats):
+        chosen = ids[n - 1]
+    if chosen is None and ctx.text is not None:
+        typed = normalize(ctx.text)
+        for c in cats:
+            if typed in (normalize(c[1]), normalize(c[2]), normalize(ctx.t(f"c_cat_{c[0]}"))):
+                chosen = c[0]
+    if chosen not in ids:
+        ask_category(ctx)
+        return STAY
+    ctx.data["category"] = chosen
+    return next_step(ctx, "description")
+
+
+def ask_description(ctx: Context) -> None:
+    ctx.reply(text_message(ctx.t("c_describe"), [*_quick(ctx, ("c_done", "action=c_next")), _cancel_item(ctx)]))
+
+
+DONE_WORDS = Keyword("เสร็จ", "เสร็จแล้ว", "done", "next", "ถัดไป", "ต่อไป", "ครบแล้ว", "พอแล้ว", "ไม่มี", "none",
+                     "ไม่มี/เสร็จแล้ว", "none / done", "ไม่มีหลักฐาน")
+
+
+def _texts(ctx: Context) -> list[str]:
+    return [v["text"] for v in (ctx.data.get("_messages") or {}).values() if isinstance(v, dict) and "text" in v]
+
+
+def on_description_text(ctx: Context) -> str | None:
+    text = ctx.text or ""
+    if len(text) > cases.TEXT_MAX:
+        ctx.say("c_text_too_long", max=f"{cases.TEXT_MAX:,}")
+        return STAY
+    if sum(len(t) for t in _texts(ctx)) + len(text) > cases.DESCRIPTION_MAX:
+        ctx.say("c_text_full", max=f"{cases.DESCRIPTION_MAX:,}", quick=_quick(ctx, ("c_done", "action=c_next")))
+        return STAY
+    if isinstance(ctx.message.get("id"), str):
+        ctx.remember_message({"text": text})
+    else:  # (LINE always sends an id; the fallback keeps the text anyway)
+        ctx.data.setdefault("_messages", {})[f"x{len(ctx.data.get('_messages', {}))}"] = {"text": text}
+    ctx.reply(text_message(ctx.t("c_got_text", count=len(_texts(ctx))),
+                           [*_quick(ctx, ("c_done", "action=c_next")), _cancel_item(ctx)]))
+    return STAY
+
+
+def on_description_done(ctx: Context) -> str | None:
+    if not _texts(ctx):
+        ctx.say("c_need_text")
+        return STAY
+    return next_step(ctx, "when")
+
+
+def ask_when(ctx: Context) -> None:
+    today = utcnow().date().isoformat()
+    picker = {"type": "action", "action": {"type": "datetimepicker", "label": ctx.t("c_pick_date")[:20],
+                                           "data": "action=c_when&v=date", "mode": "date", "max": today}}
+    ctx.reply(text_message(ctx.t("c_when_question"),
+                           [picker, *_quick(ctx, ("c_unsure", "action=c_when&v=unsure")), _cancel_item(ctx)]))
+
+
+UNSURE_WORDS = Keyword("ไม่แน่ใจ", "ไม่ทราบ", "ไม่รู้", "จำไม่ได้", "unsure", "not sure", "don't know", "dont know")
+_DATE = re.compile(r"^\s*(\d{1,2})\s*[/.-]\s*(\d{1,2})\s*[/.-]\s*(\d{2,4})\s*$")
+
+
+def parse_date(text: str) -> date | None:
+    """d/m/yyyy in the Buddhist or Common Era (Thai digits too), or ISO yyyy-mm-dd."""
+    t = thai_digits_to_arabic(text).strip()
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", t):
+            d = date.fromisoformat(t)
+            return d.replace(year=d.year - 543) if d.year > 2400 else d
+        m = _DATE.match(t)
+        if not m:
+            return None
+        day, month, year = (int(x) for x in m.groups())
+        if year < 100:
+            year += 2500 if year > 60 else 2000  # "69" → 2569 BE; "24" → 2024
+        if year > 2400:
+            year -= 543
+        return date(year, month, day)
+    except ValueError:
+        return None
+
+
+def on_when(ctx: Context) -> str | None:
+    choice = _choice(ctx, "c_when")
+    if choice == "date":
+        picked = ctx.postback.get("params", {}).get("date") if isinstance(ctx.postback.get("params"), dict) else None
+        try:
+            d = date.fromisoformat(picked) if isinstance(picked, str) else None
+        except ValueError:
+            d = None
+        if d is None:
+            ask_when(ctx)
+            return STAY
+        ctx.data["occurred_on"], ctx.data["occurred_text"] = d.isoformat(), None
+    elif choice == "unsure" or UNSURE_WORDS(ctx):
+        ctx.data["occurred_on"], ctx.data["occurred_text"] = None, "unsure"
+    elif ctx.text is not None and ctx.text.strip():
+        d = parse_date(ctx.text)
+        if d is not None and d <= utcnow().date() + timedelta(days=1):
+            ctx.data["occurred_on"], ctx.data["occurred_text"] = d.isoformat(), None
+        else:
+            ctx.data["occurred_on"], ctx.data["occurred_text"] = None, ctx.text.strip()[:200]
+    else:
+        ask_when(ctx)
+        return STAY
+    return next_step(ctx, "where")
+
+
+def ask_where(ctx: Context) -> None:
+    quick = [ctx.quick_postback((p[0] if ctx.lang == "th" else p[1]).removeprefix("ฝ่าย")[:20], f"action=c_place&v={i}")
+             for i, p in enumerate(catalog.PLACES)]
+    quick.append(ctx.quick_postback(ctx.t("c_unknown"), "action=c_place&v=unknown"))
+    ctx.reply(text_message(ctx.t("c_where_question"), [*quick, _cancel_item(ctx)]))
+
+
+def on_where(ctx: Context) -> str | None:
+    choice = _choice(ctx, "c_place")
+    if choice == "unknown" or (choice is None and UNSURE_WORDS(ctx)):
+        ctx.data["place"] = None
+    elif choice is not None and choice.isdigit() and int(choice) < len(catalog.PLACES):
+        ctx.data["place"] = catalog.PLACES[int(choice)][0]
+    elif ctx.text is not None and ctx.text.strip():
+        typed = normalize(ctx.text)
+        known = next((p[0] for p in catalog.PLACES if typed in (normalize(p[0]), normalize(p[1]),
+                                                                normalize(p[0].removeprefix("ฝ่าย")))), None)
+        ctx.data["place"] = known or ctx.text.strip()[:200]
+    else:
+        ask_where(ctx)
+        return STAY
+    return next_step(ctx, "evidence")
+
+
+def ask_evidence(ctx: Context) -> None:
+    ctx.reply(text_message(ctx.t("c_evidence_question", files=evidence.MAX_FILES, mb=evidence.MAX_BYTES // 2**20),
+                           [*_quick(ctx, ("c_no_more_evidence", "action=c_next")), _cancel_item(ctx)]))
+
+
+def on_evidence_done(ctx: Context) -> str | None:
+    return next_step(ctx, "identity")
+
+
+def on_media(ctx: Context) -> str | None:
+    """A photo, video, audio, file or location at any step of the report: kept as evidence."""
+    token = ctx.data.get("draft_token")
+    if not token:
+        return STAY
+    count = len(cases.draft_evidence(ctx.session, token))
+    done_quick = [*_quick(ctx, ("c_no_more_evidence" if ctx.data.get("_at") == "evidence" else "c_done",
+                                "action=c_next")), _cancel_item(ctx)]
+    if count >= evidence.MAX_FILES:
+        ctx.reply(text_message(ctx.t("c_evidence_full", files=evidence.MAX_FILES), done_quick))
+        return STAY
+    mid = ctx.message.get("id")
+    key = cases.message_key(ctx.cipher, ctx.office_id, mid) if isinstance(mid, str) else None
+    mtype = ctx.message.get("type")
+    if mtype == "location":
+        lat, lng = ctx.message.get("latitude"), ctx.message.get("longitude")
+        if not isinstance(lat, int | float) or not isinstance(lng, int | float):
+            ctx.reply(text_message(ctx.t("c_evidence_broken"), done_quick))
+            return STAY
+        address = ctx.message.get("address") if isinstance(ctx.message.get("address"), str) else None
+        cases.add_draft_evidence(ctx.session, ctx.office_id, token, key, kind="location",
+                                 latitude=float(lat), longitude=float(lng), address=address)
+    else:
+        got = ctx.prepared.get("evidence")
+        if got is None:
+            reason = ctx.prepared.get("evidence_error", "broken")
+            ctx.reply(text_message(ctx.t(f"c_evidence_{reason}", mb=evidence.MAX_BYTES // 2**20), done_quick))
+            return STAY
+        cases.add_draft_evidence(ctx.session, ctx.office_id, token, key, kind=got.kind,
+                                 content_type=got.content_type, data=got.data, sha256=got.sha256,
+                                 filename=got.filename)
+    ctx.reply(text_message(ctx.t("c_evidence_ok", count=count + 1), done_quick))
+    return STAY
+
+
+def ask_identity(ctx: Context) -> None:
+    ctx.reply(text_message(ctx.t("c_identity_question"), [
+        *_quick(ctx, ("c_id_anonymous", "action=c_id&v=anonymous"), ("c_id_confidential", "action=c_id&v=confidential"),
+                ("c_id_named", "action=c_id&v=named")), _cancel_item(ctx)]))
+
+
+IDENTITY_WORDS = {
+    "anonymous": Keyword("1", "ไม่เปิดเผยตัวตน", "ไม่ระบุตัวตน", "ไม่เปิดเผย", "anonymous", "anon"),
+    "confidential": Keyword("2", "ปกปิด", "confidential", "ปกปิดตัวตน", "ปกปิด (เฉพาะเจ้าหน้าที่)"),
+    "named": Keyword("3", "เปิดเผยชื่อ", "เปิดเผย", "named", "ระบุชื่อ"),
+}
+
+
+def on_identity(ctx: Context) -> str | None:
+    choice = _choice(ctx, "c_id")
+    if choice is None:
+        choice = next((k for k, words in IDENTITY_WORDS.items() if words(ctx)), None)
+    if choice not in IDENTITY_WORDS:
+        ask_identity(ctx)
+        return STAY
+    ctx.data["identity"] = choice
+    if choice == "anonymous":
+        ctx.data.pop("name", None)
+        ctx.data.pop("contact", None)
+        return to_summary(ctx)
+    ctx.say("c_name_question", quick=[_cancel_item(ctx)])
+    return "name"
+
+
+def on_name(ctx: Context) -> str | None:
+    name = (ctx.text or "").strip()
+    if not name:
+        ctx.say("c_name_question", quick=[_cancel_item(ctx)])
+        return STAY
+    ctx.data["name"] = name[:200]
+    ctx.say("c_contact_question", quick=[*_quick(ctx, ("c_skip", "action=c_skip")), _cancel_item(ctx)])
+    return "contact"
+
+
+SKIP_WORDS = Keyword("ข้าม", "skip", "ไม่ระบุ", "-")
+
+
+def on_contact(ctx: Context) -> str | None:
+    if _choice(ctx, "c_skip") is not None or postback_data(ctx).get("action") == "c_skip" or SKIP_WORDS(ctx):
+        ctx.data["contact"] = ""
+    elif ctx.text and ctx.text.strip():
+        ctx.data["contact"] = ctx.text.strip()[:200]
+    else:
+        ctx.say("c_contact_question", quick=[*_quick(ctx, ("c_skip", "action=c_skip")), _cancel_item(ctx)])
+        return STAY
+    return to_summary(ctx)
+
+
+def _when_text(ctx: Context) -> str:
+    if ctx.data.get("occurred_on"):
+        return be_date(date.fromisoformat(ctx.data["occurred_on"]), ctx.lang)
+    if ctx.data.get("occurred_text") in (None, "unsure"):
+        return ctx.t("c_unsure")
+    return str(ctx.data["occurred_text"])
+
+
+def to_summary(ctx: Context) -> str:
+    ctx.data.pop("_editing", None)
+    texts = _texts(ctx)
+    description = "\n".join(texts)
+    if len(description) > 600:
+        description = description[:600] + "…"
+    n_evidence = len(cases.draft_evidence(ctx.session, ctx.data.get("draft_token") or "-"))
+    ident = catalog.label(catalog.IDENTITIES, ctx.data.get("identity"), ctx.lang)
+    if ctx.data.get("identity") != "anonymous" and ctx.data.get("name"):
+        ident += f" — {ctx.data['name']}" + (f" ({ctx.data['contact']})" if ctx.data.get("contact") else "")
+    summary = ctx.t("c_summary", category=catalog.category_label(ctx.data.get("category", "other"), ctx.lang),
+                    description=description, when=_when_text(ctx),
+                    where=ctx.data.get("place") or ctx.t("c_unknown"), evidence=n_evidence, identity=ident)
+    ctx.reply(text_message(summary, [*_quick(ctx, ("c_confirm", "action=c_submit"), ("c_edit", "action=c_edit")),
+                                     _cancel_item(ctx)]))
+    ctx.data["_at"] = "summary"
+    return "summary"
+
+
+ASKS = {"category": ask_category, "description": ask_description, "when": ask_when, "where": ask_where,
+        "evidence": ask_evidence, "identity": ask_identity}
+
+
+def next_step(ctx: Context, state: str) -> str:
+    """Go to ``state`` — or, when the person is editing one part from the summary, back to it."""
+    if ctx.data.get("_editing") and state != ctx.data.get("_editing"):
+        return to_summary(ctx)
+    ctx.data["_at"] = state
+    ASKS[state](ctx)
+    return state
+
+
+EDIT_PARTS = ("category", "description", "when", "where", "evidence", "identity")
+
+
+def on_edit(ctx: Context) -> str | None:
+    ctx.reply(text_message(ctx.t("c_edit_question"), [
+        *[ctx.quick_postback(ctx.t(f"c_edit_{p}"), f"action=c_editpart&v={p}") for p in EDIT_PARTS],
+        _cancel_item(ctx)]))
+    return STAY
+
+
+def on_edit_part(ctx: Context) -> str | None:
+    part = _choice(ctx, "c_editpart")
+    if part not in EDIT_PARTS:
+        return on_edit(ctx)
+    if part == "description":  # rewritten from scratch
+        ctx.data["_messages"] = {}
+    ctx.data["_editing"] = part
+    ctx.data["_at"] = part
+    ASKS[part](ctx)
+    return part
+
+
+def on_submit(ctx: Context) -> str | None:
+    draft = ctx.data
+    identity = draft.get("identity")
+    done = cases.submit(ctx.session, ctx.office_id, draft, ctx.cipher,
+                        ctx.user_id if identity in ("confidential", "named") else None)
+    category = done.complaint.category
+    for target in officers.alert_targets(ctx.session, ctx.office_id, ctx.cipher):
+        ctx.push(target, text_message(officers.new_case_text(category)))
+    ctx.reply(text_message(ctx.t("c_receipt", code=done.code)))
+    ctx.reply(text_message(ctx.t("c_receipt_anonymous" if identity == "anonymous" else "c_receipt_named")))
+    ctx.reply(text_message(ctx.t("c_protection"), [
+        ctx.quick_postback(ctx.t("menu_follow_case"), f"action=c_status&code={done.code}",
+                           display=("สถานะ " if ctx.lang == "th" else "status ") + done.code),
+        ctx.quick_postback(ctx.t("menu_menu"), "action=menu")]))
+    return None  # the engine deletes the draft (and with it the last link to the person)
+
+
+def reprompt(ctx: Context) -> None:
+    at = ctx.data.get("_at")
+    ctx.say("c_reprompt")
+    if at in ASKS:
+        ASKS[at](ctx)
+    elif at == "summary":
+        to_summary(ctx)
+
+
+def on_exit(ctx: Context) -> None:
+    """Cancel, timeout or unfollow: the draft's evidence goes with it."""
+    cases.discard_draft(ctx.session, (ctx.data or {}).get("draft_token"))
+
+
+# -- following a case ---------------------------------------------------------------------
+
+STATUS_PREFIXES = ("สถานะ", "ติดตาม", "ติดตามเรื่อง", "status", "track", "follow")
+REPLY_PREFIXES = ("ตอบ", "reply", "answer")
+
+
+def _strip_prefix(text: str, prefixes: tuple[str, ...]) -> str | None:
+    t = thai_digits_to_arabic(text).strip()
+    low = t.lower()
+    for p in sorted(prefixes, key=len, reverse=True):
+        if low.startswith(p):
+            return t[len(p):].strip(" :")
+    return None
+
+
+class StatusRequest(Matcher):
+    """"สถานะ <code>" / "ติดตาม <code>" / "status <code>"."""
+
+    def __call__(self, ctx: Context) -> bool:
+        if ctx.text is None:
+            return False
+        rest = _strip_prefix(ctx.text, STATUS_PREFIXES)
+        return rest is not None and receipts.split_code(rest)[0] is not None and not receipts.split_code(rest)[1]
+
+
+class ReplyRequest(Matcher):
+    def __call__(self, ctx: Context) -> bool:
+        if ctx.text is None:
+            return False
+        rest = _strip_prefix(ctx.text, REPLY_PREFIXES)
+        return rest is not None and receipts.split_code(rest)[0] is not None
+
+
+class BareCode(Matcher):
+    """A message that is just a receipt code."""
+
+    def __call__(self, ctx: Context) -> bool:
+        return ctx.text is not None and receipts.normalize(ctx.text) is not None
+
+
+def _lookup(ctx: Context, code_text: str):
+    found = cases.lookup(ctx.session, ctx.office_id, code_text, ctx.cipher, ctx.user_id)
+    if found.result == "locked":
+        when = found.locked_until
+        ctx.say("c_code_locked", time=be_datetime(when, ctx.lang).split(" ")[-1] if when else "")
+        return None
+    if found.result != "ok":
+        ctx.say("c_code_wrong", quick=[ctx.quick_postback(ctx.t("menu_menu"), "action=menu")])
+        return None
+    return found.complaint
+
+
+def show_status(ctx: Context, code_text: str) -> None:
+    complaint = _lookup(ctx, code_text)
+    if complaint is None:
+        return
+    code = receipts.pretty(receipts.normalize(code_text) or "")
+    latest = cases.latest_for_reporter(ctx.session, complaint)
+    lines = [ctx.t("c_status", reference=complaint.reference,
+                   category=catalog.category_label(complaint.category, ctx.lang),
+                   received=be_date(complaint.created_at, ctx.lang),
+                   status=catalog.label(catalog.STATUSES, complaint.status, ctx.lang),
+                   updated=be_date(latest.at if latest else complaint.created_at, ctx.lang))]
+    if complaint.status == "concluded" and complaint.outcome:
+        lines.append(ctx.t("c_status_outcome", outcome=catalog.label(catalog.OUTCOMES, complaint.outcome, ctx.lang)))
+    if complaint.status == "referred" and complaint.referred_to:
+        lines.append(ctx.t("c_status_referred", body=catalog.label(catalog.REFERRALS, complaint.referred_to, ctx.lang)))
+    if latest is not None and latest.kind == "status" and latest.body:
+        lines.append(f"“{latest.body}”")
+    question = cases.open_question(ctx.session, complaint)
+    if question is not None:
+        lines.append(ctx.t("c_status_question", text=question.body or "", code=code))
+    ctx.reply(text_message("\n".join(lines), [ctx.quick_postback(ctx.t("menu_menu"), "action=menu")]))
+
+
+def status_typed(ctx: Context) -> None:
+    show_status(ctx, _strip_prefix(ctx.text or "", STATUS_PREFIXES) or "")
+
+
+def status_code_only(ctx: Context) -> None:
+    show_status(ctx, ctx.text or "")
+
+
+def status_button(ctx: Context) -> str | None:
+    code = postback_data(ctx).get("code")
+    if code:
+        show_status(ctx, code)
+        return None
+    ctx.say("c_follow_question", quick=[_cancel_item(ctx)])
+    return "code"
+
+
+def on_follow_code(ctx: Context) -> str | None:
+    if ctx.text is None or receipts.normalize(ctx.text) is None:
+        if ctx.text is not None and _strip_prefix(ctx.text, STATUS_PREFIXES):
+            status_typed(ctx)
+            return None
+        ctx.say("c_code_wrong")
+        return STAY if ctx.text is None else None
+    show_status(ctx, ctx.text)
+    return None
+
+
+def reporter_reply(ctx: Context) -> None:
+    rest = _strip_prefix(ctx.text or "", REPLY_PREFIXES) or ""
+    code, message = receipts.split_code(rest)
+    if code is None:
+        ctx.say("c_reply_empty")
+        return
+    complaint = _lookup(ctx, code)
+    if complaint is None:
+        return
+    if not message.strip():
+        ctx.say("c_reply_empty")
+        return
+    if complaint.status in cases.CLOSED_STATUSES:
+        ctx.say("c_reply_closed")
+        return
+    if len(message) > cases.REPLY_MAX:
+        ctx.say("c_text_too_long", max=f"{cases.REPLY_MAX:,}")
+        return
+    cases.reporter_says(ctx.session, complaint, message)
+    ctx.say("c_reply_thanks")
+
+
+# -- officers linking their LINE account --------------------------------------------------
+
+
+class LinkRequest(Matcher):
+    def __call__(self, ctx: Context) -> bool:
+        return ctx.text is not None and officers.looks_like_link(ctx.text) is not None
+
+
+def link_officer(ctx: Context) -> None:
+    if ctx.user_id is None or ctx.text is None:
+        return
+    outcome = officers.redeem_link(ctx.session, ctx.office_id, ctx.user_id, officers.looks_like_link(ctx.text) or "",
+                                   ctx.cipher)
+    if outcome.result == "linked":
+        ctx.say("officer_linked", email=outcome.staff.email)
+    elif outcome.result == "expired":
+        ctx.say("officer_link_expired")
+    else:
+        ctx.say("officer_link_wrong")
+
+
+# -- unsend and evidence download ---------------------------------------------------------
+
+
+def on_unsend(ctx: Context, message_id: str) -> None:
+    """The person unsent a photo or file of a draft: it is deleted (texts are erased by the engine)."""
+    cases.forget_message(ctx.session, ctx.office_id, cases.message_key(ctx.cipher, ctx.office_id, message_id))
+
+
+def prepare_evidence(event: dict, office_id: int, line, session) -> dict:
+    """Fetch a photo/video/audio/file from LINE before the handling transaction — only when the
+    person is in the middle of a report — and check and clean it (``complaints.evidence``)."""
+    src = event.get("source")
+    message = event.get("message") if isinstance(event.get("message"), dict) else {}
+    uid = src.get("userId") if isinstance(src, dict) and src.get("type") == "user" else None
+    mid = message.get("id")
+    if line is None or not isinstance(uid, str) or not isinstance(mid, str):
+        return {}
+    state = session.scalar(select(ConversationState).where(ConversationState.office_id == office_id,
+                                                           ConversationState.line_user_id == uid))
+    if state is None or state.conversation != NAME or state.expires_at <= utcnow():
+        return {}
+    size = message.get("fileSize")
+    if isinstance(size, int) and size > evidence.MAX_BYTES:
+        return {"evidence_error": "too_large"}
+    provider = message.get("contentProvider")
+    if isinstance(provider, dict) and provider.get("type") == "external":
+        return {"evidence_error": "broken"}
+    from bot.gateway import ContentTooLarge
+
+    try:
+        data, _ = line.get_content(mid, evidence.MAX_BYTES)
+    except ContentTooLarge:
+        return {"evidence_error": "too_large"}
+    except Exception:
+        log.warning("evidence download failed")
+        return {"evidence_error": "broken"}
+    try:
+        name = message.get("fileName") if isinstance(message.get("fileName"), str) else None
+        return {"evidence": evidence.clean(data, str(message.get("type")), name)}
+    except evidence.EvidenceRefused as exc:
+        return {"evidence_error": exc.reason}
+
+
+# -- registration -------------------------------------------------------------------------
+
+def _routes(state: str) -> list:
+    media = [(MessageType(*MEDIA, "location"), on_media)]
+    table = {
+        "kind": [(Postback("c_kind"), on_kind), (AnyText(), on_kind)],
+        "category": [(Postback("c_cat"), on_category), (AnyText(), on_category)],
+        "description": [(Postback("c_next"), on_description_done), (DONE_WORDS, on_description_done),
+                        (AnyText(), on_description_text)],
+        "when": [(Postback("c_when"), on_when), (AnyText(), on_when)],
+        "where": [(Postback("c_place"), on_where), (AnyText(), on_where)],
+        "evidence": [(Postback("c_next"), on_evidence_done), (DONE_WORDS, on_evidence_done)],
+        "identity": [(Postback("c_id"), on_identity), (AnyText(), on_identity)],
+        "name": [(AnyText(), on_name)],
+        "contact": [(Postback("c_skip"), on_contact), (AnyText(), on_contact)],
+        "summary": [(Postback("c_submit"), on_submit), (Keyword("ยืนยัน", "ยืนยันส่ง", "ส่ง", "send", "confirm", "submit"),
+                                                        on_submit),
+                    (Postback("c_edit"), on_edit), (Keyword("แก้ไข", "edit", "แก้"), on_edit),
+                    (Postback("c_editpart"), on_edit_part)],
+    }
+    return [*table[state], *media]
+
+
+REPORT = Conversation(
+    name=NAME,
+    entry_points=[(START_WORDS, start), (Postback("complaint"), start)],
+    states={s: _routes(s) for s in ("kind", "category", "description", "when", "where", "evidence", "identity",
+                                    "name", "contact", "summary")},
+    timeout=cases.DRAFT_TTL,
+    reprompt=reprompt,
+    on_exit=on_exit,
+)
+
+FOLLOW = Conversation(
+    name="complaint_follow",
+    entry_points=[(Postback("c_status"), status_button),
+                  (Keyword("ติดตามเรื่อง", "ติดตาม", "สถานะ", "สถานะเรื่อง", "follow a case", "status", "track"),
+                   status_button)],
+    states={"code": [(AnyText(), on_follow_code), (Anything(), on_follow_code)]},
+    timeout=timedelta(minutes=30),
+)
+
+
+def register(engine: Engine) -> None:
+    engine.add(REPORT)
+    engine.add(FOLLOW)
+    engine.routes[:0] = [
+        (StatusRequest(), status_typed),
+        (ReplyRequest(), reporter_reply),
+        (LinkRequest(), link_officer),
+        (BareCode(), status_code_only),
+    ]
+

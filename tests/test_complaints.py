@@ -1,0 +1,339 @@
+"""Reporting corruption on LINE: the flow, each identity choice, evidence, the receipt, following
+the case, and that an anonymous report leaves nothing that points back to the reporter."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import re
+import secrets
+
+import pytest
+from conftest import new_user
+from PIL import Image
+from sqlalchemy import select, text
+
+from complaints import cases, evidence, officers, receipts
+from models import (
+    Base,
+    Complaint,
+    ComplaintEvent,
+    ComplaintEvidence,
+    ConversationState,
+    LineGroup,
+    StaffOffice,
+    StaffUser,
+)
+
+CODE = re.compile(r"\b([A-Z2-9]{4}-[A-Z2-9]{4}-[A-Z2-9]{4}-[A-Z2-9]{4}-[A-Z2-9]{4})\b")
+
+
+def jpeg_with_gps() -> bytes:
+    img = Image.new("RGB", (64, 48), "blue")
+    exif = Image.Exif()
+    exif[0x010F] = "SecretCam"  # camera make
+    exif[0x8825] = {1: "N", 2: (13.0, 45.0, 12.0), 3: "E", 4: (100.0, 30.0, 5.0)}  # GPS
+    out = io.BytesIO()
+    img.save(out, "JPEG", exif=exif.tobytes())
+    return out.getvalue()
+
+
+def image_message(bot, user, data: bytes, ctype: str = "image/jpeg") -> dict:
+    mid = str(secrets.randbelow(10**17))
+    bot.fake.contents[mid] = (data, ctype)
+    return bot.send(user, "message", message={"type": "image", "id": mid,
+                                              "contentProvider": {"type": "line"}, "quoteToken": "q"})
+
+
+def report(bot, user, identity="anonymous", *, name="สมชาย ใจดี", contact="0812345678", photo: bytes | None = None,
+           texts=("เจ้าหน้าที่เรียกเงิน 500 บาทเพื่อให้ได้คิวก่อน", "เกิดขึ้นที่เคาน์เตอร์ทะเบียน")) -> str:
+    """Walk the whole report, mixing taps and typing, and return the receipt code."""
+    bot.text(user, "แจ้งเบาะแส")
+    bot.postback(user, "action=c_kind&v=corruption")
+    bot.text(user, "๑")  # Thai digit 1 → the first category (bribe)
+    for t in texts:
+        bot.text(user, t)
+    if photo is not None:
+        image_message(bot, user, photo)
+    bot.text(user, "เสร็จแล้ว")
+    bot.postback(user, "action=c_when&v=date", params={"date": "2026-11-10"})
+    bot.postback(user, "action=c_place&v=1")  # ฝ่ายทะเบียน
+    bot.postback(user, "action=c_next")  # no (more) evidence
+    bot.postback(user, f"action=c_id&v={identity}")
+    if identity != "anonymous":
+        bot.text(user, name)
+        bot.text(user, contact)
+    assert "ตรวจสอบก่อนส่ง" in bot.last_text(user)
+    bot.postback(user, "action=c_submit")
+    found = [m for t in bot.texts(user) for m in CODE.findall(t)]
+    assert found, bot.texts(user)[-3:]
+    return found[-1]
+
+
+def test_general_problems_go_to_traffy_and_nothing_is_stored(bot, services):
+    user = new_user()
+    bot.text(user, "ร้องเรียน")
+    assert "ทุจริต" in bot.last_text(user)
+    bot.text(user, "2")
+    assert "@traffyfondue" in bot.last_text(user) and "1555" in bot.last_text(user)
+    with services.db.Session() as s:
+        assert s.scalar(select(Complaint.id)) is None
+        assert s.scalar(select(ConversationState.id)) is None
+
+
+def test_anonymous_report_end_to_end_leaves_no_trace_of_the_reporter(bot, services, caplog):
+    caplog.set_level(logging.DEBUG)
+    user = new_user()
+    bot.follow(user)
+    with services.db.Session() as s:
+        before = [tuple(r) for r in s.execute(text("select * from line_users")).all()]
+    code = report(bot, user, "anonymous", photo=jpeg_with_gps())
+    texts = bot.texts(user)
+    assert any("ทางเดียว" in t for t in texts)  # told plainly the code is the only way back
+    assert any("คุ้มครองผู้แจ้งเบาะแส" in t for t in texts)  # the protection notice
+    with services.db.Session() as s:
+        c = s.scalar(select(Complaint))
+        assert c.identity == "anonymous" and c.category == "bribe" and c.place == "ฝ่ายทะเบียน"
+        assert "500 บาท" in c.description and c.occurred_on.isoformat() == "2026-11-10"
+        assert c.reporter_enc is None and c.reporter_line_enc is None
+        ev = s.scalars(select(ComplaintEvidence)).all()
+        assert len(ev) == 1 and ev[0].complaint_id == c.id and ev[0].draft_token is None and ev[0].message_key is None
+        # The whole database: the user ID is only on the follower record, which the report did not touch.
+        hits = []
+        for table in Base.metadata.sorted_tables:
+            for row in s.execute(table.select()).all():
+                if any(user in str(v) for v in row if v is not None):
+                    hits.append(table.name)
+        assert hits == ["line_users"], hits
+        after = [tuple(r) for r in s.execute(text("select * from line_users")).all()]
+        assert after == before
+    # ...and the logs never saw it, nor the complaint text, nor the code.
+    logged = "\n".join(r.getMessage() + json.dumps(r.__dict__, default=str) for r in caplog.records)
+    assert user not in logged and "500 บาท" not in logged and code not in logged
+
+
+def test_photo_evidence_is_kept_without_exif_and_gps(bot, services):
+    user = new_user()
+    report(bot, user, photo=jpeg_with_gps())
+    with services.db.Session() as s:
+        ev = s.scalar(select(ComplaintEvidence))
+        data = ev.data
+    assert ev.kind == "image" and ev.content_type == "image/jpeg" and ev.size == len(data)
+    assert b"SecretCam" not in data
+    assert not Image.open(io.BytesIO(data)).getexif()
+    import hashlib
+
+    assert ev.sha256 == hashlib.sha256(data).hexdigest()
+
+
+def test_confidential_identity_is_ciphertext_and_status_changes_reach_the_reporter(bot, services):
+    user = new_user()
+    code = report(bot, user, "confidential", name="สมหญิง รักดี", contact="0899999999")
+    assert any("แจ้งให้คุณทราบ" in t for t in bot.texts(user))
+    with services.db.Session() as s:
+        c = s.scalar(select(Complaint))
+        assert c.identity == "confidential"
+        assert "สมหญิง" not in c.reporter_enc and "0899999999" not in c.reporter_enc
+        assert user not in (c.reporter_line_enc or "")
+        assert services.cipher.decrypt(c.reporter_line_enc) == user
+        who = cases.reveal(s, c, None, services.cipher)
+        assert who == {"name": "สมหญิง รักดี", "contact": "0899999999"}
+        assert s.scalar(select(ComplaintEvent).where(ComplaintEvent.kind == "reveal")) is not None
+        s.commit()
+    assert code
+
+
+def test_named_report_keeps_the_name(bot, services):
+    user = new_user()
+    report(bot, user, "named", name="นายทดสอบ ระบบ", contact="test@example.com")
+    with services.db.Session() as s:
+        c = s.scalar(select(Complaint))
+        assert c.identity == "named"
+        assert json.loads(services.cipher.decrypt(c.reporter_enc))["name"] == "นายทดสอบ ระบบ"
+
+
+def test_status_lookup_and_two_way_exchange_through_the_code(bot, services):
+    user = new_user()
+    code = report(bot, user)
+    bot.text(user, f"สถานะ {code.lower().replace('-', ' ')}")
+    assert "รับเรื่องแล้ว" in bot.last_text(user)
+    with services.db.session() as s:
+        c = s.scalar(select(Complaint))
+        cases.change_status(s, c, None, "investigating")
+        cases.message_reporter(s, c, None, "ขอทราบช่วงเวลาที่เกิดเหตุเพิ่มเติม")
+    bot.text(user, f"ติดตาม {code}")
+    last = bot.last_text(user)
+    assert "กำลังตรวจสอบข้อเท็จจริง" in last and "ขอทราบช่วงเวลา" in last and f"ตอบ {code}" in last
+    bot.text(user, f"ตอบ {code} ประมาณบ่ายสองโมง วันที่ 10")
+    assert "ส่งข้อความถึงเจ้าหน้าที่แล้ว" in bot.last_text(user)
+    with services.db.Session() as s:
+        rows = s.scalars(select(ComplaintEvent).where(ComplaintEvent.kind == "from_reporter")).all()
+        assert [r.body for r in rows] == ["ประมาณบ่ายสองโมง วันที่ 10"]
+    # the question is answered: it is no longer shown as open
+    bot.text(user, f"สถานะ {code}")
+    assert "ฝากคำถาม" not in bot.last_text(user)
+    # someone else who knows the code can follow it too (the code is the key, not the account)
+    other = new_user()
+    bot.text(other, f"status {code}")
+    assert "Investigating" in bot.last_text(other) or "กำลังตรวจสอบ" in bot.last_text(other)
+
+
+def test_follow_button_then_code(bot):
+    user = new_user()
+    code = report(bot, user)
+    bot.postback(user, "action=c_status")
+    assert "รหัสรับเรื่อง" in bot.last_text(user)
+    bot.text(user, code)
+    assert "รับเรื่องแล้ว" in bot.last_text(user)
+
+
+def test_wrong_codes_are_throttled(bot, services):
+    user = new_user()
+    code = report(bot, user)
+    for _ in range(cases.RECEIPT_FAILURES - 1):
+        bot.text(user, "สถานะ " + receipts.new_code())
+        assert "ไม่พบเรื่อง" in bot.last_text(user)
+    bot.text(user, "สถานะ " + receipts.new_code())
+    assert "หลายครั้ง" in bot.last_text(user)
+    bot.text(user, f"สถานะ {code}")  # even the right code waits out the lock
+    assert "หลายครั้ง" in bot.last_text(user)
+    with services.db.Session() as s:  # the throttle holds a keyed hash, not the LINE user ID
+        row = s.execute(text("select who from receipt_attempts")).first()
+        assert row is not None and user not in row[0]
+
+
+def test_cancel_discards_draft_and_evidence(bot, services):
+    user = new_user()
+    bot.text(user, "complaint")
+    bot.text(user, "1")
+    bot.text(user, "1")
+    bot.text(user, "something happened")
+    image_message(bot, user, jpeg_with_gps())
+    with services.db.Session() as s:
+        assert s.scalar(select(ComplaintEvidence.id)) is not None
+    bot.text(user, "ยกเลิก")
+    with services.db.Session() as s:
+        assert s.scalar(select(ComplaintEvidence.id)) is None
+        assert s.scalar(select(ConversationState.id)) is None
+        assert s.scalar(select(Complaint.id)) is None
+
+
+def test_unsend_during_a_draft_removes_that_message(bot, services):
+    user = new_user()
+    bot.text(user, "แจ้งเบาะแส")
+    bot.text(user, "1")
+    bot.text(user, "1")
+    first = bot.text(user, "ข้อความที่จะลบทิ้ง")
+    bot.text(user, "ข้อความที่เก็บไว้")
+    photo = image_message(bot, user, jpeg_with_gps())
+    bot.send(user, "unsend", unsend={"messageId": first["message"]["id"]})
+    bot.send(user, "unsend", unsend={"messageId": photo["message"]["id"]})
+    with services.db.Session() as s:
+        assert s.scalar(select(ComplaintEvidence.id)) is None
+        state = s.scalar(select(ConversationState))
+        assert "ข้อความที่จะลบทิ้ง" not in json.dumps(state.data, ensure_ascii=False)
+    bot.text(user, "เสร็จแล้ว")
+    bot.text(user, "ไม่แน่ใจ")
+    bot.text(user, "ไม่ทราบ")
+    bot.text(user, "ไม่มี")
+    bot.text(user, "1")
+    bot.text(user, "ยืนยัน")
+    with services.db.Session() as s:
+        c = s.scalar(select(Complaint))
+        assert c.description == "ข้อความที่เก็บไว้" and c.occurred_text == "unsure" and c.place is None
+
+
+def test_evidence_wrong_type_and_too_large_are_refused_with_a_clear_answer(bot, services, monkeypatch):
+    user = new_user()
+    bot.text(user, "report")
+    bot.text(user, "1")
+    bot.text(user, "2")
+    mid = str(secrets.randbelow(10**17))
+    bot.fake.contents[mid] = (b"MZ\x90\x00 this is an exe", "application/octet-stream")
+    bot.send(user, "message", message={"type": "file", "id": mid, "fileName": "invoice.exe", "fileSize": 20})
+    assert "ไม่ได้เก็บไว้" in bot.last_text(user)
+    bot.send(user, "message", message={"type": "file", "id": "9", "fileName": "big.pdf",
+                                       "fileSize": evidence.MAX_BYTES + 1})
+    assert "ใหญ่เกิน" in bot.last_text(user)
+    monkeypatch.setattr(evidence, "MAX_BYTES", 1000)
+    big = io.BytesIO()
+    Image.new("RGB", (400, 400), "white").save(big, "PNG")
+    noise = bytes(secrets.token_bytes(3000))
+    image_message(bot, user, big.getvalue() + noise, "image/png")
+    assert "ใหญ่เกิน" in bot.last_text(user)
+    pdf = b"%PDF-1.4\n% test\n"
+    mid = str(secrets.randbelow(10**17))
+    bot.fake.contents[mid] = (pdf, "application/pdf")
+    bot.send(user, "message", message={"type": "file", "id": mid, "fileName": "ใบเสร็จ.pdf", "fileSize": len(pdf)})
+    assert "ได้รับหลักฐานแล้ว (1" in bot.last_text(user)
+    bot.send(user, "message", message={"type": "location", "id": "77", "latitude": 13.75, "longitude": 100.5,
+                                       "address": "หน้าสำนักงานเขต"})
+    assert "ได้รับหลักฐานแล้ว (2" in bot.last_text(user)
+    with services.db.Session() as s:
+        kinds = sorted((e.kind, e.filename) for e in s.scalars(select(ComplaintEvidence)))
+    assert kinds == [("file", "ใบเสร็จ.pdf"), ("location", None)]
+
+
+def test_edit_from_the_summary_returns_to_the_summary(bot, services):
+    user = new_user()
+    bot.text(user, "แจ้งเบาะแส")
+    bot.text(user, "1")
+    bot.text(user, "3")
+    bot.text(user, "เบิกค่าล่วงเวลาเท็จ")
+    bot.text(user, "done")
+    bot.text(user, "15/11/2569")
+    bot.text(user, "โยธา")
+    bot.text(user, "none")
+    bot.text(user, "anonymous")
+    assert "ตรวจสอบก่อนส่ง" in bot.last_text(user) and "15 พ.ย. 2569" in bot.last_text(user)
+    bot.postback(user, "action=c_edit")
+    bot.postback(user, "action=c_editpart&v=where")
+    bot.text(user, "ฝ่ายการคลัง")
+    assert "ตรวจสอบก่อนส่ง" in bot.last_text(user) and "ฝ่ายการคลัง" in bot.last_text(user)
+    bot.postback(user, "action=c_submit")
+    with services.db.Session() as s:
+        c = s.scalar(select(Complaint))
+        assert (c.category, c.place, c.occurred_on.isoformat()) == ("false_claim", "ฝ่ายการคลัง", "2026-11-15")
+
+
+def test_officers_are_alerted_with_the_category_only(bot, services):
+    officer_line = new_user()
+    with services.db.session() as s:
+        staff = StaffUser(email="officer@example.go.th", role="complaint_officer", active=True)
+        s.add(staff)
+        s.flush()
+        office_id = services.offices.by_slug(None).id
+        s.add(StaffOffice(user_id=staff.id, office_id=office_id))
+        code = officers.new_link_code(s, staff, office_id, services.cipher)
+        s.add(LineGroup(office_id=office_id, group_id="C" + secrets.token_hex(16), complaint_alerts=True))
+        s.add(LineGroup(office_id=office_id, group_id="C" + secrets.token_hex(16), complaint_alerts=False))
+    bot.text(officer_line, f"เชื่อมบัญชี {code}")
+    assert "เชื่อมบัญชี LINE นี้กับคอนโซลแล้ว" in bot.last_text(officer_line)
+    reporter = new_user()
+    report(bot, reporter)
+    alert = bot.texts(officer_line)[-1]
+    assert "มีเรื่องร้องเรียนใหม่" in alert and "เรียกรับเงิน" in alert
+    assert "500 บาท" not in alert
+    pushes = [c for c in bot.fake.calls("/v2/bot/message/push")]
+    assert len(pushes) == 2  # the officer and the one alert group, not the other group
+
+
+def test_receipt_codes_are_long_random_and_forgiving_to_type():
+    codes = {receipts.new_code() for _ in range(200)}
+    assert len(codes) == 200
+    code = codes.pop()
+    assert CODE.fullmatch(code)
+    assert receipts.normalize(code.lower().replace("-", " ")) == code.replace("-", "")
+    assert receipts.normalize("๒" * 20) == "2" * 20
+    assert receipts.normalize(code[:-1]) is None
+
+
+@pytest.mark.parametrize("typed,expected", [("15/11/2569", "2026-11-15"), ("๑๕/๑๑/๒๕๖๙", "2026-11-15"),
+                                            ("2026-11-15", "2026-11-15"), ("15/11/69", "2026-11-15"),
+                                            ("เมื่อวาน", None), ("31/02/2569", None)])
+def test_dates_typed_in_thai_ways(typed, expected):
+    from handlers.complaints import parse_date
+
+    d = parse_date(typed)
+    assert (d.isoformat() if d else None) == expected
