@@ -427,8 +427,13 @@ def dashboard():
                 SurveyCampaign.office_id == o.id, SurveyCampaign.opens_on <= today, SurveyCampaign.closes_on >= today))
             staff_enrolled = s.scalar(select(func.count()).select_from(StaffMember).where(
                 StaffMember.office_id == o.id, StaffMember.line_user_id.is_not(None)))
+            complaints = None
+            if access.can("complaints"):  # counts only, and only for those who handle complaints
+                from complaints.cases import overdue_counts
+
+                complaints = overdue_counts(s, o.id)
             rows.append({
-                "office": o, "followers": followers, "groups": groups,
+                "office": o, "followers": followers, "groups": groups, "complaints": complaints,
                 "surveys_open": surveys_open, "staff_enrolled": staff_enrolled,
                 "replies": int(sent.get("reply", 0)),
                 "quota_used": int(sum(v for k, v in sent.items() if k != "reply")),
