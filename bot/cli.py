@@ -452,6 +452,138 @@ def staff_invite(name: str, division: str, started: str, slug: str | None) -> No
     click.echo(code)
 
 
+# -- complaints ----------------------------------------------------------------------------------
+
+
+def _moment(value: str | None):
+    """--now: an ISO-8601 moment with a time zone, in UTC; None for the clock."""
+    from datetime import UTC, datetime
+
+    if not value:
+        return None
+    try:
+        now = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not an ISO-8601 moment", param_hint="--now") from None
+    if now.tzinfo is None:
+        raise click.BadParameter("give a time zone, e.g. +07:00", param_hint="--now")
+    return now.astimezone(UTC)
+
+
+def _day(value: str, name: str):
+    from complaints.stats import parse_day
+
+    try:
+        return parse_day(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=name) from None
+
+
+@main.group(help="Complaints: statistics for publication, the retention policy, the officers' daily digest.")
+def complaints() -> None:
+    pass
+
+
+@complaints.command(
+    "export",
+    short_help="Statistics of a month or period as xlsx or csv (no personal data).",
+    help="Statistics of the cases received in a period (Bangkok days), for OIT publication: counts by "
+    "category, channel, status and outcome, time to first action and to close. No personal data and no "
+    "complaint text. Give either --month or --from and --to. Months and days may be CE or BE "
+    "(2026-11 or 2569-11; 2026-11-30, 2569-11-30 or 30/11/2569), in Arabic or Thai digits.",
+)
+@click.option("--month", default=None, help="YYYY-MM, CE or BE (e.g. 2569-11)")
+@click.option("--from", "from_text", default=None, help="first day: YYYY-MM-DD or D/M/YYYY, CE or BE")
+@click.option("--to", "to_text", default=None, help="last day (included): YYYY-MM-DD or D/M/YYYY, CE or BE")
+@click.option("--format", "fmt", type=click.Choice(["xlsx", "csv"], case_sensitive=False), default=None,
+              help="default: from the --output file name")
+@click.option("--output", required=True, type=click.Path(dir_okay=False, writable=True, allow_dash=True),
+              help="file to write ('-' for standard output)")
+@click.option("--office", "slugs", multiple=True, help="office slug (default office if omitted); may be repeated")
+def complaints_export(month, from_text, to_text, fmt, output, slugs) -> None:
+    from bot.console import audit
+    from complaints.stats import month_range, summary, to_csv, to_xlsx
+
+    if month and (from_text or to_text):
+        raise click.UsageError("give either --month or --from/--to, not both")
+    if month:
+        try:
+            start, end = month_range(month)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--month") from None
+    elif from_text and to_text:
+        start, end = _day(from_text, "--from"), _day(to_text, "--to")
+        if end < start:
+            raise click.BadParameter("the period ends before it starts", param_hint="--to")
+    elif from_text or to_text:
+        raise click.UsageError("--from and --to go together")
+    else:
+        raise click.UsageError("give the period: --month YYYY-MM, or --from and --to")
+    if fmt is None:
+        suffix = output.rsplit(".", 1)[-1].lower() if "." in output else ""
+        if suffix not in ("xlsx", "csv"):
+            raise click.UsageError("give --format xlsx or csv (the output file name does not say)")
+        fmt = suffix
+    fmt = fmt.lower()
+    services = _services()
+    office_ids = list(dict.fromkeys(_office_id(services, slug) for slug in (slugs or (None,))))
+    with services.db.session() as s:
+        sm = summary(s, office_ids, start, end)
+        for oid in office_ids:
+            audit.record(s, "complaint.exported_cli", office_id=oid,
+                         detail={"from": start.isoformat(), "to": end.isoformat(), "format": fmt})
+    data = to_xlsx(sm) if fmt == "xlsx" else to_csv(sm).encode("utf-8")
+    with click.open_file(output, "wb") as fh:
+        fh.write(data)
+    if output != "-":
+        click.echo(f"{sm.total} cases from {start.isoformat()} to {end.isoformat()} → {output} ({fmt})")
+
+
+@complaints.command(
+    "purge",
+    short_help="Apply the retention policy now (evidence and identity of long-closed cases).",
+    help="Apply the retention policy now: remove the evidence and the reporter's identity of cases closed "
+    "longer ago than their office keeps them (default 365 days), and evidence left behind by drafts that "
+    "no longer exist. The workers also do this every hour. Prints and logs references and counts, never content.",
+)
+@click.option("--now", "now_text", default=None, help="ISO-8601 moment, e.g. 2027-12-01T09:00:00+07:00")
+def complaints_purge(now_text: str | None) -> None:
+    from bot.logs import setup_logging
+    from complaints.retention import run_purge
+
+    now = _moment(now_text)
+    setup_logging()
+    result = run_purge(_services(), now)
+    if result.skipped:
+        click.echo("another process is purging right now; nothing done")
+        return
+    for c in result.cases:
+        click.echo(f"{c['reference']}\tevidence removed: {c['evidence']}\t"
+                   f"identity removed: {'yes' if c['identity'] else 'no'}")
+    click.echo(f"{len(result.cases)} cases purged, {result.draft_files} files of abandoned drafts removed")
+
+
+@complaints.command(
+    "digest",
+    short_help="Queue today's open/overdue digest for the complaint officers.",
+    help="Queue today's digest for the complaint officers (open and overdue counts) of every office that has "
+    "open cases and has not had it today; from 08:30 Bangkok time. The workers do this every minute; the "
+    "running itabot sends what is queued.",
+)
+@click.option("--now", "now_text", default=None, help="ISO-8601 moment, e.g. 2026-11-02T08:30:00+07:00")
+def complaints_digest(now_text: str | None) -> None:
+    from complaints.digest import digest_day, run_digest
+    from models import utcnow
+
+    now = _moment(now_text)
+    if digest_day(now or utcnow()) is None:
+        click.echo("too early: the digest goes out from 08:30 Bangkok time")
+        return
+    n = run_digest(_services(), now)
+    click.echo(f"digest queued for {n} offices" if n else
+               "nothing queued (sent already today, no open cases, or no linked officers)")
+
+
 # -- rich menus ----------------------------------------------------------------------------------
 
 

@@ -23,6 +23,7 @@ from sqlalchemy import bindparam, delete, insert, select, update
 from bot.gateway import LineError, new_retry_key
 from bot.inbox import Inbox
 from bot.services import collected_deliveries
+from complaints import cases
 from handlers import Context, Dispatcher
 from handlers.dispatcher import PREPARE
 from models import ConversationState, Delivery, OutboxMessage, WebhookEvent, utcnow
@@ -258,7 +259,11 @@ class Processor:
         """Hourly: forget old event ids, erase parked payloads, delete drafts nobody finished."""
         self.inbox.prune()
         with self.db.session() as s:
-            s.execute(delete(ConversationState).where(ConversationState.expires_at < utcnow() - timedelta(hours=1)))
+            expired = ConversationState.expires_at < utcnow() - timedelta(hours=1)
+            for data in s.scalars(select(ConversationState.data).where(expired,
+                                                                        ConversationState.conversation == "complaint")):
+                cases.discard_draft(s, (data or {}).get("draft_token"))  # a report's evidence goes with its draft
+            s.execute(delete(ConversationState).where(expired))
 
     def drain(self, rounds: int = 50) -> None:
         """Process everything pending now (tests and `itabot worker --burst`)."""

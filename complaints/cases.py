@@ -37,7 +37,9 @@ log = logging.getLogger("itabot.complaints")
 RECEIPT_FAILURES = 5  # wrong codes within RECEIPT_WINDOW before a lock
 RECEIPT_WINDOW = timedelta(minutes=15)
 RECEIPT_LOCK = timedelta(minutes=15)
-DRAFT_TTL = timedelta(hours=24)
+DRAFT_TTL = timedelta(hours=24)  # a draft untouched this long is deleted, with its evidence
+# Evidence of a draft is deleted with the draft; this is the safety net for any left behind.
+ORPHAN_TTL = timedelta(days=7)
 TEXT_MAX = 4000  # characters per message kept in a report
 DESCRIPTION_MAX = 10_000  # characters in all
 REPLY_MAX = 2000
@@ -116,10 +118,11 @@ def forget_message(s: Session, office_id: int, key: str) -> int:
 
 
 def purge_abandoned_drafts(s: Session, now: datetime | None = None) -> int:
-    """Evidence of drafts nobody submitted within a day (the draft itself has expired by then)."""
+    """Evidence left behind by drafts that are long gone (drafts normally take theirs with them;
+    a draft may stay alive past a day while the person keeps writing, hence the longer wait)."""
     now = now or utcnow()
     return s.execute(delete(ComplaintEvidence).where(ComplaintEvidence.complaint_id.is_(None),
-                                                     ComplaintEvidence.created_at < now - DRAFT_TTL)).rowcount
+                                                     ComplaintEvidence.created_at < now - ORPHAN_TTL)).rowcount
 
 
 # -- submit ------------------------------------------------------------------------------
@@ -376,13 +379,19 @@ def purge(s: Session, now: datetime | None = None, office_id: int | None = None)
         st = settings_for(s, c.office_id)
         if c.closed_at > now - timedelta(days=st.retention_days):
             continue
+        # Claim the case first: of two workers purging at once, only one goes on (the other's
+        # UPDATE waits for the row and then matches nothing).
+        claimed = s.execute(update(Complaint).where(Complaint.id == c.id, Complaint.purged_at.is_(None))
+                            .values(purged_at=now).execution_options(synchronize_session=False)).rowcount
+        if not claimed:
+            continue
         files = s.scalar(select(func.count()).select_from(ComplaintEvidence)
                          .where(ComplaintEvidence.complaint_id == c.id)) or 0
         s.execute(delete(ComplaintEvidence).where(ComplaintEvidence.complaint_id == c.id))
         had_identity = c.reporter_enc is not None or c.reporter_line_enc is not None
         c.reporter_enc = None
         c.reporter_line_enc = None
-        c.purged_at = now
+        c.purged_at = now  # (already set by the claim; keeps the loaded object in step)
         s.add(ComplaintEvent(complaint_id=c.id, kind="purged", body=f"evidence={files} identity={int(had_identity)}"))
         removed.append({"office_id": c.office_id, "reference": c.reference, "evidence": files,
                         "identity": had_identity})
