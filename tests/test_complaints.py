@@ -337,3 +337,28 @@ def test_dates_typed_in_thai_ways(typed, expected):
 
     d = parse_date(typed)
     assert (d.isoformat() if d else None) == expected
+
+
+def test_a_draft_untouched_for_a_day_is_deleted_with_its_evidence(bot, services):
+    from datetime import timedelta
+
+    from models import utcnow
+
+    user = new_user()
+    bot.text(user, "แจ้งเบาะแส")
+    bot.text(user, "1")
+    bot.text(user, "1")
+    bot.text(user, "ร่างที่ไม่ได้ส่ง")
+    image_message(bot, user, jpeg_with_gps())
+    keeper = new_user()  # another person's live draft is left alone
+    bot.text(keeper, "แจ้งเบาะแส")
+    bot.text(keeper, "1")
+    bot.text(keeper, "1")
+    image_message(bot, keeper, jpeg_with_gps())
+    with services.db.session() as s:
+        state = s.scalar(select(ConversationState).where(ConversationState.line_user_id == user))
+        state.expires_at = utcnow() - timedelta(hours=2)
+    services.processor.maintain()
+    with services.db.Session() as s:
+        assert s.scalar(select(ConversationState).where(ConversationState.line_user_id == user)) is None
+        assert len(s.scalars(select(ComplaintEvidence)).all()) == 1  # the keeper's photo only

@@ -115,7 +115,9 @@ def test_simulator_conversation(live_server, browser):
         expect(area).to_have_count(1)
         box = area.bounding_box()
         img = page.locator("#richmenu-img").bounding_box()
-        assert box and img and abs(box["x"] - img["x"]) < 2 and abs(box["height"] - img["height"] / 2) < 3
+        # second row, middle column (survey · report corruption · menu / about · privacy · language)
+        assert box and img and abs(box["x"] - (img["x"] + img["width"] / 3)) < 2
+        assert abs(box["y"] - (img["y"] + img["height"] / 2)) < 3 and abs(box["height"] - img["height"] / 2) < 3
         assert page.evaluate("document.getElementById('richmenu-img').naturalWidth") == 2500
         area.click()
         expect(_me(page, "ความเป็นส่วนตัว")).to_be_visible()
