@@ -30,7 +30,17 @@ def _services(settings: Settings | None = None, migrate: bool = True):
     if migrate:
         services.db.upgrade()
     services.ensure_default_office()
+    if migrate:
+        _sync_kb(services)
     return services
+
+
+def _sync_kb(services) -> dict[str, int]:
+    """The shipped knowledge-base files into every office (entries edited in the console are kept)."""
+    from integrity import store
+
+    with services.db.session() as s:
+        return store.sync_all(s)
 
 
 def _office_id(services, slug: str | None) -> int:
@@ -137,7 +147,8 @@ def db_upgrade() -> None:
     from models.db import Database
 
     Database(settings.database_url).upgrade()
-    click.echo("database is up to date")
+    counts = _sync_kb(_services(settings, migrate=False))
+    click.echo(f"database is up to date; knowledge base: {counts['added']} added, {counts['updated']} updated")
 
 
 # -- offices -------------------------------------------------------------------------------------
@@ -477,6 +488,64 @@ def _day(value: str, name: str):
         return parse_day(value)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint=name) from None
+
+
+@main.group(help="The integrity knowledge base (integrity/kb/*.toml).")
+def kb() -> None:
+    pass
+
+
+@kb.command("validate", help="Check every knowledge-base file; exit 1 with one line per problem.")
+@click.option("--path", default=None, type=click.Path(file_okay=False, exists=True), help="another folder of entries")
+def kb_validate(path: str | None) -> None:
+    from integrity.kb import check
+
+    problems = check(path)
+    for p in problems:
+        click.echo(p, err=True)
+    if problems:
+        sys.exit(1)
+    click.echo("knowledge base is valid")
+
+
+@kb.command("load", help="Copy the knowledge-base files into every office (console edits are kept).")
+def kb_load() -> None:
+    services = _services(migrate=False)
+    services.db.upgrade()
+    counts = _sync_kb(services)
+    click.echo(f"knowledge base: {counts['added']} added, {counts['updated']} updated")
+
+
+@main.command("ask", help="Answer a question from the knowledge base as the bot would: one JSON object "
+              "{question, id, score, answer} (id null when not confident). Without QUESTION, reads one "
+              "question per line from standard input and prints one JSON object per line.")
+@click.argument("question", required=False)
+@click.option("--json", "as_json", is_flag=True, help="print JSON (the only format; accepted for clarity)")
+@click.option("--lang", type=click.Choice(["th", "en"]), default="th", help="language of the answer text")
+@click.option("--office", default=None, help="office slug (default office if omitted)")
+def ask(question: str | None, as_json: bool, lang: str, office: str | None) -> None:
+    import json
+
+    from integrity import store
+
+    services = _services()
+    office_id = _office_id(services, office)
+    with services.db.session() as s:
+        matcher, by_id = store.MATCHERS.get(s, office_id)
+
+    def one(q: str) -> str:
+        r = matcher.match(q)
+        answer = by_id[r.id].answer(lang) if r.id in by_id else None
+        return json.dumps({"question": q, "id": r.id, "score": round(float(r.score), 4), "answer": answer},
+                          ensure_ascii=False)
+
+    if question is not None:
+        click.echo(one(question))
+        return
+    for line in sys.stdin:
+        q = line.strip()
+        if q:
+            click.echo(one(q))
 
 
 @main.group(help="Complaints: statistics for publication, the retention policy, the officers' daily digest.")

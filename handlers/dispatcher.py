@@ -186,10 +186,11 @@ def build_engine() -> Engine:
         menu.show_menu(ctx)
 
     engine.default = unknown
-    from handlers import complaints, surveys
+    from handlers import complaints, integrity, surveys
 
     surveys.register(engine)
     complaints.register(engine)
+    integrity.register(engine)
     return engine
 
 

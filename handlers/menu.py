@@ -25,6 +25,8 @@ MAIN_MENU: list[MenuItem] = [
     MenuItem("survey", "menu_survey", "survey", "#1f5f8b"),
     MenuItem("complaint", "menu_complaint", "complaint", "#8b1f1f"),
     MenuItem("c_status", "menu_follow_case", "report", "#8b1f1f"),
+    MenuItem("qa_intro", "menu_qa", "info", "#2e6b4f"),
+    MenuItem("gift_helper", "menu_gift_helper", "info", "#2e6b4f"),
     MenuItem("about", "menu_about", "info", "#1f5f8b"),
     MenuItem("privacy", "menu_privacy", "privacy", "#2e6b4f"),
     MenuItem("lang", "menu_language", "language", "#6b4a2e"),

@@ -14,6 +14,7 @@ from models.complaint import (
 from models.conversation import ConversationState
 from models.delivery import Delivery
 from models.event import OutboxMessage, WebhookEvent
+from models.integrity import GiftReport, KbEntry, KbRevision, UnansweredQuestion
 from models.office import Office
 from models.reminder import Reminder, ReminderChunk, SurveyAsked
 from models.simulator import SimMessage, SimReplyToken
@@ -41,6 +42,9 @@ __all__ = [
     "LinkClicks",
     "ConversationState",
     "Delivery",
+    "GiftReport",
+    "KbEntry",
+    "KbRevision",
     "LineGroup",
     "LineUser",
     "Office",
@@ -58,6 +62,7 @@ __all__ = [
     "SurveyAsked",
     "SurveyCampaign",
     "TrackedLink",
+    "UnansweredQuestion",
     "WebhookEvent",
     "utcnow",
 ]

@@ -1,0 +1,336 @@
+"""The knowledge base as versioned data: one TOML file per entry in ``integrity/kb/<id>.toml``.
+
+An entry (every key required except ``read_more``)::
+
+    id = "gift.limit"                      # the file's name without .toml
+    title_th = "..."                       # ≤ 40 characters: titles label buttons and quick replies
+    title_en = "..."
+    answer_th = \"\"\"...\"\"\"                   # plain text for LINE (no markdown), a few lines
+    answer_en = \"\"\"...\"\"\"
+    read_more = "https://..."              # optional, https only
+    related = ["gift.policy"]              # ids of other entries
+    reviewed = 2026-11-22                  # a TOML date, not in the future
+    needs_legal_review = true              # states legal figures the office's legal owner must confirm
+    [[sources]]                            # at least one: law section, announcement, regulation
+    th = "..."
+    en = "..."
+    [examples]                             # questions as people type them: ≥ 6 Thai, ≥ 3 English
+    th = ["...", ...]
+    en = ["...", ...]
+
+``load_entries`` reads the files leniently (a file that is not TOML at all raises ``KBError``);
+``validate`` lists every problem as one line of text, so ``itabot kb validate`` can print them and
+the tests can require none. The content is data: the office's content owner edits the files (or
+the console's copy of them), never code.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+KB_DIR = Path(__file__).resolve().parent / "kb"
+
+#: The entries issue #7 asks for; ``validate`` reports any that are missing.
+REQUIRED_IDS: tuple[str, ...] = (
+    "gift.policy", "gift.limit", "gift.offered", "gift.festival", "gift.relatives", "gift.superior",
+    "gift.benefits", "gift.report", "gift.penalty", "gift.citizen", "bribe.fee", "property.use",
+    "coi.basics", "donation.conditions", "complaint.how", "complaint.anonymous", "complaint.protection",
+    "complaint.status", "complaint.general", "ita.what", "survey.iit", "survey.eit", "survey.deadline",
+    "survey.anonymous",
+)
+
+LANGS = ("th", "en")
+KEYS = frozenset({"id", "title_th", "title_en", "answer_th", "answer_en", "read_more", "related", "reviewed",
+                  "needs_legal_review", "sources", "examples"})
+OPTIONAL_KEYS = frozenset({"read_more"})
+MIN_EXAMPLES = {"th": 6, "en": 3}
+MAX_TITLE = 40
+MAX_ANSWER = 1000
+
+_ID = re.compile(r"^[a-z][a-z0-9_]*(?:\.[a-z0-9_]+)+$")
+# Markdown LINE would show literally: **bold**, __bold__, `code`, [text](url), "# heading" lines.
+_MARKDOWN = re.compile(r"\*\*|__|`|\[[^\]\n]+\]\([^)\n]+\)|^\s{0,3}#{1,6}\s", re.MULTILINE)
+_THAI_DIGITS = str.maketrans("๐๑๒๓๔๕๖๗๘๙", "0123456789")
+_NOISE = re.compile(r"[\s\u200b\u200c\u200d\u2060\ufeff]+")
+
+
+class KBError(Exception):
+    """A knowledge-base file that cannot be read as TOML (or a folder that does not exist)."""
+
+
+@dataclass
+class Source:
+    th: str
+    en: str
+
+    def text(self, lang: str) -> str:
+        return self.th if lang == "th" else self.en
+
+
+@dataclass
+class Entry:
+    """One entry, with exactly the keys of its file (``dataclasses.asdict`` gives its content).
+
+    The file it came from and its raw TOML table are kept as ``entry.file`` and ``entry.raw``
+    (plain attributes, not fields), so ``validate`` can report what the file really says.
+    """
+
+    id: str
+    title_th: str
+    title_en: str
+    answer_th: str
+    answer_en: str
+    sources: list[Source]
+    examples: dict[str, list[str]]
+    related: list[str]
+    reviewed: date | None
+    needs_legal_review: bool
+    read_more: str | None = None
+
+    def __post_init__(self) -> None:
+        self.file: Path | None = None
+        self.raw: dict[str, Any] | None = None
+
+    def title(self, lang: str) -> str:
+        return self.title_th if lang == "th" else self.title_en
+
+    def answer(self, lang: str) -> str:
+        return self.answer_th if lang == "th" else self.answer_en
+
+    def examples_for(self, lang: str) -> list[str]:
+        return list(self.examples.get(lang, []))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The entry as its TOML table would be (``read_more`` left out when there is none)."""
+        d: dict[str, Any] = {
+            "id": self.id, "title_th": self.title_th, "title_en": self.title_en,
+            "answer_th": self.answer_th, "answer_en": self.answer_en,
+            "related": list(self.related), "reviewed": self.reviewed,
+            "needs_legal_review": self.needs_legal_review,
+            "sources": [{"th": s.th, "en": s.en} for s in self.sources],
+            "examples": {k: list(v) for k, v in self.examples.items()},
+        }
+        if self.read_more is not None:
+            d["read_more"] = self.read_more
+        return d
+
+
+def normalize_question(text: str) -> str:
+    """For comparing questions: NFC, Arabic digits, case folded, no spaces or zero-width characters,
+    no trailing "?!.". (Matching has its own, richer folding in ``integrity.matcher``.)"""
+    t = unicodedata.normalize("NFC", text).translate(_THAI_DIGITS).casefold()
+    return _NOISE.sub("", t).rstrip("?!.？")
+
+
+def _str(v: Any) -> str:
+    return v if isinstance(v, str) else ""
+
+
+def _str_list(v: Any) -> list[str]:
+    return [x for x in v if isinstance(x, str)] if isinstance(v, list) else []
+
+
+def entry_from_dict(data: Mapping[str, Any], file: Path | None = None) -> Entry:
+    """An ``Entry`` from a TOML table, leniently: wrong or missing values become empty ones here
+    and are reported by ``validate``, which looks at the table itself (``entry.raw``)."""
+    raw_sources = data.get("sources")
+    sources = [Source(th=_str(s.get("th")), en=_str(s.get("en")))
+               for s in (raw_sources if isinstance(raw_sources, list) else []) if isinstance(s, dict)]
+    ex = data.get("examples")
+    examples = {lang: _str_list(ex.get(lang) if isinstance(ex, dict) else None) for lang in LANGS}
+    reviewed = data.get("reviewed")
+    read_more = data.get("read_more")
+    entry = Entry(
+        id=_str(data.get("id")),
+        title_th=_str(data.get("title_th")), title_en=_str(data.get("title_en")),
+        answer_th=_str(data.get("answer_th")), answer_en=_str(data.get("answer_en")),
+        sources=sources, examples=examples, related=_str_list(data.get("related")),
+        reviewed=reviewed if type(reviewed) is date else None,
+        needs_legal_review=data.get("needs_legal_review") is True,
+        read_more=read_more if isinstance(read_more, str) else None,
+    )
+    entry.file = file
+    entry.raw = dict(data)
+    return entry
+
+
+def load_entries(path: str | Path | None = None) -> list[Entry]:
+    """Every ``*.toml`` entry in ``path`` (default ``integrity/kb/``; a single file also works),
+    sorted by file name. Raises ``KBError`` for a file that is not valid TOML."""
+    root = Path(path) if path is not None else KB_DIR
+    if root.is_file():
+        files = [root]
+    elif root.is_dir():
+        files = sorted(root.glob("*.toml"))
+    else:
+        raise KBError(f"{root}: no such file or folder")
+    entries = []
+    for f in files:
+        try:
+            data = tomllib.loads(f.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise KBError(f"{f.name}: not valid TOML: {exc}") from exc
+        entries.append(entry_from_dict(data, f))
+    return entries
+
+
+def check(path: str | Path | None = None, *, today: date | None = None,
+          required_ids: Iterable[str] = REQUIRED_IDS) -> list[str]:
+    """``load_entries`` then ``validate``, with an unreadable file reported as a problem too."""
+    try:
+        entries = load_entries(path)
+    except KBError as exc:
+        return [str(exc)]
+    return validate(entries, today=today, required_ids=required_ids)
+
+
+def validate(entries: Iterable[Entry], *, today: date | None = None,
+             required_ids: Iterable[str] = REQUIRED_IDS) -> list[str]:
+    """Every problem with these entries, one line each ("<file or id>: what is wrong"); empty when
+    the knowledge base is sound. ``today`` (default: today) is the latest allowed review date;
+    ``required_ids`` are the ids that must be present."""
+    entries = list(entries)
+    today = today or date.today()
+    problems: list[str] = []
+    ids = Counter(e.id for e in entries if e.id)
+    known = set(ids)
+    seen_examples: dict[str, str] = {}
+
+    for e in entries:
+        where = e.file.name if e.file is not None else (e.id or "<entry without id>")
+        data = e.raw if e.raw is not None else e.to_dict()
+
+        def bad(msg: str, where: str = where) -> None:
+            problems.append(f"{where}: {msg}")
+
+        for k in sorted(KEYS - OPTIONAL_KEYS - data.keys()):
+            bad(f"missing key {k!r}")
+        for k in sorted(data.keys() - KEYS):
+            bad(f"unknown key {k!r}")
+
+        # id
+        eid = data.get("id")
+        if "id" in data:
+            if not isinstance(eid, str):
+                bad("'id' must be a string")
+            elif not _ID.match(eid):
+                bad(f"id {eid!r} must look like 'topic.name' (lower case letters, digits, _ and dots)")
+            if e.file is not None and isinstance(eid, str) and eid != e.file.stem:
+                bad(f"id {eid!r} does not match the file name {e.file.stem!r}")
+            if isinstance(eid, str) and ids[eid] > 1:
+                bad(f"duplicate id {eid!r} ({ids[eid]} entries)")
+
+        # titles and answers
+        for lang in LANGS:
+            for key, limit in ((f"title_{lang}", MAX_TITLE), (f"answer_{lang}", MAX_ANSWER)):
+                if key not in data:
+                    continue
+                v = data[key]
+                if not isinstance(v, str):
+                    bad(f"{key!r} must be a string")
+                elif not v.strip():
+                    bad(f"{key!r} is empty")
+                elif len(v.strip()) > limit:
+                    bad(f"{key!r} is {len(v.strip())} characters long (at most {limit})")
+                elif key.startswith("answer") and _MARKDOWN.search(v):
+                    bad(f"{key!r} contains markdown; LINE shows plain text")
+                elif key.startswith("title") and "\n" in v:
+                    bad(f"{key!r} must be one line")
+
+        # read_more
+        if "read_more" in data:
+            url = data["read_more"]
+            if not isinstance(url, str):
+                bad("'read_more' must be a string")
+            elif not re.fullmatch(r"https://[^\s/]+\.[^\s]+", url):
+                bad(f"'read_more' must be an https:// address, not {url!r}")
+
+        # related
+        if "related" in data:
+            rel = data["related"]
+            if not isinstance(rel, list) or not all(isinstance(r, str) for r in rel):
+                bad("'related' must be a list of entry ids")
+            else:
+                for r in rel:
+                    if r not in known:
+                        bad(f"related id {r!r} does not exist")
+                    elif r == eid:
+                        bad("an entry cannot be related to itself")
+                for r, n in Counter(rel).items():
+                    if n > 1:
+                        bad(f"related id {r!r} is listed {n} times")
+
+        # reviewed
+        if "reviewed" in data:
+            rv = data["reviewed"]
+            if type(rv) is not date:
+                bad(f"'reviewed' must be a TOML date such as 2026-11-22, not {rv!r}")
+            elif rv > today:
+                bad(f"'reviewed' {rv.isoformat()} is in the future")
+
+        if "needs_legal_review" in data and not isinstance(data["needs_legal_review"], bool):
+            bad("'needs_legal_review' must be true or false")
+
+        # sources
+        if "sources" in data:
+            src = data["sources"]
+            if not isinstance(src, list):
+                bad("'sources' must be an array of tables ([[sources]] with th and en)")
+            elif not src:
+                bad("no sources: every answer needs at least one [[sources]]")
+            else:
+                for i, s in enumerate(src, 1):
+                    if not isinstance(s, dict):
+                        bad(f"source {i} must be a table with th and en")
+                        continue
+                    for k in sorted({"th", "en"} - s.keys()):
+                        bad(f"source {i}: missing key {k!r}")
+                    for k in sorted(s.keys() - {"th", "en"}):
+                        bad(f"source {i}: unknown key {k!r}")
+                    for k in ("th", "en"):
+                        if k in s and (not isinstance(s[k], str) or not s[k].strip()):
+                            bad(f"source {i}: {k!r} must be a non-empty string")
+
+        # examples
+        if "examples" in data:
+            ex = data["examples"]
+            if not isinstance(ex, dict):
+                bad("'examples' must be a table with th and en lists")
+            else:
+                for k in sorted(ex.keys() - set(LANGS)):
+                    bad(f"examples: unknown key {k!r}")
+                for lang in LANGS:
+                    qs = ex.get(lang)
+                    if qs is None:
+                        bad(f"examples: missing key {lang!r}")
+                        continue
+                    if not isinstance(qs, list) or not all(isinstance(q, str) for q in qs):
+                        bad(f"examples.{lang} must be a list of strings")
+                        continue
+                    if any(not q.strip() for q in qs):
+                        bad(f"examples.{lang} has an empty question")
+                    good = [q for q in qs if q.strip()]
+                    if len(good) < MIN_EXAMPLES[lang]:
+                        bad(f"examples.{lang} has {len(good)} questions (at least {MIN_EXAMPLES[lang]})")
+                    for q in good:
+                        n = normalize_question(q)
+                        owner = seen_examples.get(n)
+                        if owner is None:
+                            seen_examples[n] = where
+                        elif owner == where:
+                            bad(f"example {q!r} appears twice")
+                        else:
+                            bad(f"example {q!r} is also an example of {owner}")
+
+    missing = [r for r in required_ids if r not in known]
+    if missing:
+        problems.append("knowledge base: required entries missing: " + ", ".join(missing))
+    return problems

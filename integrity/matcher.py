@@ -1,0 +1,421 @@
+"""Matching a free-text question to a knowledge-base entry, or saying "not sure".
+
+How it works
+------------
+Every example question of an entry, and its Thai and English titles, is one short *document*.
+A question and each document become TF-IDF vectors of **character n-grams** (Thai) and **words plus
+character n-grams** (Latin script, digits); an entry's score is the cosine similarity of the question
+with its best-matching document (nearest neighbour). The answer is given only when that score is high
+enough *and* clearly ahead of the next entry's (a margin); otherwise ``id`` is ``None`` and the three
+best entries are offered as "did you mean" choices.
+
+Before n-grams are taken the text goes through ``handlers.text.normalize`` (NFC, zero-width characters,
+Thai digits → Arabic, lower case, trailing particles) and then through a *matching fold* that makes the
+common ways of typing the same Thai alike:
+
+* spaces and punctuation between Thai words are dropped, so "รับของขวัญ ได้ไหม" and
+  "รับของขวัญได้ไหม" give the same n-grams; "ป.ป.ช." becomes "ปปช", "3,000" becomes "3000";
+* particles in the middle of a message (ครับ/ค่ะ/คะ/จ้า… before a space) go, like trailing ones;
+* tone marks, ็ and ์ are dropped and letters that sound alike are merged (ศ/ษ/ส, ณ/น/ญ, ฎ/ด, ธ/ท …,
+  ใ/ไ, เเ/แ, ํา/ำ), which absorbs most misspellings (ของขวัน, ทุจริด, นำ้ใจ, สิทธ) — both the question and
+  the knowledge base are folded the same way, so nothing is lost but a few rare collisions;
+* a handful of spoken variants of question words are unified (มั้ย/ไม๊ → ไหม, เท่าไหร่ → เท่าไร,
+  ยังไง → อย่างไร, รึเปล่า/ป่าว → เปล่า …);
+* runs of a repeated character ("ได้ไหมมมม") are shortened.
+
+Why this method
+---------------
+* **Thai without spaces.** Character n-grams need no word segmentation, so unspaced Thai, typos,
+  mixed Thai–English and English all go through one code path. A Thai word tokenizer (PyThaiNLP's
+  newmm) would add a large dependency and a dictionary that misspellings and spoken forms fall out
+  of; on this knowledge base the n-grams already reach the targets (see bench/README.md, "qa"),
+  so it is not used.
+* **Nearest example rather than one bag per entry.** Entries on neighbouring topics share most of
+  their vocabulary (ของขวัญ appears in half of them); what separates them is the phrasing of
+  particular questions, which the nearest example keeps and an averaged bag blurs. Titles count as
+  examples. The answer texts are *not* indexed: they are long, full of words every gift entry shares
+  (กรุงเทพมหานคร, เจ้าหน้าที่, ของขวัญ), and in leave-one-out tuning they lowered accuracy and made
+  unrelated questions look closer (see ``bench/qa/tune.py``).
+* **Cosine with unseen n-grams counted.** N-grams of the question that appear nowhere in the
+  knowledge base keep their (maximal) IDF weight in the question's norm, so a question that is
+  mostly about something else scores low even if it shares one topical word — that is what makes
+  "not sure" work for out-of-scope questions.
+* **Speed.** Pure Python with the standard library: an inverted index from n-gram to
+  (document, weight) postings, a few hundred documents; a question costs a few hundred dictionary
+  look-ups (well under a millisecond), and building the index for ~25 entries takes a few
+  milliseconds. No dependency, nothing to download.
+
+Threshold and margin
+--------------------
+``THRESHOLD`` and ``MARGIN`` were chosen by ``bench/qa/tune.py``: every example question of the
+knowledge base is matched against an index built without it (leave-one-out), and a list of
+out-of-scope questions written for tuning (not the bench set) is matched against the full index;
+the values keep false answers to out-of-scope questions rare while answering most in-scope ones.
+The labelled bench set (``bench/qa/questions.jsonl``) is never used to choose them.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import tomllib
+import unicodedata
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from handlers.text import normalize
+
+#: Below this score the matcher is "not sure" (chosen by bench/qa/tune.py, leave-one-out).
+THRESHOLD = 0.14
+#: ... and also when the best entry is not this far ahead of the second one.
+MARGIN = 0.04
+#: ... and also when less than this share of the question is made of n-grams the knowledge base has.
+MIN_COVERAGE = 0.6
+#: Scores are divided by coverage ** COVERAGE_POWER (see Matcher.scores).
+COVERAGE_POWER = 0.5
+#: How many entries "did you mean" offers.
+CANDIDATES = 3
+
+#: Character n-gram sizes for Thai; for words in Latin script, the word itself plus these n-grams.
+THAI_NGRAMS = (2, 3, 4)
+LATIN_NGRAMS = (3, 4)
+#: How much a title, an example question and one line of an answer weigh in an entry's profile.
+TITLE_WEIGHT = 1.0
+EXAMPLE_WEIGHT = 1.0
+ANSWER_WEIGHT = 2.0
+#: Share of the score that comes from the single closest example (the rest: the whole profile).
+NEAREST_WEIGHT = 0.0
+#: IDF is raised to this power: rare n-grams (names of things) count more than common ones.
+IDF_POWER = 2.0
+#: Extra feature weight of a word found in the synonym table (a "concept"), 0 to turn off.
+CONCEPT_WEIGHT = 2.0
+
+#: English function words carry nothing a question is about; they are dropped (question words such as
+#: "what" or "how" are not: the synonym table turns them into Thai ones).
+_STOPWORDS = (
+    "a an the is are am was were be been being do does did i me my mine we us our you your it its this that these "
+    "those to of for in on at by with and or but if so will would shall should could can may might must have has "
+    "had there they them their he him his she her someone something anyone about any some just please")
+ENGLISH_STOPWORDS = frozenset(_STOPWORDS.split())
+
+SYNONYMS_FILE = Path(__file__).resolve().parent / "synonyms.toml"
+
+# --- the matching fold -----------------------------------------------------------------------------
+
+# Particles anywhere, before a space, punctuation or the end. Not น้า/นะ/ค่า: หัวหน้า, มูลค่า end so.
+_PARTICLES = re.compile(r"(?:นะครับ|นะคะ|ครับผม|ครับ|คับ|ค่ะ|คะ|จ้ะ|จ้า|จ๊ะ)(?=[\s?!.,~]|$)")
+# Spoken or shortened spellings of question words, unified before folding (longest first).
+_VARIANTS = {
+    "มั้ย": "ไหม", "มั๊ย": "ไหม", "ไม๊": "ไหม",
+    "เท่าไหร่": "เท่าไร", "เท่าไร่": "เท่าไร", "เท่าใด": "เท่าไร",
+    "ยังไง": "อย่างไร", "ยังงัย": "อย่างไร", "ทำไง": "ทำอย่างไร",
+    "รึเปล่า": "หรือเปล่า", "หรือป่าว": "หรือเปล่า", "รึป่าว": "หรือเปล่า", "ได้ป่าว": "ได้หรือเปล่า",
+    "เหรอ": "หรือ", "อ่ะ": "", "ตรงไหน": "ที่ไหน",
+}
+_VARIANT_RE = re.compile("|".join(sorted(map(re.escape, _VARIANTS), key=len, reverse=True)))
+_THAI_FOLD = str.maketrans({
+    "\u0e4c": None, "\u0e47": None, "\u0e4d": None,  # karan, mai taikhu, nikhahit (ํา handled before)
+    "\u0e46": None,  # mai yamok
+    "ศ": "ส", "ษ": "ส",
+    "ณ": "น", "ญ": "น",
+    "ฎ": "ด", "ฏ": "ต", "ฐ": "ถ", "ฑ": "ท", "ฒ": "ท", "ธ": "ท",
+    "ฆ": "ค", "ฅ": "ค", "ฃ": "ข",
+    "ภ": "พ", "ฬ": "ล", "ฌ": "ช",
+    "ใ": "ไ",
+    "\u0e45": "\u0e32",  # lakkhangyao → sara aa
+})
+_NUMBER_WORDS = {"หนึ่ง": 1, "สอง": 2, "สาม": 3, "สี่": 4, "ห้า": 5, "หก": 6, "เจ็ด": 7, "แปด": 8, "เก้า": 9}
+_MULTIPLIERS = {"ร้อย": 100, "พัน": 1000, "หมื่น": 10000, "แสน": 100000}
+_NUMBER = re.compile(r"({}|\d+)\s*({})".format("|".join(_NUMBER_WORDS), "|".join(_MULTIPLIERS)))
+_SENTINEL = "\u0001"
+_THAI = "\u0e01-\u0e4f"
+_TOKEN = re.compile(rf"[{_THAI}]+(?:[\s.\-/]+[{_THAI}]+)*|[a-z]+|[0-9]+")
+_SEP = re.compile(r"[\s.\-/]+")
+_DIGIT_GROUP = re.compile(r"(?<=\d)[,.](?=\d{3}\b)")
+_REPEAT = re.compile(r"(\D)\1{2,}")
+_NIKHAHIT_AA = re.compile("\u0e4d([\u0e48-\u0e4b]?)\u0e32")  # ํ + า typed for ำ, maybe with a tone between
+_TONE_AFTER_AM = re.compile("\u0e33([\u0e48-\u0e4b])")
+
+
+def _number(m: re.Match) -> str:
+    n = m.group(1)
+    return str((int(n) if n.isdigit() else _NUMBER_WORDS[n]) * _MULTIPLIERS[m.group(2)])
+
+
+def spelling_fold(text: str) -> str:
+    """``normalize`` plus the spelling part of the fold (everything but synonyms)."""
+    # normalize() strips trailing particles without looking for a word boundary, which would cut
+    # หัวหน้า to หัว and มูลค่า to มูล; the sentinel keeps the text whole and _PARTICLES does the job.
+    t = normalize(text + _SENTINEL).replace(_SENTINEL, "")
+    t = _PARTICLES.sub(" ", t)
+    t = _DIGIT_GROUP.sub("", t)
+    t = _NUMBER.sub(_number, t)
+    t = _VARIANT_RE.sub(lambda m: _VARIANTS[m.group(0)], t)
+    t = _NIKHAHIT_AA.sub("\\1\u0e33", t).replace("เเ", "แ")
+    t = _TONE_AFTER_AM.sub("\\1\u0e33", t)
+    t = t.translate(_THAI_FOLD)
+    return _REPEAT.sub(r"\1", t)
+
+
+class Synonyms:
+    """The synonym table: every listed form (and the key itself) is rewritten to the key.
+
+    Rewriting scans the text once, trying at each position the forms that start with its character,
+    longest first (a dictionary look-up per length) — a regular expression with hundreds of
+    alternatives was ten times slower. English forms match whole words only, with an optional
+    plural -s/-es.
+    """
+
+    def __init__(self, table: Mapping[str, Sequence[str]]):
+        self.canonical: dict[str, str] = {}
+        for key, forms in table.items():
+            target = spelling_fold(key).strip()
+            for form in (key, *forms):
+                f = " ".join(spelling_fold(form).split())
+                if f and self.canonical.setdefault(f, target) != target:
+                    raise ValueError(f"synonyms: {form!r} is listed under {key!r} and elsewhere")
+        lengths: dict[str, set[int]] = defaultdict(set)
+        for f in self.canonical:
+            lengths[f[0]].add(len(f))
+        self._lengths = {c: sorted(ls, reverse=True) for c, ls in lengths.items()}
+
+    @classmethod
+    def load(cls, path: Path = SYNONYMS_FILE) -> Synonyms:
+        with open(path, "rb") as fh:
+            return cls(tomllib.load(fh).get("words", {}))
+
+    def rewrite(self, folded: str) -> tuple[str, list[str]]:
+        """``folded`` with every known form replaced by its key, and the keys found."""
+        out: list[str] = []
+        found: list[str] = []
+        canonical, lengths = self.canonical, self._lengths
+        i, n = 0, len(folded)
+        while i < n:
+            c = folded[i]
+            end = None
+            for length in lengths.get(c, ()):
+                form = folded[i:i + length]
+                target = canonical.get(form)
+                if target is None:
+                    continue
+                j = i + length
+                if "a" <= c <= "z":  # a whole English word: not inside another, plural allowed
+                    if i and "a" <= folded[i - 1] <= "z":
+                        break
+                    for suffix in ("es", "s", ""):
+                        after = folded[j + len(suffix):j + len(suffix) + 1]
+                        if folded.startswith(suffix, j) and not (after and "a" <= after <= "z"):
+                            j += len(suffix)
+                            break
+                    else:
+                        continue
+                end = j
+                break
+            if end is None:
+                out.append(c)
+                i += 1
+            else:
+                found.append(target)
+                out.append(f" {target} " if target.isascii() else target)
+                i = end
+        return "".join(out), found
+
+
+_synonyms: Synonyms | None = None
+
+
+def synonyms() -> Synonyms:
+    global _synonyms
+    if _synonyms is None:
+        _synonyms = Synonyms.load()
+    return _synonyms
+
+
+def fold(text: str) -> str:
+    """The matching form of ``text`` (see the module docstring); exposed for tests and tuning."""
+    return synonyms().rewrite(spelling_fold(text))[0]
+
+
+def exact_key(text: str) -> str:
+    """The form in which a question counts as "the same" as a title or an example."""
+    return "".join(ch for ch in fold(text) if unicodedata.category(ch)[0] in "LNM")
+
+
+def features(text: str) -> dict[str, float]:
+    """Sub-linear term frequencies of the n-gram and word features of ``text``."""
+    folded, concepts = synonyms().rewrite(spelling_fold(text))
+    counts: dict[str, float] = defaultdict(float)
+    for tok in _TOKEN.findall(folded):
+        c = tok[0]
+        if "\u0e01" <= c <= "\u0e4f":
+            s = _SEP.sub("", tok)
+            if len(s) < THAI_NGRAMS[0]:
+                counts[s] += 1
+            for n in THAI_NGRAMS:
+                for i in range(len(s) - n + 1):
+                    counts[s[i:i + n]] += 1
+        elif c.isdigit():
+            counts["#" + tok] += 1
+        elif tok not in ENGLISH_STOPWORDS:
+            counts["w:" + tok] += 1
+            s = f" {tok} "
+            for n in LATIN_NGRAMS:
+                for i in range(len(s) - n + 1):
+                    counts[s[i:i + n]] += 1
+    if CONCEPT_WEIGHT:
+        for k in concepts:
+            counts["c:" + k] += CONCEPT_WEIGHT
+    return {f: 1.0 + math.log(k) if k >= 1 else k for f, k in counts.items()}
+
+
+# --- the index -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Result:
+    """``id`` is None when the matcher is not sure; ``candidates`` are the best entries, best first."""
+
+    id: str | None
+    score: float
+    candidates: list[tuple[str, float]] = field(default_factory=list)
+
+
+def documents(entry: Any) -> list[tuple[str, float, str]]:
+    """What is indexed for one entry, as (text, weight, kind): titles, examples, lines of answers."""
+    docs = [(t, TITLE_WEIGHT, "title") for t in (getattr(entry, "title_th", ""), getattr(entry, "title_en", ""))]
+    examples = getattr(entry, "examples", None) or {}
+    for lang in ("th", "en"):
+        docs += [(t, EXAMPLE_WEIGHT, "example") for t in examples.get(lang, ()) or ()]
+    if ANSWER_WEIGHT:
+        for answer in (getattr(entry, "answer_th", ""), getattr(entry, "answer_en", "")):
+            docs += [(line, ANSWER_WEIGHT, "answer") for line in (answer or "").splitlines()]
+    return [(t, w, k) for t, w, k in docs if t and t.strip()]
+
+
+class Matcher:
+    """An index of the knowledge base; ``match`` answers one question."""
+
+    def __init__(self, entries: Iterable[Any], *, threshold: float = THRESHOLD, margin: float = MARGIN,
+                 min_coverage: float = MIN_COVERAGE):
+        ids: list[str] = []
+        docs: list[tuple[int, str, float, str]] = []
+        for entry in entries:
+            if entry.id in ids:
+                raise ValueError(f"duplicate entry id {entry.id!r}")
+            ids.append(entry.id)
+            docs += [(len(ids) - 1, t, w, k) for t, w, k in documents(entry)]
+        self._build(ids, docs, threshold, margin, min_coverage)
+
+    @classmethod
+    def from_documents(cls, ids: Sequence[str], docs: Sequence[tuple[int, str, float, str]], *,
+                       threshold: float = THRESHOLD, margin: float = MARGIN, min_coverage: float = MIN_COVERAGE,
+                       cache: dict[str, dict[str, float]] | None = None) -> Matcher:
+        """An index over explicit (entry index, text, weight, kind) documents — for tuning."""
+        self = cls.__new__(cls)
+        self._build(list(ids), docs, threshold, margin, min_coverage, cache)
+        return self
+
+    def _build(self, ids, docs, threshold, margin, min_coverage, cache=None) -> None:
+        self.ids, self.threshold, self.margin, self.min_coverage = ids, threshold, margin, min_coverage
+        vectors = []
+        for _, text, _, _ in docs:
+            v = cache.get(text) if cache is not None else None
+            if v is None:
+                v = features(text)
+                if cache is not None:
+                    cache[text] = v
+            vectors.append(v)
+        df: dict[str, int] = defaultdict(int)
+        for v in vectors:
+            for f in v:
+                df[f] += 1
+        n = len(vectors)
+        self._idf = {f: (math.log((n + 1) / (k + 1)) + 1.0) ** IDF_POWER for f, k in df.items()}
+        self._unseen_idf = (math.log(n + 1) + 1.0) ** IDF_POWER
+        profiles: list[dict[str, float]] = [defaultdict(float) for _ in ids]
+        nearest: dict[str, list[tuple[int, float]]] = defaultdict(list)
+        self._doc_entry = []
+        for (e, _, weight, kind), v in zip(docs, vectors, strict=True):
+            w = {f: tf * self._idf[f] for f, tf in v.items()}
+            norm = math.sqrt(sum(x * x for x in w.values())) or 1.0
+            profile = profiles[e]
+            for f, x in w.items():
+                profile[f] += weight * x / norm
+            if NEAREST_WEIGHT and kind != "answer":
+                d = len(self._doc_entry)
+                self._doc_entry.append(e)
+                for f, x in w.items():
+                    nearest[f].append((d, x / norm))
+        postings: dict[str, list[tuple[int, float]]] = defaultdict(list)
+        for e, profile in enumerate(profiles):
+            norm = math.sqrt(sum(x * x for x in profile.values())) or 1.0
+            for f, x in profile.items():
+                postings[f].append((e, x / norm))
+        self._postings = dict(postings)
+        # Titles and example questions typed (or tapped) as they are: that entry, whatever the scores.
+        exact: dict[str, int | None] = {}
+        for e, text, _, kind in docs:
+            if kind != "answer":
+                key = exact_key(text)
+                exact[key] = e if exact.get(key, e) == e else None
+        self._exact = {k: e for k, e in exact.items() if e is not None and k}
+        self._nearest = dict(nearest)
+        self.documents = len(docs)
+
+    def scores(self, question: str) -> tuple[list[tuple[str, float]], float]:
+        """Every entry with a non-zero score, best first, and the question's coverage.
+
+        Coverage is the share of the question's (squared) feature weight that occurs anywhere in the
+        knowledge base; a score is the cosine with the entry's profile divided by
+        ``coverage ** COVERAGE_POWER``, so words the knowledge base has never seen do not drag a
+        good match down — the coverage itself is checked against ``min_coverage`` instead.
+        """
+        q = features(question)
+        if not q:
+            return [], 0.0
+        idf, unseen = self._idf, self._unseen_idf
+        weights = {f: tf * idf.get(f, unseen) for f, tf in q.items()}
+        total = sum(x * x for x in weights.values())
+        known = sum(x * x for f, x in weights.items() if f in idf)
+        if not known:
+            return [], 0.0
+        coverage = known / total
+        totals = [0.0] * len(self.ids)
+        postings = self._postings
+        for f, x in weights.items():
+            for e, y in postings.get(f, ()):
+                totals[e] += x * y
+        if NEAREST_WEIGHT:
+            dots: dict[int, float] = defaultdict(float)
+            for f, x in weights.items():
+                for d, y in self._nearest.get(f, ()):
+                    dots[d] += x * y
+            best = [0.0] * len(self.ids)
+            for d, s in dots.items():
+                e = self._doc_entry[d]
+                best[e] = max(best[e], s)
+            totals = [(1 - NEAREST_WEIGHT) * t + NEAREST_WEIGHT * b for t, b in zip(totals, best, strict=True)]
+        scale = 1.0 / (math.sqrt(total) * coverage ** COVERAGE_POWER)
+        ranked = sorted(((s * scale, e) for e, s in enumerate(totals) if s > 0), key=lambda se: (-se[0], se[1]))
+        return [(self.ids[e], s) for s, e in ranked], coverage
+
+    def match(self, question: str) -> Result:
+        ranked, coverage = self.scores(question)
+        exact = self._exact.get(exact_key(question))
+        if exact is not None:
+            top = self.ids[exact]
+            ranked = [(top, 1.0)] + [(i, s) for i, s in ranked if i != top]
+        candidates = [(i, round(s, 4)) for i, s in ranked[:CANDIDATES]]
+        if len(candidates) < CANDIDATES:  # pad with entries that share nothing, in knowledge-base order
+            seen = {i for i, _ in candidates}
+            candidates += [(i, 0.0) for i in self.ids if i not in seen][:CANDIDATES - len(candidates)]
+        if not ranked:
+            return Result(None, 0.0, candidates)
+        top, s1 = ranked[0]
+        s2 = ranked[1][1] if len(ranked) > 1 else 0.0
+        confident = exact is not None or (
+            s1 >= self.threshold and s1 - s2 >= self.margin and coverage >= self.min_coverage)
+        return Result(top if confident else None, round(s1, 4), candidates)

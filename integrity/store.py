@@ -1,0 +1,218 @@
+"""The knowledge base in the database, per office, with revisions; answering; the queue of
+questions for an officer; the gift register.
+
+The TOML files in ``integrity/kb/`` are the shipped content. ``sync`` copies them into each
+office's ``kb_entries`` (new entries added; entries nobody edited in the console follow the
+files; entries edited in the console are left alone) and every change becomes a revision.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from dataclasses import asdict, dataclass
+from datetime import date, datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from bot.crypto import DataCipher
+from models import GiftReport, KbEntry, KbRevision, Office, UnansweredQuestion, utcnow
+
+QUESTION_MAX = 1000
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An entry as the matcher and the handlers see it (from the database)."""
+
+    id: str
+    title_th: str
+    title_en: str
+    answer_th: str
+    answer_en: str
+    sources: list
+    examples: dict
+    related: list
+    read_more: str | None = None
+    reviewed: str | None = None
+    needs_legal_review: bool = False
+
+    def title(self, lang: str) -> str:
+        return self.title_th if lang == "th" else self.title_en
+
+    def answer(self, lang: str) -> str:
+        return self.answer_th if lang == "th" else self.answer_en
+
+
+def _content(entry) -> dict:
+    """A KB file entry as JSON-safe content."""
+    d = asdict(entry) if not isinstance(entry, dict) else dict(entry)
+    for k, v in list(d.items()):
+        if isinstance(v, date | datetime):
+            d[k] = v.isoformat()
+    return d
+
+
+def as_answer(content: dict) -> Answer:
+    fields = Answer.__dataclass_fields__
+    return Answer(**{k: v for k, v in content.items() if k in fields})
+
+
+def sync(s: Session, office_id: int, entries=None) -> dict[str, int]:
+    """Bring an office's knowledge base in line with the files; returns counts."""
+    if entries is None:
+        from integrity.kb import load_entries
+
+        entries = load_entries()
+    have = {e.key: e for e in s.scalars(select(KbEntry).where(KbEntry.office_id == office_id))}
+    added = updated = 0
+    for entry in entries:
+        content = _content(entry)
+        row = have.get(content["id"])
+        if row is None:
+            row = KbEntry(office_id=office_id, key=content["id"], content=content, revision=1, edited=False)
+            s.add(row)
+            s.flush()
+            s.add(KbRevision(entry_id=row.id, revision=1, content=content, source="file"))
+            added += 1
+        elif not row.edited and row.content != content:
+            row.revision += 1
+            row.content = content
+            row.updated_at = utcnow()
+            s.add(KbRevision(entry_id=row.id, revision=row.revision, content=content, source="file"))
+            updated += 1
+    return {"added": added, "updated": updated}
+
+
+def sync_all(s: Session) -> dict[str, int]:
+    from integrity.kb import load_entries
+
+    entries = load_entries()
+    total = {"added": 0, "updated": 0}
+    for office_id in s.scalars(select(Office.id)):
+        for k, v in sync(s, office_id, entries).items():
+            total[k] += v
+    return total
+
+
+def edit(s: Session, office_id: int, key: str, content: dict, staff_id: int | None) -> KbEntry:
+    """An officer's change: a new revision that the shipped files will no longer overwrite."""
+    row = s.scalar(select(KbEntry).where(KbEntry.office_id == office_id, KbEntry.key == key))
+    if row is None:
+        raise KeyError(key)
+    content = {**row.content, **content, "id": key}
+    row.revision += 1
+    row.content = content
+    row.edited = True
+    row.updated_at = utcnow()
+    s.add(KbRevision(entry_id=row.id, revision=row.revision, content=content, staff_id=staff_id, source="console"))
+    return row
+
+
+def answers(s: Session, office_id: int) -> list[Answer]:
+    rows = s.scalars(select(KbEntry).where(KbEntry.office_id == office_id).order_by(KbEntry.key)).all()
+    return [as_answer(r.content) for r in rows]
+
+
+class MatcherCache:
+    """One matcher per office, rebuilt when any of its entries changes (checked by a cheap query)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._built: dict[int, tuple[tuple, object, dict[str, Answer]]] = {}
+
+    def get(self, s: Session, office_id: int):
+        sig = tuple(s.execute(select(func.count(KbEntry.id), func.sum(KbEntry.revision))
+                              .where(KbEntry.office_id == office_id)).one())
+        if sig[0] == 0:  # a new office: the shipped answers first
+            sync(s, office_id)
+            s.flush()
+            sig = tuple(s.execute(select(func.count(KbEntry.id), func.sum(KbEntry.revision))
+                                  .where(KbEntry.office_id == office_id)).one())
+        with self._lock:
+            cached = self._built.get(office_id)
+            if cached is not None and cached[0] == sig:
+                return cached[1], cached[2]
+        from integrity.matcher import Matcher
+
+        items = answers(s, office_id)
+        matcher = Matcher(items)
+        by_id = {a.id: a for a in items}
+        with self._lock:
+            self._built[office_id] = (sig, matcher, by_id)
+        return matcher, by_id
+
+
+MATCHERS = MatcherCache()
+
+
+# -- questions for an officer ----------------------------------------------------------------
+
+
+def ask_officer(s: Session, office_id: int, question: str, asker: str | None, lang: str,
+                cipher: DataCipher) -> UnansweredQuestion:
+    q = UnansweredQuestion(office_id=office_id, question=question[:QUESTION_MAX],
+                           asker_enc=cipher.encrypt(asker) if asker else None, asker_lang=lang, status="open")
+    s.add(q)
+    s.flush()
+    return q
+
+
+def answer_question(s: Session, q: UnansweredQuestion, answer: str, staff_id: int | None,
+                    cipher: DataCipher) -> str | None:
+    """Record the officer's answer; returns the asker's LINE ID to send it to (then forgotten)."""
+    if q.status != "open":
+        raise ValueError("this question is no longer open")
+    if not answer.strip():
+        raise ValueError("the answer is empty")
+    to = cipher.decrypt(q.asker_enc) if q.asker_enc else None
+    q.answer = answer.strip()
+    q.answered_by = staff_id
+    q.answered_at = utcnow()
+    q.status = "answered"
+    q.asker_enc = None
+    return to
+
+
+def dismiss_question(q: UnansweredQuestion, staff_id: int | None) -> None:
+    q.status = "dismissed"
+    q.answered_by = staff_id
+    q.answered_at = utcnow()
+    q.asker_enc = None
+
+
+def add_example(s: Session, office_id: int, q: UnansweredQuestion, key: str, staff_id: int | None) -> None:
+    """Teach the bot: the question becomes an example of an entry (a new revision)."""
+    row = s.scalar(select(KbEntry).where(KbEntry.office_id == office_id, KbEntry.key == key))
+    if row is None:
+        raise KeyError(key)
+    lang = "th" if any("\u0e00" <= ch <= "\u0e7f" for ch in q.question) else "en"
+    examples = {k: list(v) for k, v in (row.content.get("examples") or {}).items()}
+    if q.question not in examples.setdefault(lang, []):
+        examples[lang].append(q.question)
+    edit(s, office_id, key, {"examples": examples}, staff_id)
+    q.added_to = key
+
+
+# -- gift register ------------------------------------------------------------------------------
+
+GIVER_TYPES = ("relative", "served", "contractor", "colleague", "other")
+GIFT_ACTIONS = ("declined", "returned", "handed_over", "kept_reported")
+
+
+def report_gift(s: Session, office_id: int, staff_member_id: int | None, *, giver_type: str, item: str,
+                value_baht: int | None, received_on: date | None, action: str) -> GiftReport:
+    if giver_type not in GIVER_TYPES or action not in GIFT_ACTIONS:
+        raise ValueError("unknown giver type or action")
+    if not item.strip():
+        raise ValueError("what was given is missing")
+    for _ in range(10):
+        ref = "G-" + "".join(secrets.choice("ABCDEFGHJKMNPQRSTUVWXYZ23456789") for _ in range(6))
+        if s.scalar(select(GiftReport.id).where(GiftReport.reference == ref)) is None:
+            break
+    report = GiftReport(office_id=office_id, reference=ref, staff_member_id=staff_member_id, giver_type=giver_type,
+                        item=item.strip()[:300], value_baht=value_baht, received_on=received_on, action=action)
+    s.add(report)
+    s.flush()
+    return report

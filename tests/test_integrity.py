@@ -1,0 +1,174 @@
+"""Integrity questions on LINE: answers with their source, the not-sure path and the queue for
+an officer, the gift decision helper's verdicts, and the staff gift register."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from conftest import new_user
+from sqlalchemy import select
+
+from integrity import gifts, store
+from models import GiftReport, KbEntry, UnansweredQuestion
+from surveys import campaigns
+
+
+def test_a_question_typed_the_thai_way_gets_an_answer_with_its_source(bot):
+    user = new_user()
+    bot.text(user, "รับกระเช้าปีใหม่จากผู้รับเหมาได้ไหมครับ")
+    answer = bot.last_text(user)
+    assert "ที่มา:" in answer
+    assert "ขอโทษค่ะ ไม่แน่ใจ" not in answer
+    quick = bot.fake.sent_to(user)[-1]["quickReply"]["items"]
+    assert any(q["action"]["data"].startswith("action=qa&id=") for q in quick)  # related entries
+
+
+def test_not_sure_offers_three_entries_and_an_officer(bot, services):
+    user = new_user()
+    bot.text(user, "รถเมล์สาย 8 ผ่านเขตนี้ไหม")
+    assert "ไม่แน่ใจ" in bot.last_text(user)
+    quick = bot.fake.sent_to(user)[-1]["quickReply"]["items"]
+    datas = [q["action"]["data"] for q in quick]
+    assert sum(d.startswith("action=qa&id=") for d in datas) == 3
+    assert "action=qa_ask" in datas
+    bot.postback(user, "action=qa_ask")
+    assert "ส่งคำถามถึงเจ้าหน้าที่แล้ว" in bot.last_text(user)
+    with services.db.session() as s:
+        q = s.scalar(select(UnansweredQuestion))
+        assert q.question == "รถเมล์สาย 8 ผ่านเขตนี้ไหม" and q.status == "open"
+        assert user not in (q.asker_enc or "")
+        to = store.answer_question(s, q, "สาย 8 ไม่ผ่านค่ะ", None, services.cipher)
+        assert to == user and q.asker_enc is None and q.status == "answered"
+
+
+def test_tapping_a_candidate_shows_that_answer(bot):
+    user = new_user()
+    bot.text(user, "xyzzy plugh")
+    quick = bot.fake.sent_to(user)[-1]["quickReply"]["items"]
+    first = next(q for q in quick if q["action"]["data"].startswith("action=qa&id="))
+    bot.postback(user, first["action"]["data"])
+    assert "ที่มา:" in bot.last_text(user)
+
+
+def test_a_keyword_after_the_not_sure_offer_is_not_taken_as_a_question(bot, services):
+    user = new_user()
+    bot.text(user, "xyzzy plugh")
+    bot.text(user, "แจ้งเบาะแส")  # a flow's keyword still starts the flow
+    assert "ทุจริต" in bot.last_text(user)
+    with services.db.Session() as s:
+        assert s.scalar(select(UnansweredQuestion.id)) is None
+
+
+def test_english_question(bot):
+    user = new_user()
+    bot.text(user, "English")
+    bot.text(user, "Can I accept a gift from someone I served?")
+    assert "Source:" in bot.last_text(user)
+
+
+@pytest.mark.parametrize("answers,verdict,keep", [
+    (("contractor", "festival", "small", "no"), "contractor", False),
+    (("served", "after_service", "small", "yes"), "duty", False),
+    (("other", "festival", "small", "unsure"), "duty", False),  # when unsure, treat as duty
+    (("relative", "personal", "large", "no"), "relative", True),
+    (("colleague", "festival", "small", "no"), "colleague_small", True),
+    (("colleague", "personal", "large", "no"), "colleague_large", False),
+    (("other", "personal", "small", "no"), "other_small", True),
+    (("other", "festival", "unsure", "no"), "other_large", False),
+])
+def test_gift_helper_verdicts(answers, verdict, keep):
+    v = gifts.decide(*answers)
+    assert (v.key, v.may_keep) == (verdict, keep)
+    if not keep:
+        assert set(v.actions) & {"decline", "return", "report"}
+
+
+def test_no_gift_from_duties_whatever_the_value():
+    for giver in gifts.GIVERS:
+        for value in gifts.VALUES:
+            for occasion in gifts.OCCASIONS:
+                assert not gifts.decide(giver, occasion, value, "yes").may_keep
+
+
+def test_gift_helper_on_line(bot):
+    user = new_user()
+    bot.text(user, "ได้รับของขวัญ")
+    assert "ใครเป็นผู้ให้" in bot.last_text(user)
+    bot.postback(user, "action=g_giver&v=served")
+    bot.text(user, "3")  # after a service
+    bot.text(user, "๕๐๐ บาท")  # typed amount, Thai digits
+    bot.postback(user, "action=g_duty&v=yes")
+    verdict = bot.last_text(user)
+    assert "No Gift Policy" in verdict and "ปฏิเสธอย่างสุภาพ" in verdict and "ที่มา:" in verdict
+
+
+def _enrol(bot, services, user):
+    with services.db.session() as s:
+        code = campaigns.invite_staff(s, 1, "สมศรี ทดสอบ", "ฝ่ายปกครอง", date(2020, 1, 1))
+    bot.text(user, code)
+
+
+def test_gift_register_for_enrolled_staff(bot, services):
+    stranger = new_user()
+    bot.text(stranger, "รายงานของขวัญ")
+    assert "บุคลากรที่ลงทะเบียนแล้ว" in bot.last_text(stranger)
+    user = new_user()
+    _enrol(bot, services, user)
+    bot.text(user, "รายงานของขวัญ")
+    bot.postback(user, "action=r_giver&v=served")
+    bot.text(user, "กระเช้าผลไม้")
+    bot.text(user, "๑,๕๐๐")
+    bot.postback(user, "action=r_date", params={"date": "2026-11-20"})
+    bot.postback(user, "action=r_act&v=returned")
+    done = bot.last_text(user)
+    assert "G-" in done and "กระเช้าผลไม้" in done and "1,500" in done and "20 พ.ย. 2569" in done
+    with services.db.Session() as s:
+        r = s.scalar(select(GiftReport))
+        assert (r.giver_type, r.item, r.value_baht, r.received_on, r.action) == (
+            "served", "กระเช้าผลไม้", 1500, date(2026, 11, 20), "returned")
+
+
+def test_knowledge_base_is_loaded_per_office_and_edits_are_kept(services):
+    with services.db.session() as s:
+        matcher, by_id = store.MATCHERS.get(s, 1)
+        assert "gift.policy" in by_id and len(by_id) >= 24
+        store.edit(s, 1, "gift.policy", {"answer_th": "คำตอบที่สำนักงานแก้เอง"}, None)
+    with services.db.session() as s:
+        counts = store.sync(s, 1)  # the shipped files do not overwrite an office's edit
+        row = s.scalar(select(KbEntry).where(KbEntry.key == "gift.policy"))
+        assert row.content["answer_th"] == "คำตอบที่สำนักงานแก้เอง" and row.revision == 2
+        assert counts == {"added": 0, "updated": 0}
+        _, by_id = store.MATCHERS.get(s, 1)
+        assert by_id["gift.policy"].answer_th == "คำตอบที่สำนักงานแก้เอง"
+
+
+def test_itabot_ask_and_kb_validate(tmp_path, fake_line):
+    import json
+
+    from click.testing import CliRunner
+    from conftest import make_env
+
+    from bot.cli import main
+
+    env = make_env(tmp_path, f"sqlite:///{tmp_path / 'cli.sqlite3'}", fake_line.url)
+    runner = CliRunner()
+    out = runner.invoke(main, ["kb", "validate"], env=env, catch_exceptions=False)
+    assert out.exit_code == 0 and "valid" in out.output
+    out = runner.invoke(main, ["db", "upgrade"], env=env, catch_exceptions=False)
+    assert "knowledge base: 24 added" in out.output
+    one = runner.invoke(main, ["ask", "นโยบายไม่รับของขวัญคืออะไรครับ", "--json"], env=env,
+                        catch_exceptions=False)
+    got = json.loads(one.output)
+    assert set(got) == {"question", "id", "score", "answer"} and got["id"] == "gift.policy" and got["answer"]
+    many = runner.invoke(main, ["ask", "--json"], env=env, input="ลาคลอดได้กี่วัน\nITA คืออะไร\n",
+                         catch_exceptions=False)
+    lines = [json.loads(x) for x in many.output.splitlines()]
+    assert [x["question"] for x in lines] == ["ลาคลอดได้กี่วัน", "ITA คืออะไร"]
+    assert lines[0]["id"] is None and lines[0]["answer"] is None
+    assert lines[1]["id"] == "ita.what"
+    broken = tmp_path / "kb"
+    broken.mkdir()
+    (broken / "gift.policy.toml").write_text('id = "gift.policy"\n', encoding="utf-8")
+    out = runner.invoke(main, ["kb", "validate", "--path", str(broken)], env=env)
+    assert out.exit_code == 1
