@@ -11,7 +11,6 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -19,6 +18,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from bot import codes
 from bot.crypto import DataCipher
 from complaints import catalog, receipts
 from models import (
@@ -44,7 +44,6 @@ TEXT_MAX = 4000  # characters per message kept in a report
 DESCRIPTION_MAX = 10_000  # characters in all
 REPLY_MAX = 2000
 # Events a reporter sees when following the case (never internal notes or reveals).
-REPORTER_VISIBLE = ("created", "status", "to_reporter", "from_reporter")
 CLOSED_STATUSES = ("concluded", "referred", "closed")
 
 
@@ -148,7 +147,7 @@ def submit(s: Session, office_id: int, draft: dict, cipher: DataCipher, line_use
     complaint = Complaint(
         office_id=office_id,
         receipt_hash=receipt_hash(cipher, code),
-        reference=_new_reference(s),
+        reference=codes.unique_reference(s, Complaint.reference, "C-"),
         channel="line",
         category=str(draft.get("category") or "other")[:32],
         description=description,
@@ -173,15 +172,6 @@ def submit(s: Session, office_id: int, draft: dict, cipher: DataCipher, line_use
                   .values(complaint_id=complaint.id, draft_token=None, message_key=None))
     s.add(ComplaintEvent(complaint_id=complaint.id, kind="created", status="received"))
     return Submitted(complaint, receipts.pretty(code))
-
-
-def _new_reference(s: Session) -> str:
-    """A short reference officers use among themselves; random, so it says nothing about time."""
-    for _ in range(10):
-        ref = "C-" + "".join(secrets.choice(receipts.ALPHABET) for _ in range(6))
-        if s.scalar(select(Complaint.id).where(Complaint.reference == ref)) is None:
-            return ref
-    raise RuntimeError("could not find a free reference")
 
 
 # -- following the case -------------------------------------------------------------------

@@ -3,30 +3,25 @@ one-time code, and who is told that a new case arrived (category only, never con
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot import codes
 from bot.crypto import DataCipher
 from complaints import catalog
 from models import LineGroup, StaffOffice, StaffUser, utcnow
 
 LINK_TTL = timedelta(minutes=15)
-LINK_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 LINK_PREFIXES = ("เชื่อมบัญชี", "เชื่อมคอนโซล", "link console", "link")
 ALERT_ROLES = ("complaint_officer",)
 
 
-def _normalize(text: str) -> str:
-    return "".join(ch for ch in text.upper() if ch in LINK_ALPHABET)
-
-
 def new_link_code(s: Session, staff: StaffUser, office_id: int, cipher: DataCipher) -> str:
     """A code the officer sends to the office's LINE account within 15 minutes: "เชื่อมบัญชี ABCD-EFGH"."""
-    raw = "".join(secrets.choice(LINK_ALPHABET) for _ in range(8))
+    raw = codes.random_code(8)
     staff.line_link_hash = cipher.keyed_hash("officer-link", raw)
     staff.line_link_expires_at = utcnow() + LINK_TTL
     staff.line_link_office_id = office_id
@@ -46,7 +41,7 @@ def looks_like_link(text: str) -> str | None:
     low = t.lower()
     for prefix in LINK_PREFIXES:
         if low.startswith(prefix):
-            rest = _normalize(t[len(prefix):])
+            rest = codes.code_letters(t[len(prefix):])
             return rest if len(rest) == 8 else None
     return None
 

@@ -8,16 +8,16 @@ Only a keyed hash is stored; lookups go by that hash and end with a constant-tim
 from __future__ import annotations
 
 import re
-import secrets
 
-ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+from bot.codes import ALPHABET, random_code
+
 _THAI_DIGITS = str.maketrans("๐๑๒๓๔๕๖๗๘๙", "0123456789")
 LENGTH = 20
 _CANDIDATE = re.compile(r"[A-Za-z0-9๐-๙][A-Za-z0-9๐-๙\s\-–]{18,40}[A-Za-z0-9๐-๙]")
 
 
 def new_code() -> str:
-    raw = "".join(secrets.choice(ALPHABET) for _ in range(LENGTH))
+    raw = random_code(LENGTH)
     return "-".join(raw[i : i + 4] for i in range(0, LENGTH, 4))
 
 

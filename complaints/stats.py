@@ -22,7 +22,7 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.thaidate import BANGKOK, BE_OFFSET, be_date
+from bot.thaidate import BANGKOK, BE_OFFSET, be_date, parse_thai_date
 from complaints import cases, catalog
 from handlers.text import thai_digits_to_arabic
 from models import Complaint, Office, utcnow
@@ -68,20 +68,11 @@ def month_range(text: str) -> tuple[date, date]:
 
 def parse_day(text: str) -> date:
     """A day typed as ``YYYY-MM-DD`` or ``D/M/YYYY``, CE or BE (2569-11-30, 30/11/2569), Thai
-    digits accepted. ValueError otherwise."""
-    t = thai_digits_to_arabic((text or "").strip())
-    m = re.fullmatch(r"(\d{4})-(\d{1,2})-(\d{1,2})", t)
-    if m:
-        year, month, day = int(m.group(1)), int(m.group(2)), int(m.group(3))
-    else:
-        m = re.fullmatch(r"(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})", t)
-        if not m:
-            raise ValueError(f"{text!r} is not a day like 2026-11-30 or 30/11/2569")
-        day, month, year = int(m.group(1)), int(m.group(2)), int(m.group(3))
-    try:
-        return date(_ce_year(year), month, day)
-    except ValueError:
-        raise ValueError(f"{text!r} is not a day of the calendar") from None
+    digits accepted (``bot.thaidate.parse_thai_date``). ValueError otherwise."""
+    day = parse_thai_date(text)
+    if day is None:
+        raise ValueError(f"{text!r} is not a day like 2026-11-30 or 30/11/2569")
+    return day
 
 
 def _utc_bounds(start: date, end: date) -> tuple[datetime, datetime]:

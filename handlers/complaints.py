@@ -15,7 +15,6 @@ and cleaned (``complaints.evidence``), and stored by the step.
 from __future__ import annotations
 
 import logging
-import re
 import secrets
 import threading
 import time
@@ -23,7 +22,7 @@ from datetime import date, timedelta
 
 from sqlalchemy import select
 
-from bot.thaidate import be_date, be_datetime
+from bot.thaidate import be_date, be_datetime, parse_thai_date
 from complaints import cases, catalog, evidence, officers, receipts
 from handlers.context import Context, text_message
 from handlers.conversation import (
@@ -211,29 +210,6 @@ def ask_when(ctx: Context) -> None:
 
 
 UNSURE_WORDS = Keyword("ไม่แน่ใจ", "ไม่ทราบ", "ไม่รู้", "จำไม่ได้", "unsure", "not sure", "don't know", "dont know")
-_DATE = re.compile(r"^\s*(\d{1,2})\s*[/.-]\s*(\d{1,2})\s*[/.-]\s*(\d{2,4})\s*$")
-
-
-def parse_date(text: str) -> date | None:
-    """d/m/yyyy in the Buddhist or Common Era (Thai digits too), or ISO yyyy-mm-dd."""
-    t = thai_digits_to_arabic(text).strip()
-    try:
-        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", t):
-            d = date.fromisoformat(t)
-            return d.replace(year=d.year - 543) if d.year > 2400 else d
-        m = _DATE.match(t)
-        if not m:
-            return None
-        day, month, year = (int(x) for x in m.groups())
-        if year < 100:
-            year += 2500 if year > 60 else 2000  # "69" → 2569 BE; "24" → 2024
-        if year > 2400:
-            year -= 543
-        return date(year, month, day)
-    except ValueError:
-        return None
-
-
 def on_when(ctx: Context) -> str | None:
     choice = _choice(ctx, "c_when")
     if choice == "date":
@@ -249,7 +225,7 @@ def on_when(ctx: Context) -> str | None:
     elif choice == "unsure" or UNSURE_WORDS(ctx):
         ctx.data["occurred_on"], ctx.data["occurred_text"] = None, "unsure"
     elif ctx.text is not None and ctx.text.strip():
-        d = parse_date(ctx.text)
+        d = parse_thai_date(ctx.text)
         if d is not None and d <= utcnow().date() + timedelta(days=1):
             ctx.data["occurred_on"], ctx.data["occurred_text"] = d.isoformat(), None
         else:
@@ -371,7 +347,7 @@ SKIP_WORDS = Keyword("ข้าม", "skip", "ไม่ระบุ", "-")
 
 
 def on_contact(ctx: Context) -> str | None:
-    if _choice(ctx, "c_skip") is not None or postback_data(ctx).get("action") == "c_skip" or SKIP_WORDS(ctx):
+    if postback_data(ctx).get("action") == "c_skip" or SKIP_WORDS(ctx):
         ctx.data["contact"] = ""
     elif ctx.text and ctx.text.strip():
         ctx.data["contact"] = ctx.text.strip()[:200]
@@ -496,7 +472,10 @@ class StatusRequest(Matcher):
         if ctx.text is None:
             return False
         rest = _strip_prefix(ctx.text, STATUS_PREFIXES)
-        return rest is not None and receipts.split_code(rest)[0] is not None and not receipts.split_code(rest)[1]
+        if rest is None:
+            return False
+        code, after = receipts.split_code(rest)
+        return code is not None and not after
 
 
 class ReplyRequest(Matcher):
@@ -707,6 +686,12 @@ FOLLOW = Conversation(
 
 
 def register(engine: Engine) -> None:
+    from handlers.dispatcher import PREPARE, UNSEND_HOOKS
+
+    for mtype in MEDIA:  # evidence is fetched before the handling transaction
+        PREPARE[f"message.{mtype}"] = prepare_evidence
+    if on_unsend not in UNSEND_HOOKS:
+        UNSEND_HOOKS.append(on_unsend)
     engine.add(REPORT)
     engine.add(FOLLOW)
     engine.routes[:0] = [

@@ -123,6 +123,9 @@ class Conversation:
     reprompt: Step | None = None
     # Called when the person leaves (cancel, timeout): discard whatever the draft holds.
     on_exit: Callable[[Context], None] | None = None
+    # A message that fits no route ends the conversation and is handled as if there had been
+    # none (for a state that only offers buttons, e.g. after a not-sure answer), not reprompted.
+    release_unmatched: bool = False
 
 
 # -- the engine ------------------------------------------------------------------------------
@@ -191,6 +194,10 @@ class Engine:
         state.updated_at = now
         state.expires_at = now + conv.timeout
 
+    def start(self, ctx: Context, conversation: Conversation, step: Step) -> None:
+        """Run ``step`` as the first step of ``conversation`` (e.g. from the default route)."""
+        self._run(ctx, conversation, step, None)
+
     def handle(self, ctx: Context) -> None:
         state = self.state_of(ctx)
         if state is not None and state.expires_at <= utcnow():
@@ -235,12 +242,15 @@ class Engine:
                             self.leave(ctx, state)
                             self._run(ctx, other, step, None)
                             return
-                if conv.reprompt is not None:
-                    ctx.data = copy.deepcopy(state.data or {})
-                    conv.reprompt(ctx)
-                else:
-                    ctx.say("not_understood_in_flow")
-                return
+                if not conv.release_unmatched:
+                    if conv.reprompt is not None:
+                        ctx.data = copy.deepcopy(state.data or {})
+                        conv.reprompt(ctx)
+                    else:
+                        ctx.say("not_understood_in_flow")
+                    return
+                self.leave(ctx, state)
+                state = None
 
         for conv in self.conversations:
             for matcher, step in conv.entry_points:

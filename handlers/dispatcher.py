@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from sqlalchemy import bindparam, select
 
+from bot.inbox import event_kind
 from handlers import menu
 from handlers.context import Context, text_message
 from handlers.conversation import Engine, MessageType, Postback
@@ -211,25 +212,12 @@ HANDLERS: dict[str, Callable[[Context, Engine], None]] = {
 PREPARE: dict[str, Callable[..., dict]] = {"follow": prepare_follow}
 
 
-def _register_complaint_hooks() -> None:
-    from handlers import complaints
-
-    for mtype in complaints.MEDIA:
-        PREPARE[f"message.{mtype}"] = complaints.prepare_evidence
-    if complaints.on_unsend not in UNSEND_HOOKS:
-        UNSEND_HOOKS.append(complaints.on_unsend)
-
-
-_register_complaint_hooks()
-
 
 class Dispatcher:
     def __init__(self, engine: Engine | None = None) -> None:
         self.engine = engine or build_engine()
 
     def prepare(self, event: dict, office_id: int, line, session) -> dict:
-        from bot.inbox import event_kind
-
         fn = PREPARE.get(event_kind(event))
         return fn(event, office_id, line, session) if fn is not None else {}
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from bot.thaidate import be_date
+from bot.thaidate import be_date, parse_thai_date
 from handlers.context import Context, text_message
 from handlers.conversation import STAY, AnyText, Conversation, Engine, Keyword, Postback, postback_data
 from handlers.text import normalize, thai_digits_to_arabic
@@ -85,10 +85,11 @@ def qa_intro(ctx: Context) -> None:
 QA = Conversation(
     name="qa",
     entry_points=[],
-    # Anything else typed while "ask an officer" is on offer leaves this state and is handled
-    # afresh (a keyword, or a new question): see ``register``.
+    # Anything else typed while "ask an officer" is on offer is handled afresh (a keyword, or a
+    # new question).
     states={"offered": [(Postback("qa_ask"), ask_officer), (Postback("qa"), entry_tapped)]},
     timeout=timedelta(minutes=30),
+    release_unmatched=True,
 )
 
 
@@ -110,7 +111,7 @@ def _picked(ctx: Context, action: str, prefix: str, options: tuple[str, ...]) ->
         if number.isdigit() and 1 <= int(number) <= len(options):
             return options[int(number) - 1]
         for o in options:
-            if typed in (normalize(ctx.t(f"{prefix}_{o}")),):
+            if typed == normalize(ctx.t(f"{prefix}_{o}")):
                 return o
     return None
 
@@ -246,8 +247,6 @@ def report_value(ctx: Context) -> str:
 
 
 def report_date(ctx: Context) -> str:
-    from handlers.complaints import parse_date
-
     data = postback_data(ctx)
     d: date | None = None
     if data.get("action") == "r_today" or normalize(ctx.text or "") in ("วันนี้", "today"):
@@ -259,7 +258,7 @@ def report_date(ctx: Context) -> str:
         except ValueError:
             d = None
     elif ctx.text:
-        d = parse_date(ctx.text)
+        d = parse_thai_date(ctx.text)
     if d is None or d > campaigns.today_bangkok():
         ctx.say("gr_bad_date")
         return STAY
@@ -300,13 +299,8 @@ GIFT_REGISTER = Conversation(
 
 
 def register(engine: Engine) -> None:
-    def rehandle(ctx: Context) -> None:
-        engine.leave(ctx, engine.state_of(ctx))
-        engine.handle(ctx)
-
-    QA.reprompt = rehandle
     # Free text that no flow or keyword wanted is a question for the knowledge base.
-    engine.default = lambda ctx: engine._run(ctx, QA, answer_free_text, None)
+    engine.default = lambda ctx: engine.start(ctx, QA, answer_free_text)
     engine.add(QA)
     engine.add(GIFT_HELPER)
     engine.add(GIFT_REGISTER)

@@ -8,7 +8,6 @@ files; entries edited in the console are left alone) and every change becomes a 
 
 from __future__ import annotations
 
-import secrets
 import threading
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
@@ -16,6 +15,7 @@ from datetime import date, datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from bot import codes
 from bot.crypto import DataCipher
 from models import GiftReport, KbEntry, KbRevision, Office, UnansweredQuestion, utcnow
 
@@ -207,11 +207,8 @@ def report_gift(s: Session, office_id: int, staff_member_id: int | None, *, give
         raise ValueError("unknown giver type or action")
     if not item.strip():
         raise ValueError("what was given is missing")
-    for _ in range(10):
-        ref = "G-" + "".join(secrets.choice("ABCDEFGHJKMNPQRSTUVWXYZ23456789") for _ in range(6))
-        if s.scalar(select(GiftReport.id).where(GiftReport.reference == ref)) is None:
-            break
-    report = GiftReport(office_id=office_id, reference=ref, staff_member_id=staff_member_id, giver_type=giver_type,
+    report = GiftReport(office_id=office_id, reference=codes.unique_reference(s, GiftReport.reference, "G-"),
+                        staff_member_id=staff_member_id, giver_type=giver_type,
                         item=item.strip()[:300], value_baht=value_baht, received_on=received_on, action=action)
     s.add(report)
     s.flush()

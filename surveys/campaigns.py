@@ -19,12 +19,13 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from bot import codes
 from models import CodeAttempts, LinkClicks, StaffInviteCode, StaffMember, SurveyCampaign, TrackedLink, utcnow
 from models.survey import KINDS
 
 BANGKOK = ZoneInfo("Asia/Bangkok")
 INVITE_TTL = timedelta(days=30)
-CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: read aloud and typed on a phone
+CODE_ALPHABET = codes.ALPHABET  # no 0/O, 1/I/L: read aloud and typed on a phone
 CODE_FAILURES_BEFORE_LOCK = 5
 CODE_LOCK = timedelta(minutes=15)
 
@@ -146,7 +147,7 @@ def _code_hash(code: str) -> str:
 
 
 def normalize_code(text: str) -> str:
-    return "".join(ch for ch in text.upper() if ch in CODE_ALPHABET)
+    return codes.code_letters(text)
 
 
 def invite_staff(s: Session, office_id: int, name: str, division: str, started_on: date) -> str:
@@ -158,7 +159,7 @@ def invite_staff(s: Session, office_id: int, name: str, division: str, started_o
     member = StaffMember(office_id=office_id, name=name.strip(), division=division.strip(), started_on=started_on)
     s.add(member)
     s.flush()
-    raw = "".join(secrets.choice(CODE_ALPHABET) for _ in range(8))
+    raw = codes.random_code(8)
     code = f"{raw[:4]}-{raw[4:]}"
     s.add(StaffInviteCode(office_id=office_id, staff_id=member.id, code_hash=_code_hash(code),
                           expires_at=utcnow() + INVITE_TTL))

@@ -333,9 +333,9 @@ def test_receipt_codes_are_long_random_and_forgiving_to_type():
                                             ("2026-11-15", "2026-11-15"), ("15/11/69", "2026-11-15"),
                                             ("เมื่อวาน", None), ("31/02/2569", None)])
 def test_dates_typed_in_thai_ways(typed, expected):
-    from handlers.complaints import parse_date
+    from bot.thaidate import parse_thai_date
 
-    d = parse_date(typed)
+    d = parse_thai_date(typed)
     assert (d.isoformat() if d else None) == expected
 
 
