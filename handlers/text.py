@@ -21,11 +21,19 @@ def thai_digits_to_arabic(text: str) -> str:
     return text.translate(THAI_DIGITS)
 
 
-def normalize(text: str) -> str:
-    """Lower-cased, NFC, Arabic digits, no zero-width characters, single spaces, no particles."""
+def normalize(text: str, particles: bool = True) -> str:
+    """Lower-cased, NFC, Arabic digits, no zero-width characters, single spaces, no particles.
+
+    Trailing particles are cut without looking for a word boundary (Thai has none to look for), so
+    "เมนูค่า" and "ยกเลิกนะ" meet their keywords — and หัวหน้า or มูลค่า lose their ends too. That is
+    harmless when both sides of a comparison are normalised (keywords, choices); text that is read
+    for its meaning (the Q&A matcher) passes ``particles=False`` and drops particles its own way.
+    """
     t = unicodedata.normalize("NFC", text).translate(_ZERO_WIDTH)
     t = thai_digits_to_arabic(t).casefold()
     t = _SPACES.sub(" ", t).strip()
+    if not particles:
+        return t
     stripped = _TRAILING.sub("", t).strip()
     return stripped or t
 

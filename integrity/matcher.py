@@ -134,7 +134,6 @@ _THAI_FOLD = str.maketrans({
 _NUMBER_WORDS = {"หนึ่ง": 1, "สอง": 2, "สาม": 3, "สี่": 4, "ห้า": 5, "หก": 6, "เจ็ด": 7, "แปด": 8, "เก้า": 9}
 _MULTIPLIERS = {"ร้อย": 100, "พัน": 1000, "หมื่น": 10000, "แสน": 100000}
 _NUMBER = re.compile(r"({}|\d+)\s*({})".format("|".join(_NUMBER_WORDS), "|".join(_MULTIPLIERS)))
-_SENTINEL = "\u0001"
 _THAI = "\u0e01-\u0e4f"
 _TOKEN = re.compile(rf"[{_THAI}]+(?:[\s.\-/]+[{_THAI}]+)*|[a-z]+|[0-9]+")
 _SEP = re.compile(r"[\s.\-/]+")
@@ -151,9 +150,9 @@ def _number(m: re.Match) -> str:
 
 def spelling_fold(text: str) -> str:
     """``normalize`` plus the spelling part of the fold (everything but synonyms)."""
-    # normalize() strips trailing particles without looking for a word boundary, which would cut
-    # หัวหน้า to หัว and มูลค่า to มูล; the sentinel keeps the text whole and _PARTICLES does the job.
-    t = normalize(text + _SENTINEL).replace(_SENTINEL, "")
+    # normalize() would cut trailing particles without a word boundary (หัวหน้า → หัว, มูลค่า → มูล);
+    # _PARTICLES does the job here, only where a particle ends a phrase.
+    t = normalize(text, particles=False)
     t = _PARTICLES.sub(" ", t)
     t = _DIGIT_GROUP.sub("", t)
     t = _NUMBER.sub(_number, t)

@@ -172,3 +172,28 @@ def test_itabot_ask_and_kb_validate(tmp_path, fake_line):
     (broken / "gift.policy.toml").write_text('id = "gift.policy"\n', encoding="utf-8")
     out = runner.invoke(main, ["kb", "validate", "--path", str(broken)], env=env)
     assert out.exit_code == 1
+
+
+@pytest.mark.parametrize("text,reply", [
+    ("ขอบคุณมากค่ะ", "ยินดีค่ะ"),
+    ("สวัสดีครับ", "สวัสดีค่ะ"),
+    ("โอเคครับ", "รับทราบค่ะ"),
+    ("55555", "รับทราบค่ะ"),
+    ("👍", "รับทราบค่ะ"),
+])
+def test_thanks_and_greetings_are_not_taken_as_questions(bot, services, text, reply):
+    user = new_user()
+    bot.text(user, text)
+    answer = bot.last_text(user)
+    assert answer.startswith(reply) and "ไม่แน่ใจ" not in answer
+    with services.db.Session() as s:
+        assert s.scalar(select(UnansweredQuestion.id)) is None
+    bot.text(user, "รับกระเช้าปีใหม่จากผู้รับเหมาได้ไหมครับ")  # and the next question is answered as usual
+    assert "ที่มา:" in bot.last_text(user)
+
+
+def test_thanks_in_english():
+    from handlers.integrity import small_talk
+
+    assert small_talk("Thank you so much!") == "thanks"
+    assert small_talk("thanks, can I accept a gift?") is None  # a question after the thanks is a question
