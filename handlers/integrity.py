@@ -5,7 +5,6 @@ entries and "ask an officer"; the gift decision helper; staff's gift register.
 
 from __future__ import annotations
 
-import re
 from datetime import date, timedelta
 
 from bot.thaidate import be_date, parse_thai_date
@@ -38,52 +37,18 @@ def show_answer(ctx: Context, answer: store.Answer, by_id: dict[str, store.Answe
     ctx.reply(text_message("\n\n".join(lines), quick))
 
 
-# Greetings, thanks and acknowledgements are not questions: a short friendly answer, not "not sure".
-# Whole messages made only of these words (any order, any particles, punctuation or emoji).
-_SMALL_TALK = {
-    "hello": ("สวัสดี", "หวัดดี", "ดีครับ", "ดีค่ะ", "ดีจ้า", "hello", "hi", "hey", "good morning",
-              "good afternoon", "good evening", "how are you", "แอดมิน", "admin"),
-    "thanks": ("ขอบคุณ", "ขอบคุน", "ขอบใจ", "ขอบคุณมาก", "มากๆ", "มาก", "เลย", "นะ", "thank you", "thanks",
-               "thx", "ty", "much", "so", "very"),
-    "ack": ("โอเค", "ok", "okay", "ได้", "ครับ", "ค่ะ", "คะ", "จ้า", "รับทราบ", "เข้าใจแล้ว", "ทราบแล้ว",
-            "got it", "fine", "good", "ดี", "เยี่ยม"),
-}
-_PARTICLE_WORDS = ("ครับผม", "ครับ", "คับ", "ค่ะ", "คะ", "ค่า", "จ้า", "จ้ะ", "นะ", "น้า", "ด้วย", "na")
-
-
-def _alternatives(words) -> str:
-    return "|".join(sorted({re.escape(w.replace(" ", "")) for w in words}, key=len, reverse=True))
-
-
-_SMALL_TALK_ALL = re.compile("(?:{})+".format(_alternatives(
-    [w for words in _SMALL_TALK.values() for w in words] + list(_PARTICLE_WORDS))))
-_SMALL_TALK_KIND = {kind: re.compile(_alternatives(_SMALL_TALK[kind])) for kind in ("thanks", "hello")}
-_LAUGH = re.compile(r"(?:5{3,}|(?:ha){2,}|(?:ฮ่?า){2,}|lol)")
-
-
-def small_talk(text: str) -> str | None:
-    """"thanks", "hello" or "ack" when the whole message is only such words; None for anything else."""
-    t = "".join(ch for ch in normalize(text) if ch.isalnum() or "\u0e00" <= ch <= "\u0e7f")
-    if not t or _LAUGH.fullmatch(t):
-        return "ack"  # only emoji or punctuation, or laughter
-    if not _SMALL_TALK_ALL.fullmatch(t):
-        return None
-    return next((kind for kind, words in _SMALL_TALK_KIND.items() if words.search(t)), "ack")
-
-
 def answer_free_text(ctx: Context) -> str | None:
     """The engine's default: anything typed outside a flow is a question."""
     text = (ctx.text or "").strip()
     if not text:
         return None
-    kind = small_talk(text)
-    if kind is not None:
-        ctx.reply(text_message(ctx.t(f"small_{kind}"), [
+    matcher, by_id = store.MATCHERS.get(ctx.session, ctx.office_id)
+    result = matcher.match(text)
+    if result.small_talk is not None:
+        ctx.reply(text_message(ctx.t(f"small_{result.small_talk}"), [
             ctx.quick_postback(ctx.t("menu_menu"), "action=menu"),
             ctx.quick_postback(ctx.t("menu_gift_helper"), "action=gift_helper")]))
         return None
-    matcher, by_id = store.MATCHERS.get(ctx.session, ctx.office_id)
-    result = matcher.match(text)
     if result.id is not None and result.id in by_id:
         show_answer(ctx, by_id[result.id], by_id)
         return None

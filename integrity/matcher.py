@@ -71,6 +71,7 @@ from pathlib import Path
 from typing import Any
 
 from handlers.text import normalize
+from integrity import smalltalk
 
 #: Below this score the matcher is "not sure" (chosen by bench/qa/tune.py, leave-one-out).
 THRESHOLD = 0.14
@@ -284,6 +285,8 @@ class Result:
     id: str | None
     score: float
     candidates: list[tuple[str, float]] = field(default_factory=list)
+    #: "hello", "thanks" or "ack" when the message is not a question at all (see integrity.smalltalk)
+    small_talk: str | None = None
 
 
 def documents(entry: Any) -> list[tuple[str, float, str]]:
@@ -406,6 +409,9 @@ class Matcher:
         return [(self.ids[e], s) for s, e in ranked], coverage
 
     def match(self, question: str) -> Result:
+        chat = smalltalk.kind(question)
+        if chat is not None:
+            return Result(None, 0.0, [], small_talk=chat)
         ranked, coverage = self.scores(question)
         exact = self._exact.get(exact_key(question))
         if exact is not None:

@@ -192,8 +192,12 @@ def test_thanks_and_greetings_are_not_taken_as_questions(bot, services, text, re
     assert "ที่มา:" in bot.last_text(user)
 
 
-def test_thanks_in_english():
-    from handlers.integrity import small_talk
+def test_thanks_in_english_and_a_question_after_a_greeting():
+    from integrity.kb import load_entries
+    from integrity.matcher import Matcher
 
-    assert small_talk("Thank you so much!") == "thanks"
-    assert small_talk("thanks, can I accept a gift?") is None  # a question after the thanks is a question
+    m = Matcher(load_entries())
+    assert m.match("Thank you so much!").small_talk == "thanks"
+    assert m.match("thanks a lot!").id is None
+    result = m.match("สวัสดีครับ รับกระเช้าปีใหม่จากผู้รับเหมาได้ไหม")  # a question after a greeting is a question
+    assert result.small_talk is None and result.id == "gift.festival"

@@ -7,6 +7,10 @@
   typed it.
 * **Out of scope:** the questions in ``OUT_OF_SCOPE`` below, written for tuning only (the labelled
   bench set, bench/qa/questions.jsonl, is a held-out measurement and is never read here).
+* **Development set** (``bench/qa/dev.jsonl``, ``--dev``): questions written for tuning by someone
+  who saw neither the bench set nor the example questions — whole questions as people type them,
+  in scope (labelled) and out of scope (null). They are matched against the full index and pooled
+  with the two sets above: in scope with the left-out examples, out of scope with ``OUT_OF_SCOPE``.
 
 For every (threshold, margin, minimum coverage) on a grid it counts, in scope, right answers / wrong
 answers / "not sure", and out of scope, false answers. It recommends the setting that answers the
@@ -73,8 +77,21 @@ def patched(**values):
             setattr(mm, k, v)
 
 
+DEV = HERE / "dev.jsonl"
+_dev: list[dict] = []
+
+
+def load_dev(path: Path | None) -> list[dict]:
+    import json
+
+    if path is None or not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
 def collect(entries) -> tuple[list[tuple[str, str | None, float, float]], list[tuple]]:
-    """(expected, top id, s1, s2) for every left-out example, and (None, top, s1, s2) for OUT_OF_SCOPE."""
+    """(expected, top id, s1, s2, coverage) for every left-out example and in-scope dev question, and
+    (None, top, s1, s2, coverage) for OUT_OF_SCOPE and the out-of-scope dev questions."""
     ids = [e.id for e in entries]
     docs = [(i, t, w, k) for i, e in enumerate(entries) for t, w, k in mm.documents(e)]
     cache: dict[str, dict[str, float]] = {}
@@ -92,6 +109,8 @@ def collect(entries) -> tuple[list[tuple[str, str | None, float, float]], list[t
         loo.append((ids[i], *top2(m, text)))
     full = mm.Matcher.from_documents(ids, docs, cache=cache)
     oos = [(None, *top2(full, q)) for q in OUT_OF_SCOPE]
+    loo += [(d["id"], *top2(full, d["q"])) for d in _dev if d["id"] is not None]
+    oos += [(None, *top2(full, d["q"])) for d in _dev if d["id"] is None]
     return loo, oos
 
 
@@ -145,11 +164,15 @@ def main() -> None:
     ap.add_argument("--variants", action="store_true", help="compare design alternatives too")
     ap.add_argument("--only", help="with --variants: only those whose name contains this")
     ap.add_argument("--show", action="store_true", help="list leave-one-out misses at the current setting")
+    ap.add_argument("--dev", type=Path, default=DEV, help="development set (default: bench/qa/dev.jsonl)")
+    ap.add_argument("--no-dev", action="store_true", help="leave-one-out and OUT_OF_SCOPE only")
     args = ap.parse_args()
+    _dev[:] = [] if args.no_dev else load_dev(args.dev)
     entries = load_entries()
     n_examples = sum(len(e.examples.get("th", ())) + len(e.examples.get("en", ())) for e in entries)
     print(f"{len(entries)} entries, {n_examples} example questions (left out one at a time), "
-          f"{len(OUT_OF_SCOPE)} out-of-scope tuning questions\n")
+          f"{len(OUT_OF_SCOPE)} out-of-scope tuning questions, development set: "
+          f"{sum(d['id'] is not None for d in _dev)} in scope + {sum(d['id'] is None for d in _dev)} out of scope\n")
     loo, oos = collect(entries)
     chosen = report("this matcher", loo, oos, args)
     print(f"{'':<28} in use: threshold {mm.THRESHOLD:.2f} margin {mm.MARGIN:.2f} coverage {mm.MIN_COVERAGE:.2f}: "
@@ -159,8 +182,7 @@ def main() -> None:
             ("- answer texts", dict(ANSWER_WEIGHT=0.0)),
             ("- synonym table", dict(_synonyms=mm.Synonyms({}))),
             ("- concept features", dict(CONCEPT_WEIGHT=0.0)),
-            ("- spelling fold", dict(spelling_fold=lambda t: mm.normalize(t + mm._SENTINEL).replace(mm._SENTINEL, ""),
-                                     _synonyms=None)),
+            ("- spelling fold", dict(spelling_fold=lambda t: mm.normalize(t, particles=False), _synonyms=None)),
             ("nearest example only", dict(NEAREST_WEIGHT=1.0)),
             ("nearest example 0.3", dict(NEAREST_WEIGHT=0.3)),
             ("title weight 2", dict(TITLE_WEIGHT=2.0)),
@@ -186,7 +208,7 @@ def main() -> None:
                 print(f"  {exp} → {top if answered(row, *setting) else 'not sure'} "
                       f"({top} {s1:.2f}, next {s2:.2f}, coverage {cov:.2f})")
         print("out of scope answered at the setting in use:")
-        for row, q in zip(oos, OUT_OF_SCOPE, strict=True):
+        for row, q in zip(oos, OUT_OF_SCOPE + [d["q"] for d in _dev if d["id"] is None], strict=True):
             if answered(row, *setting):
                 print(f"  {q} → {row[1]} {row[2]:.2f} (next {row[3]:.2f}, coverage {row[4]:.2f})")
     if chosen:

@@ -1,0 +1,46 @@
+"""Messages that are not questions: greetings, thanks, acknowledgements, laughter, emoji.
+
+The Q&A would otherwise match "ขอบคุณค่ะ" against the entry whose answer says "thank" (gift.citizen)
+or answer "not sure" and offer to ask an officer. ``kind`` recognises a whole message made only of
+such words (any order, with particles, punctuation and emoji); a question that merely starts with
+"สวัสดีครับ" is still a question.
+"""
+
+from __future__ import annotations
+
+import re
+
+from handlers.text import normalize
+
+# Whole messages made only of these words (any order, any particles, punctuation or emoji).
+_SMALL_TALK = {
+    "hello": ("สวัสดี", "หวัดดี", "ดีครับ", "ดีค่ะ", "ดีจ้า", "hello", "hi", "hey", "good morning",
+              "good afternoon", "good evening", "how are you", "แอดมิน", "admin"),
+    "thanks": ("ขอบคุณ", "ขอบคุน", "ขอบใจ", "ขอบคุณมาก", "มากๆ", "มาก", "เลย", "นะ", "thank you", "thanks",
+               "thx", "ty", "much", "so", "very", "a lot", "alot", "anyway"),
+    "ack": ("โอเค", "ok", "okay", "ได้", "ครับ", "ค่ะ", "คะ", "จ้า", "รับทราบ", "เข้าใจแล้ว", "ทราบแล้ว",
+            "got it", "fine", "good", "ดี", "เยี่ยม"),
+}
+_PARTICLE_WORDS = ("ครับผม", "ครับ", "คับ", "ค่ะ", "คะ", "ค่า", "จ้า", "จ้ะ", "นะ", "น้า", "ด้วย", "na")
+
+
+def _alternatives(words) -> str:
+    return "|".join(sorted({re.escape(w.replace(" ", "")) for w in words}, key=len, reverse=True))
+
+
+_SMALL_TALK_ALL = re.compile("(?:{})+".format(_alternatives(
+    [w for words in _SMALL_TALK.values() for w in words] + list(_PARTICLE_WORDS))))
+_SMALL_TALK_KIND = {kind: re.compile(_alternatives(_SMALL_TALK[kind])) for kind in ("thanks", "hello")}
+_LAUGH = re.compile(r"(?:5{3,}|(?:ha){2,}|(?:ฮ่?า){2,}|lol)")
+
+
+def kind(text: str) -> str | None:
+    """"thanks", "hello" or "ack" when the whole message is only such words; None for anything else."""
+    t = "".join(ch for ch in normalize(text) if ch.isalnum() or "\u0e00" <= ch <= "\u0e7f")
+    if not t or _LAUGH.fullmatch(t):
+        return "ack"  # only emoji or punctuation, or laughter
+    if not _SMALL_TALK_ALL.fullmatch(t):
+        return None
+    return next((k for k, words in _SMALL_TALK_KIND.items() if words.search(t)), "ack")
+
+
