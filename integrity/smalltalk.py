@@ -9,6 +9,7 @@ such words (any order, with particles, punctuation and emoji); a question that m
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from handlers.text import normalize
 
@@ -37,8 +38,10 @@ _LAUGH = re.compile(r"(?:5{3,}|(?:ha){2,}|(?:ฮ่?า){2,}|lol)")
 def kind(text: str) -> str | None:
     """"thanks", "hello" or "ack" when the whole message is only such words; None for anything else."""
     t = "".join(ch for ch in normalize(text) if ch.isalnum() or "\u0e00" <= ch <= "\u0e7f")
-    if not t or _LAUGH.fullmatch(t):
-        return "ack"  # only emoji or punctuation, or laughter
+    if not t:  # emoji alone are a reaction; "???" or nothing at all is not
+        return "ack" if any(unicodedata.category(ch) == "So" for ch in text) else None
+    if _LAUGH.fullmatch(t):
+        return "ack"
     if not _SMALL_TALK_ALL.fullmatch(t):
         return None
     return next((k for k, words in _SMALL_TALK_KIND.items() if words.search(t)), "ack")

@@ -129,13 +129,20 @@ def test_a_misspelled_example_is_still_answered(matcher):
 
 
 @pytest.mark.parametrize("question", ["พรุ่งนี้ฝนจะตกไหม", "ร้านก๋วยเตี๋ยวแถวนี้อร่อยไหม",
-                                      "What time does the football match start?", "สวัสดี"])
+                                      "What time does the football match start?", "สวัสดีค่ะ ขอถามหน่อย"])
 def test_unrelated_question_is_not_sure_and_offers_three_choices(matcher, question):
     result = matcher.match(question)
     assert result.id is None
     assert len(result.candidates) == CANDIDATES
     ids = [i for i, _ in result.candidates]
     assert len(set(ids)) == CANDIDATES and set(ids) <= {e.id for e in FIXTURE}
+
+
+@pytest.mark.parametrize("message,kind", [("สวัสดี", "hello"), ("ขอบคุณมากๆ ครับ", "thanks"), ("โอเคค่ะ", "ack"),
+                                          ("🙏🙏", "ack"), ("5555", "ack"), ("Thanks a lot!", "thanks")])
+def test_greetings_and_thanks_are_small_talk_not_questions(matcher, message, kind):
+    result = matcher.match(message)
+    assert result.id is None and result.small_talk == kind
 
 
 def test_candidates_are_distinct_best_first_and_start_with_the_answer(matcher):
