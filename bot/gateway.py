@@ -176,7 +176,7 @@ class LineGateway:
         if retry_after is not None:
             return min(retry_after, self.backoff_max)
         base = self.backoff_base * (2 ** (attempt - 1))
-        return min(self.backoff_max, base * (0.5 + random.random() / 2))
+        return min(self.backoff_max, base * (0.5 + random.random() / 2))  # nosec B311 # retry jitter, not a secret
 
     def _post_messages(self, path: str, body: dict, *, x_line_retry_key: str | None = None, **kwargs: Any):
         """POST a message request through the SDK's HTTP client, skipping its model round trip.
