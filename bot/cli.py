@@ -363,7 +363,8 @@ def reminders_list(campaign_id: int | None) -> None:
         for r in s.scalars(stmt):
             extra = f"\t{r.recipients} sent" if r.status == "sent" else ""
             note = f"\t{note_text(r.note, 'en')}" if r.note else ""
-            click.echo(f"{r.id}\t{r.label}\t{be_datetime(r.send_at)}\t{r.status}{extra}{note}")
+            label = r.label if r.festival is None else f"{r.festival} {int(r.label) + 543}"
+            click.echo(f"{r.id}\t{label}\t{be_datetime(r.send_at)}\t{r.status}{extra}{note}")
 
 
 @reminders.command("run-due", help="Send every reminder due now (or at --now) and exit: for cron and operators.")
@@ -399,6 +400,96 @@ def reminders_run_due(now_text: str | None) -> None:
     for o in outcomes:
         skipped = f", {o.skipped_for_quota} skipped for quota" if o.skipped_for_quota else ""
         click.echo(f"reminder {o.reminder_id}: {o.recipients} recipients in {o.chunks_sent} calls{skipped}")
+
+
+@main.group(help="No Gift festival reminders (New Year, Songkran, an office's own): dates, audience, on/off.")
+def festivals() -> None:
+    pass
+
+
+@festivals.command("list", help="The office's festivals and their next reminders (BE, Bangkok).")
+@click.option("--office", "slug", default=None)
+def festivals_list(slug: str | None) -> None:
+    from bot.thaidate import be_datetime
+    from models import Office
+    from surveys import festivals as fest
+    from surveys.reminders import note_text
+
+    services = _services()
+    office_id = _office_id(services, slug)
+    with services.db.Session() as s:
+        office = s.get(Office, office_id)
+        for f in fest.of_office(office):
+            click.echo(f"{f.key}\t{f.name_th} / {f.name_en}\tday {f.day}\tsend {f.send} "
+                       f"({f.days_before} days before)\t{f.audience}{' + groups' if f.groups else ''}\t"
+                       f"{'on' if f.on else 'off'}")
+        for r in fest.upcoming(s, office_id):
+            note = f"\t{note_text(r.note, 'en')}" if r.note else ""
+            click.echo(f"{r.id}\t{fest.name_of(office, r)}\t{be_datetime(r.send_at)}\t{r.audience}\t{r.status}{note}")
+
+
+@festivals.command("set", help="Change a festival (by key), or add the office's own (--add with names and dates). "
+                               "Dates: DD/MM or MM-DD, repeated every year.")
+@click.argument("key", required=False)
+@click.option("--add", is_flag=True, help="add a festival of the office's own (needs --name-th/--name-en/--day/--send)")
+@click.option("--name-th", default=None)
+@click.option("--name-en", default=None)
+@click.option("--day", default=None, help="the festival day, e.g. 01/01")
+@click.option("--send", default=None, help="when the reminder goes out, 1–60 days before, e.g. 22/12")
+@click.option("--audience", type=click.Choice(["staff", "followers"]), default=None,
+              help="enrolled staff, or everyone who follows the account")
+@click.option("--groups/--no-groups", default=None, help="also push to the registered LINE groups")
+@click.option("--on/--off", "on", default=None)
+@click.option("--office", "slug", default=None)
+def festivals_set(key: str | None, add: bool, name_th, name_en, day, send, audience, groups, on, slug) -> None:
+    from models import Office
+    from surveys import festivals as fest
+
+    if add == bool(key):
+        raise click.UsageError("give a festival KEY to change, or --add (not both)")
+    values = {"name_th": name_th, "name_en": name_en, "audience": audience, "groups": groups, "on": on}
+    for name, raw in (("day", day), ("send", send)):
+        if raw is not None:
+            values[name] = fest.parse_day(raw)
+            if values[name] is None:
+                raise click.BadParameter(f"{raw!r} is not a day of the year (DD/MM)", param_hint=f"--{name}")
+    values = {k: v for k, v in values.items() if v is not None}
+    services = _services()
+    office_id = _office_id(services, slug)
+    with services.db.session() as s:
+        office = s.get(Office, office_id)
+        error = fest.change(s, office, key, **values)
+        if error is not None:  # nothing was changed
+            raise click.ClickException(ERRORS.get(error, error))
+    festivals_list.callback(slug)
+
+
+@festivals.command("remove", help="Remove a festival of the office's own (New Year and Songkran: use set --off).")
+@click.argument("key")
+@click.option("--office", "slug", default=None)
+def festivals_remove(key: str, slug: str | None) -> None:
+    from models import Office
+    from surveys import festivals as fest
+
+    services = _services()
+    office_id = _office_id(services, slug)
+    with services.db.session() as s:
+        error = fest.remove(s, s.get(Office, office_id), key)
+        if error is not None:  # nothing was changed
+            raise click.ClickException(ERRORS.get(error, error))
+    click.echo(f"{key} removed; its unsent reminders are cancelled")
+
+
+ERRORS = {
+    "festival_unknown": "no such festival (see `itabot festivals list`)",
+    "festival_builtin": "New Year and Songkran cannot be removed; turn them off with `set KEY --off`",
+    "festival_bad_key": "a festival key is 2–24 characters a-z, 0-9 or _",
+    "festival_bad_name": "give the festival's name in Thai and English (--name-th, --name-en; up to 60 characters)",
+    "festival_bad_date": "give the festival day and the send day as DD/MM (not 29/02)",
+    "festival_bad_gap": "the reminder must go out 1–60 days before the festival day",
+    "festival_bad_audience": "the audience is staff or followers",
+    "festival_bad_text": "a text must not be empty or longer than 4,000 characters",
+}
 
 
 @main.group(help="People who follow the office's LINE account.")
@@ -648,6 +739,46 @@ def complaints_digest(now_text: str | None) -> None:
     n = run_digest(_services(), now)
     click.echo(f"digest queued for {n} offices" if n else
                "nothing queued (sent already today, no open cases, or no linked officers)")
+
+
+@main.group(help="The gift register (gifts staff reported on LINE).")
+def gifts() -> None:
+    pass
+
+
+@gifts.command(
+    "export",
+    short_help="The gift register of a period as xlsx (Thai headers, Buddhist-Era dates).",
+    help="The gifts reported as received from --from to --to (both included) as an xlsx workbook for the "
+    "6- and 12-month reports: reference, date received, giver, item, value, what was done, who reported. "
+    "Days may be CE or BE (2025-10-01, 2568-10-01 or 1/10/2568), in Arabic or Thai digits.",
+)
+@click.option("--from", "from_text", required=True, help="first day: YYYY-MM-DD or D/M/YYYY, CE or BE")
+@click.option("--to", "to_text", required=True, help="last day (included): YYYY-MM-DD or D/M/YYYY, CE or BE")
+@click.option("--output", required=True, type=click.Path(dir_okay=False, writable=True, allow_dash=True),
+              help="file to write ('-' for standard output)")
+@click.option("--office", "slugs", multiple=True, help="office slug (default office if omitted); may be repeated")
+def gifts_export(from_text, to_text, output, slugs) -> None:
+    from bot.console import audit
+    from integrity import register
+    from models import Office
+
+    start, end = _day(from_text, "--from"), _day(to_text, "--to")
+    if end < start:
+        raise click.BadParameter("the period ends before it starts", param_hint="--to")
+    services = _services()
+    office_ids = list(dict.fromkeys(_office_id(services, slug) for slug in (slugs or (None,))))
+    with services.db.session() as s:
+        rows = register.reports(s, office_ids, start, end)
+        names = [s.get(Office, oid).name for oid in office_ids]
+        for oid in office_ids:
+            audit.record(s, "gifts.exported_cli", office_id=oid,
+                         detail={"from": start.isoformat(), "to": end.isoformat(), "reports": len(rows)})
+    data = register.to_xlsx(rows, start, end, names)
+    with click.open_file(output, "wb") as fh:
+        fh.write(data)
+    if output != "-":
+        click.echo(f"{len(rows)} gift reports from {start.isoformat()} to {end.isoformat()} → {output}")
 
 
 # -- rich menus ----------------------------------------------------------------------------------

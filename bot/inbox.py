@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -38,6 +39,15 @@ KEEP_DONE = timedelta(days=7)  # LINE redelivers for a limited time; after that 
 # Older than this, an event cannot be a genuine (re)delivery: a replayed capture, ignored.
 MAX_EVENT_AGE = KEEP_DONE - timedelta(days=1)
 KEEP_FAILED_PAYLOAD = timedelta(days=30)
+
+
+def queue_push(s: Session, office_id: int, to: str, messages: list[dict]) -> None:
+    """A push outside any event (an officer's answer, a case update, a digest): written to the outbox
+    in the caller's transaction, so it goes out only if that commits; the sweeper sends it within
+    seconds, with one retry key kept across retries."""
+    s.add(OutboxMessage(office_id=office_id, source_key=None, reply_token=None, to=to,
+                        messages=json.dumps(messages, ensure_ascii=False), retry_key=str(uuid.uuid4()),
+                        attempts=0, next_attempt_at=utcnow()))
 
 
 def event_id_of(event: dict) -> str:

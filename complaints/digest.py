@@ -7,7 +7,7 @@ or any content) and are sent to the console. Offices with no open case get nothi
 Every worker's scheduler calls ``run_digest`` each minute; the day is claimed with a conditional
 UPDATE of ``complaint_settings.digest_sent_on`` in the same transaction that queues the pushes, so
 however many workers call it at once, each office's digest is queued exactly once. The pushes go
-through the outbox (``cases.queue_push``) and the sweepers send them.
+through the outbox (``bot.inbox.queue_push``) and the sweepers send them.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from bot.inbox import queue_push
 from bot.thaidate import BANGKOK
 from complaints import cases, officers
 from models import ComplaintSettings, Office, utcnow
@@ -81,7 +82,7 @@ def _digest_office(services, office_id: int, today: date, now: datetime, *, sett
         targets = officers.alert_targets(s, office_id, services.cipher)
         message = [{"type": "text", "text": digest_text(open_cases, overdue)}]
         for to in targets:
-            cases.queue_push(s, office_id, to, message)
+            queue_push(s, office_id, to, message)
     log.info("complaint digest queued",
              extra={"office_id": office_id, "open_cases": open_cases, "overdue": overdue, "recipients": len(targets)})
     return bool(targets)

@@ -8,6 +8,7 @@ files; entries edited in the console are left alone) and every change becomes a 
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
@@ -108,6 +109,34 @@ def edit(s: Session, office_id: int, key: str, content: dict, staff_id: int | No
     row.updated_at = utcnow()
     s.add(KbRevision(entry_id=row.id, revision=row.revision, content=content, staff_id=staff_id, source="console"))
     return row
+
+
+def as_entry(content: dict):
+    """Stored content as a ``kb.Entry`` whose raw table is what the TOML file would say (a date for
+    ``reviewed``, no ``read_more`` when there is none), for ``kb.validate``."""
+    from integrity.kb import entry_from_dict
+
+    raw = dict(content)
+    if isinstance(raw.get("reviewed"), str):
+        with contextlib.suppress(ValueError):  # otherwise left as text: validate reports it
+            raw["reviewed"] = date.fromisoformat(raw["reviewed"])
+    if raw.get("read_more") is None:
+        raw.pop("read_more", None)
+    return entry_from_dict(raw)
+
+
+def problems(s: Session, office_id: int, content: dict, today: date | None = None) -> list[str]:
+    """What ``itabot kb validate`` would say about this content as entry ``content["id"]`` of the
+    office's knowledge base (related ids must exist there, examples must not repeat another entry's);
+    one line each, without the entry's own name. Problems of other entries are not reported."""
+    from integrity.kb import validate
+
+    key = content["id"]
+    others = [as_entry(r.content) for r in s.scalars(
+        select(KbEntry).where(KbEntry.office_id == office_id, KbEntry.key != key).order_by(KbEntry.key))]
+    # Last, so an example it shares with another entry is reported against this one.
+    found = validate([*others, as_entry(content)], today=today, required_ids=())
+    return [p.removeprefix(f"{key}: ") for p in found if p.startswith(f"{key}: ")]
 
 
 def answers(s: Session, office_id: int) -> list[Answer]:

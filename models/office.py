@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, UTCDateTime, utcnow
@@ -32,4 +32,7 @@ class Office(Base):
     # When a reminder would go over the LINE quota: "partial" (the most important part of the
     # audience gets it, the rest are skipped) or "wait" (nothing is sent until the quota allows).
     over_quota: Mapped[str] = mapped_column(String(8), default="partial", server_default="partial")
+    # No Gift festival reminders (surveys/festivals.py): None = the defaults (New Year, Songkran);
+    # once changed, the office's whole list: key, names, day and send date (MM-DD), audience, on/off.
+    festivals: Mapped[list | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

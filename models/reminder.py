@@ -1,4 +1,8 @@
-"""Reminders: scheduled messages about a survey campaign, and their fan-out in chunks.
+"""Reminders: scheduled messages about a survey campaign or a festival, and their fan-out in chunks.
+
+A survey reminder belongs to a campaign (``campaign_id``); a No Gift festival reminder has no
+campaign and names its festival instead (``festival``, e.g. "new_year"), with the festival's year
+(CE) as its label — one row per office, festival and year, which the unique constraint keeps so.
 
 A reminder is taken by one dispatcher (``scheduled`` → ``sending``) which writes its chunks —
 at most 500 recipients each, each with its own ``X-Line-Retry-Key`` — in the same
@@ -16,7 +20,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, UTCDateTime, utcnow
 
-AUDIENCES = ("iit_staff", "eit_followers", "eit_askers")
+AUDIENCES = ("iit_staff", "eit_followers", "eit_askers", "festival_staff", "festival_followers")
 
 
 class Reminder(Base):
@@ -24,12 +28,15 @@ class Reminder(Base):
     __table_args__ = (
         Index("ix_reminders_status_send_at", "status", "send_at"),
         UniqueConstraint("campaign_id", "label", name="uq_reminders_campaign_label"),
+        # festival reminders: one per office, festival and year (survey rows have festival NULL)
+        UniqueConstraint("office_id", "festival", "label", name="uq_reminders_office_festival_label"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     office_id: Mapped[int] = mapped_column(ForeignKey("offices.id", ondelete="CASCADE"))
-    campaign_id: Mapped[int] = mapped_column(ForeignKey("survey_campaigns.id", ondelete="CASCADE"))
-    label: Mapped[str] = mapped_column(String(40))  # "open", "cadence-2026-01-16", "closes-7", …
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("survey_campaigns.id", ondelete="CASCADE"))
+    festival: Mapped[str | None] = mapped_column(String(40))  # "new_year", "songkran", an office's own key
+    label: Mapped[str] = mapped_column(String(40))  # "open", "cadence-2026-01-16", "closes-7", …; festivals: "2027"
     audience: Mapped[str] = mapped_column(String(20))
     send_at: Mapped[datetime] = mapped_column(UTCDateTime)
     text_th: Mapped[str] = mapped_column(Text)

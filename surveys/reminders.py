@@ -1,5 +1,8 @@
 """Deadline reminders: schedules from a campaign's dates, audiences, quiet hours, quota, fan-out.
 
+No Gift festival reminders (``surveys/festivals.py``) are reminders without a campaign and go
+through the same dispatch: their rows are made by ``festivals.ensure`` at the start of ``run_due``.
+
 Quiet hours are per office (``Office.send_from``/``send_until``, default 08:00–20:00 Bangkok).
 Over quota an office chooses: send to the most important part of the audience ("partial") or
 send nothing until the quota allows ("wait", looked at again every hour).
@@ -100,6 +103,8 @@ NOTES = {
                    "Waiting for quota: needs {0} messages, {1} left — checked again every hour"),
     "refused": ("LINE ปฏิเสธ {0} ชุด ดูรายละเอียดในบันทึกระบบ", "LINE refused {0} chunk(s); see the logs"),
     "closed": ("แบบสำรวจปิดก่อนถึงเวลาส่ง จึงไม่ได้ส่ง", "The survey closed before this could be sent"),
+    "festival_off": ("ปิดการแจ้งเตือนของเทศกาลนี้แล้ว จึงไม่ส่ง", "This festival's reminders were turned off"),
+    "festival_passed": ("ถึงวันเทศกาลก่อนส่งได้ จึงไม่ได้ส่ง", "The festival came before this could be sent"),
 }
 
 
@@ -181,10 +186,20 @@ def schedule(s: Session, campaign: SurveyCampaign, include_groups: bool = False)
 # -- audiences ----------------------------------------------------------------------------------------
 
 
-def audience(s: Session, reminder: Reminder, campaign: SurveyCampaign) -> list[tuple[str, str]]:
+def audience(s: Session, reminder: Reminder, campaign: SurveyCampaign | None) -> list[tuple[str, str]]:
     """(LINE user ID, language) of everyone this reminder is for, most important first:
     staff, then people who asked for the link (most recent first), then other followers.
-    Always excluded: who said "ตอบแล้ว", who said "หยุดเตือน", who unfollowed."""
+    Always excluded: who said "ตอบแล้ว", who said "หยุดเตือน", who unfollowed.
+    A festival reminder (no campaign): enrolled staff, or every follower with staff first."""
+    if campaign is None:
+        staff = set(s.scalars(select(StaffMember.line_user_id).where(StaffMember.office_id == reminder.office_id,
+                                                                      StaffMember.line_user_id.is_not(None))))
+        rows = s.execute(select(LineUser.line_user_id, LineUser.language).where(
+            LineUser.office_id == reminder.office_id, LineUser.following.is_(True),
+            LineUser.reminders_off.is_(False))).all()
+        if reminder.audience == "festival_staff":
+            rows = [r for r in rows if r[0] in staff]
+        return sorted(((uid, lang) for uid, lang in rows), key=lambda r: (r[0] not in staff, r[0]))
     answered = select(SurveyAnswered.line_user_id).where(SurveyAnswered.campaign_id == campaign.id)
     staff_ids = select(StaffMember.line_user_id).where(StaffMember.office_id == campaign.office_id,
                                                        StaffMember.line_user_id.is_not(None))
@@ -256,6 +271,12 @@ def run_due(services, now: datetime | None = None, progress: Callable[[int, int]
     """Send everything due at ``now`` (default: the clock), within each office's sending hours and
     its quota. With ``enqueue`` (scaled mode) each due reminder is handed to the job queue instead."""
     now = now or utcnow()
+    try:  # this year's (or next year's) festival reminders exist before anything is looked for
+        from surveys import festivals
+
+        festivals.ensure(services, now)
+    except Exception:
+        log.exception("festival reminders not scheduled")
     with services.db.Session() as s:
         rows = due(s, now)
         windows = {o.id: window_of(o) for o in s.scalars(select(Office))}
@@ -304,11 +325,18 @@ def _take(services, reminder_id: int, now: datetime) -> bool:
         if got != 1:
             return False
         reminder = s.get(Reminder, reminder_id)
-        campaign = s.get(SurveyCampaign, reminder.campaign_id)
+        campaign = s.get(SurveyCampaign, reminder.campaign_id) if reminder.campaign_id is not None else None
         office = s.get(Office, reminder.office_id)
-        if now.astimezone(BANGKOK).date() > campaign.closes_on:
+        if campaign is not None and now.astimezone(BANGKOK).date() > campaign.closes_on:
             reminder.status, reminder.note = "cancelled", "closed"
             return False
+        if reminder.festival is not None:
+            from surveys import festivals
+
+            why = festivals.stale(office, reminder, now.astimezone(BANGKOK).date())
+            if why is not None:  # turned off since it was scheduled, or its day has come
+                reminder.status, reminder.note = "cancelled", why
+                return False
         people = audience(s, reminder, campaign)
         cost = len(people) + sum(sizes.values())
         reminder.retry_at, reminder.note, reminder.skipped_for_quota = None, None, 0
@@ -346,17 +374,18 @@ def dispatch(services, reminder_id: int, now: datetime | None = None,
         reminder = s.get(Reminder, reminder_id)
         if reminder is None or reminder.status != "sending":
             return None
-        campaign = s.get(SurveyCampaign, reminder.campaign_id)
+        campaign_id = reminder.campaign_id  # None: a festival reminder, no survey link
         chunks = s.execute(select(ReminderChunk.id, ReminderChunk.target)
                            .where(ReminderChunk.reminder_id == reminder_id)
                            .order_by(ReminderChunk.seq, ReminderChunk.id)).all()
     chunk_ids = [cid for cid, _ in chunks]
     urls = {}
-    with services.db.session() as s:  # a tracked source per channel used, so reach is counted by channel
-        c = s.get(SurveyCampaign, campaign.id)
-        for target in {target for _, target in chunks}:
-            source = "group-reminder" if target == "group" else "reminder"
-            urls[target] = f"{services.settings.public_base_url}/s/{link_for(s, c, source).token}"
+    if campaign_id is not None:
+        with services.db.session() as s:  # a tracked source per channel used, so reach is counted by channel
+            c = s.get(SurveyCampaign, campaign_id)
+            for target in {target for _, target in chunks}:
+                source = "group-reminder" if target == "group" else "reminder"
+                urls[target] = f"{services.settings.public_base_url}/s/{link_for(s, c, source).token}"
     gateway = services.gateway(reminder.office_id)
     sent = 0
     for n, cid in enumerate(chunk_ids, start=1):
@@ -375,10 +404,11 @@ def dispatch(services, reminder_id: int, now: datetime | None = None,
             continue  # another dispatcher has it (or it is done)
         try:
             if target == "group":
-                body = group_text(reminder).replace("{link}", urls["group"])
+                body = group_text(reminder).replace("{link}", urls.get("group", "{link}"))
                 gateway.push(users[0], [{"type": "text", "text": body}], retry_key=key)
             else:
-                body = (reminder.text_th if lang == "th" else reminder.text_en).replace("{link}", urls["users"])
+                body = (reminder.text_th if lang == "th" else reminder.text_en).replace("{link}",
+                                                                                         urls.get("users", "{link}"))
                 gateway.multicast(users, [{"type": "text", "text": body}], retry_key=key)
         except LineError as exc:
             if 400 <= exc.status < 500 and exc.status != 429:  # refused, or the bot left the group: retrying won't help

@@ -14,9 +14,9 @@ from flask import abort, g
 from sqlalchemy import Select
 
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
-    "admin": frozenset({"dashboard", "users", "audit", "settings"}),
+    "admin": frozenset({"dashboard", "users", "audit", "settings", "gifts"}),
     "complaint_officer": frozenset({"dashboard", "complaints", "complaints.reveal"}),
-    "survey_coordinator": frozenset({"dashboard", "surveys", "reminders", "staff", "qa"}),
+    "survey_coordinator": frozenset({"dashboard", "surveys", "reminders", "staff", "qa", "gifts"}),
     "viewer": frozenset({"dashboard"}),
     # Several offices' aggregate figures; never complaint content.
     "supervisor": frozenset({"dashboard"}),

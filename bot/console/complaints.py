@@ -32,6 +32,7 @@ from sqlalchemy import func, select
 from bot.console import access, audit
 from bot.console.surveys import PALETTE
 from bot.console.views import _catalog, bp, text
+from bot.inbox import queue_push
 from bot.thaidate import BANGKOK, BE_OFFSET, MONTHS_TH
 from complaints import cases, catalog, officers
 from models import (
@@ -318,7 +319,7 @@ def _push_to_reporter(s, c: Complaint, message: str) -> bool:
         return False
     if not to:
         return False
-    cases.queue_push(s, c.office_id, to, [{"type": "text", "text": message}])
+    queue_push(s, c.office_id, to, [{"type": "text", "text": message}])
     return True
 
 
