@@ -1,21 +1,33 @@
 """Webhook bench: itabot against line-bot-sdk's echo bot, same gunicorn, same load.
 
     python bench/webhook/run.py [--events N] [--concurrency C] [--target itabot|echo|both]
+                                [--mode embedded|scaled|both]
 
 For each target: start it under gunicorn (2 workers, gthread, 8 threads), wait until it
 answers, warm it up, then send N signed webhook deliveries (one text "hello" event each,
 unique webhookEventId and replyToken, ~200 distinct users) over C concurrent keep-alive
 connections, and wait until the fake LINE API (``fake_line.py``) has received a reply for
-every event. Reported per target:
+every event.
+
+``--mode`` chooses how itabot runs: ``embedded`` (default: SQLite, the in-process worker),
+``scaled`` (the gunicorn web processes plus ``--worker-procs`` ``itabot worker`` processes on
+PostgreSQL and Redis, as from the Procfile; target name ``itabot-scaled``) or ``both``. Scaled
+mode uses a database of its own (``--pg-url``, default .../bench: created if missing and its
+schema emptied before each run; its name must start with "bench") and a Redis database of its
+own (``--redis-url``, default db 13: flushed before and after; never 0, 14 or 15, which others use).
+Reported per target:
 
 * delivered/s  - events whose reply arrived / (last reply arrival - first send)
 * ingest/s     - webhook deliveries answered / (last answer - first send)
 * webhook p50/p99 - time to LINE's 200 for the delivery (ms)
 * reply p50/p99   - send of the delivery -> its reply arriving at the fake (ms)
 * non-200, missing replies
+* all replied s   - first send -> last reply (every event processed and answered);
+  backlog s       - last webhook answer -> last reply (the queue left when the load stops)
 
 Everything runs on 127.0.0.1 and every process started here is killed at the end.
-Results: bench/webhook/results/latest.json; server logs: bench/webhook/results/<target>.log.
+Results: bench/webhook/results/latest.json (scaled or both: results/scaled.json); server logs:
+bench/webhook/results/<target>.log (scaled workers: <target>-worker-<i>.log).
 """
 
 from __future__ import annotations
@@ -301,6 +313,102 @@ def target_env(base: dict, fake_port: int, tmp: Path, secret: str) -> dict:
     return env
 
 
+# -- scaled mode: a PostgreSQL database and a Redis database of the bench's own ---------------
+
+DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/bench"
+# Not 15 (the test suite empties it) and not 14 (tests/faults uses it): RQ has one queue name, "itabot",
+# so two runs sharing a Redis database would take each other's jobs.
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/13"
+RQ_WORKERS_KEY = "rq:workers:itabot"  # RQ's set of the workers listening on itabot's queue
+
+
+def check_scaled_urls(pg_url: str, redis_url: str) -> None:
+    """Refuse URLs that could point at someone else's data: both are emptied by the bench."""
+    from urllib.parse import urlsplit
+
+    from sqlalchemy.engine import make_url
+
+    u = make_url(pg_url)
+    if u.get_backend_name() != "postgresql":
+        raise SystemExit(f"--pg-url must be a postgresql:// URL, got {pg_url!r}")
+    if not (u.database or "").startswith("bench"):
+        raise SystemExit(f"--pg-url: the database is emptied before each run, so its name must start with "
+                         f"'bench' (never the tests' 'test'), got {u.database!r}")
+    parts = urlsplit(redis_url)
+    db = parts.path.lstrip("/") or "0"
+    if parts.scheme not in ("redis", "rediss") or not db.isdigit() or int(db) in (0, 14, 15):
+        raise SystemExit(f"--redis-url must name a Redis database of the bench's own (it is flushed; not 0, "
+                         f"not 14 of tests/faults, not 15 of the tests), e.g. {DEFAULT_REDIS_URL}; got {redis_url!r}")
+
+
+def _without_password(url: str) -> str:
+    """For the results file: the URL as given, with any password masked."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<unparsable URL>"
+
+
+def _pg_conninfo(pg_url: str) -> tuple[str, dict]:
+    from sqlalchemy.engine import make_url
+
+    u = make_url(pg_url)
+    info = {"host": u.host or "127.0.0.1", "port": u.port or 5432, "user": u.username, "password": u.password}
+    return u.database, {k: v for k, v in info.items() if v is not None}
+
+
+def reset_postgres(pg_url: str) -> None:
+    """Create the bench database if it is missing, and empty it (each run starts from nothing)."""
+    import psycopg
+    from psycopg import sql
+
+    name, info = _pg_conninfo(pg_url)
+    with psycopg.connect(dbname="postgres", autocommit=True, **info) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is None:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            print(f"  created PostgreSQL database {name}")
+    with psycopg.connect(dbname=name, autocommit=True, **info) as conn:
+        conn.execute("SET lock_timeout = '10s'")  # a leftover session of a killed run: fail, don't hang
+        conn.execute("DROP SCHEMA IF EXISTS public CASCADE")
+        conn.execute("CREATE SCHEMA public")
+
+
+def pg_backends(pg_url: str) -> list[int]:
+    """Process ids of the PostgreSQL backends serving the bench database (its CPU is server work)."""
+    import psycopg
+
+    name, info = _pg_conninfo(pg_url)
+    with psycopg.connect(dbname=name, autocommit=True, **info) as conn:
+        rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                            (name,)).fetchall()
+    return [r[0] for r in rows]
+
+
+def pg_event_counts(pg_url: str) -> dict:
+    """What the database says at the end: events by status, and outbox rows still unsent."""
+    import psycopg
+
+    name, info = _pg_conninfo(pg_url)
+    with psycopg.connect(dbname=name, autocommit=True, **info) as conn:
+        events = dict(conn.execute("SELECT status, count(*) FROM webhook_events GROUP BY status").fetchall())
+        outbox = conn.execute("SELECT count(*) FROM outbox").fetchone()[0]
+    return {"events": events, "outbox": outbox}
+
+
+def redis_client(redis_url: str):
+    from redis import Redis
+
+    return Redis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=5)
+
+
+def redis_cpu(redis_url: str) -> float:
+    """CPU seconds of the whole Redis server so far (it may serve others too: an upper bound)."""
+    info = redis_client(redis_url).info("cpu")
+    return float(info["used_cpu_sys"]) + float(info["used_cpu_user"])
+
+
 def gunicorn_cmd(app: str, port: int, args) -> list[str]:
     gunicorn = shutil.which("gunicorn") or "gunicorn"
     return [
@@ -314,14 +422,22 @@ def gunicorn_cmd(app: str, port: int, args) -> list[str]:
 
 
 def run_target(name: str, args, fake_port: int, fake_pid: int, tmp_root: Path) -> dict:
+    """name: "itabot" (embedded mode), "itabot-scaled" (web + `itabot worker` on PostgreSQL/Redis) or "echo"."""
     tmp = tmp_root / name
     tmp.mkdir()
     secret = secrets.token_hex(16)
     env = target_env(os.environ, fake_port, tmp, secret)
     port = free_port()
     log = RESULTS / f"{name}.log"
-    if name == "itabot":
+    scaled = name == "itabot-scaled"
+    workers: list[subprocess.Popen] = []
+    worker_logs: list[Path] = []
+    if name.startswith("itabot"):
         itabot = shutil.which("itabot") or "itabot"
+        if scaled:
+            env.update(DATABASE_URL=args.pg_url, REDIS_URL=args.redis_url)
+            reset_postgres(args.pg_url)
+            redis_client(args.redis_url).flushdb()
         subprocess.run([itabot, "db", "upgrade"], env=env, cwd=tmp, check=True, capture_output=True)
         app = args.itabot_app
         if args.pythonpath:
@@ -331,6 +447,10 @@ def run_target(name: str, args, fake_port: int, fake_pid: int, tmp_root: Path) -
         app = "echo_bot:app"
     # cwd is an empty directory so no gunicorn.conf.py is picked up by either target.
     proc = start(gunicorn_cmd(app, port, args), env=env, log=log, cwd=tmp)
+    if scaled:  # the Procfile's `worker`, --worker-procs times
+        for i in range(args.worker_procs):
+            worker_logs.append(RESULTS / f"{name}-worker-{i}.log")
+            workers.append(start([itabot, "worker"], env=env, log=worker_logs[-1], cwd=tmp))
     deliveries = Deliveries(secret, args.users)
     try:
         probe = json.dumps({"destination": deliveries.destination, "events": []}).encode()
@@ -341,6 +461,9 @@ def run_target(name: str, args, fake_port: int, fake_pid: int, tmp_root: Path) -
             proc,
             log,
         )
+        for w, wlog in zip(workers, worker_logs, strict=True):
+            wait_for(lambda: redis_client(args.redis_url).scard(RQ_WORKERS_KEY) >= len(workers), 60,
+                     f"{name}: `itabot worker` registered with RQ", w, wlog)
 
         # Warm-up: both workers import, connect and fill their pools; not measured.
         if args.warmup:
@@ -354,41 +477,71 @@ def run_target(name: str, args, fake_port: int, fake_pid: int, tmp_root: Path) -
         profiler = start_profiler(name, proc, args) if args.profile and name in args.profile_targets else []
 
         load = Load(args.events)
-        server_pids, fake_pids = tree(proc.pid), [fake_pid]
+        web_pids, fake_pids = tree(proc.pid), [fake_pid]
+        worker_trees = [tree(w.pid) for w in workers]  # `itabot worker`, and RQ's scheduler child of one of them
+        server_pids = web_pids + [p for t in worker_trees for p in t]
         per0 = {p: proc_cpu([p]) for p in server_pids}
         cpu0 = (proc_cpu(server_pids), proc_cpu(fake_pids), time.process_time())
+        if scaled:  # PostgreSQL and Redis do work that SQLite does inside the web process
+            pg0 = {p: proc_cpu([p]) for p in pg_backends(args.pg_url)}
+            redis0 = redis_cpu(args.redis_url)
         t_start = time.time()
         send_load(port, deliveries, load, args.concurrency, args.rate)
         t_sent = time.time()
         got = wait_replies(fake_port, set(load.tokens), args.reply_timeout)
         t_end = time.time()
         cpu1 = (proc_cpu(server_pids), proc_cpu(fake_pids), time.process_time())
-        per_pid = [round((proc_cpu([p]) - per0[p]) / (t_end - t_start), 2) for p in server_pids]
+        def cores(pids: list[int]) -> list[float]:
+            return [round((proc_cpu([p]) - per0[p]) / (t_end - t_start), 2) for p in pids]
+
+        per_pid = cores(web_pids)
+        per_worker = [cores(t) for t in worker_trees]
+        backing = {}
+        if scaled:
+            pg_cpu = sum(proc_cpu([p]) - pg0.get(p, 0.0) for p in pg_backends(args.pg_url))
+            redis_s = redis_cpu(args.redis_url) - redis0
+            backing = {
+                "postgres_cpu_ms_per_event": round(pg_cpu * 1000 / args.events, 2),
+                "redis_cpu_ms_per_event": round(redis_s * 1000 / args.events, 2),
+                "postgres_cores": round(pg_cpu / (t_end - t_start), 2),
+                "redis_cores": round(redis_s / (t_end - t_start), 2),
+                "backing_cpu_ms_per_event": round((pg_cpu + redis_s) * 1000 / args.events, 2),
+            }
         for p in profiler:
             try:
                 p.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 stop(p)
         extra = {}
-        if name == "itabot":
+        if name.startswith("itabot"):
             try:
                 extra["healthz"] = json.loads(call(port, "GET", "/healthz")[1])
             except Exception as exc:  # the numbers are still worth reporting
                 extra["healthz"] = f"error: {exc}"
+        if scaled:
+            extra["web_processes"] = args.workers
+            extra["worker_processes"] = len(workers)
+            extra["database_at_end"] = pg_event_counts(args.pg_url)
     finally:
+        for w in workers:
+            stop(w)
         stop(proc)
+        if scaled:
+            with contextlib.suppress(Exception):
+                redis_client(args.redis_url).flushdb()
 
     first_send = min(load.sent_at)
     arrivals = [got[t][0] for t in load.tokens if t in got]
     reply_ms = [(got[t][0] - s) * 1000 for t, s in zip(load.tokens, load.sent_at, strict=True) if t in got]
     last_reply = max(arrivals) if arrivals else float("nan")
     levels: dict[str, int] = {}
-    for line in log.read_text(errors="replace").splitlines():
-        try:
-            lvl = json.loads(line).get("level", "?")
-        except (ValueError, AttributeError):
-            lvl = "non-json"
-        levels[lvl] = levels.get(lvl, 0) + 1
+    for path in (log, *worker_logs):
+        for line in path.read_text(errors="replace").splitlines():
+            try:
+                lvl = json.loads(line).get("level", "?")
+            except (ValueError, AttributeError):
+                lvl = "non-json"
+            levels[lvl] = levels.get(lvl, 0) + 1
     return {
         "target": name,
         "events": args.events,
@@ -412,8 +565,12 @@ def run_target(name: str, args, fake_port: int, fake_pid: int, tmp_root: Path) -
             "fake": round((cpu1[1] - cpu0[1]) / (t_end - t_start), 2),
             "loadgen": round((cpu1[2] - cpu0[2]) / (t_end - t_start), 2),
             "server_master_then_workers": per_pid,
+            **({"itabot_worker_then_children": per_worker} if per_worker else {}),
         },
         "total_s": round((last_reply if arrivals else time.time()) - first_send, 2),
+        # The queue left when the load stops: last webhook answer -> last reply.
+        "backlog_s": round(max(0.0, last_reply - max(load.answered_at)), 2) if arrivals else None,
+        **backing,
         "log_lines": levels,
         **extra,
     }
@@ -483,7 +640,10 @@ COLUMNS = [
     ("non-200", "non_200", "{}"),
     ("missing", "missing_replies", "{}"),
     ("msgs/reply", "messages_per_reply", "{}"),
+    ("all replied s", "total_s", "{:.1f}"),
+    ("backlog s", "backlog_s", "{:.1f}"),
     ("server CPU ms/event", "server_cpu_ms_per_event", "{:.2f}"),
+    ("PG+Redis CPU ms/event", "backing_cpu_ms_per_event", "{:.2f}"),
 ]
 
 
@@ -505,6 +665,14 @@ def main() -> int:
     ap.add_argument("--events", type=int, default=3000, help="webhook deliveries per target (default 3000)")
     ap.add_argument("--concurrency", type=int, default=16, help="concurrent keep-alive connections (default 16)")
     ap.add_argument("--target", choices=["itabot", "echo", "both"], default="both")
+    ap.add_argument("--mode", choices=["embedded", "scaled", "both"], default="embedded",
+                    help="how itabot runs: embedded (SQLite, default), scaled (PostgreSQL + Redis + "
+                    "`itabot worker` processes; target itabot-scaled) or both, side by side")
+    ap.add_argument("--worker-procs", type=int, default=2, help="scaled mode: `itabot worker` processes (default 2)")
+    ap.add_argument("--pg-url", default=DEFAULT_PG_URL,
+                    help=f"scaled mode: the bench's own database, created if missing and emptied (default {DEFAULT_PG_URL})")
+    ap.add_argument("--redis-url", default=DEFAULT_REDIS_URL,
+                    help=f"scaled mode: the bench's own Redis database, flushed (default {DEFAULT_REDIS_URL})")
     ap.add_argument("--rate", type=float, default=0, help="open loop: deliveries/s in total (default 0: closed loop)")
     ap.add_argument("--users", type=int, default=200, help="distinct LINE users (default 200)")
     ap.add_argument("--warmup", type=int, default=200, help="unmeasured deliveries first (default 200)")
@@ -519,14 +687,20 @@ def main() -> int:
     ap.add_argument("--profile-rate", type=int, default=100, help="py-spy samples/s (default 100)")
     ap.add_argument("--profile-targets", default="itabot", help="comma-separated targets to profile")
     ap.add_argument("--profile-args", default="", help='extra py-spy record flags, e.g. "--gil" or "--native"')
-    ap.add_argument("--output", type=Path, default=RESULTS / "latest.json")
+    ap.add_argument("--output", type=Path, default=None,
+                    help="default results/latest.json; with --mode scaled or both, results/scaled.json")
     args = ap.parse_args()
     args.profile_targets = args.profile_targets.split(",")
+    if args.output is None:
+        args.output = RESULTS / ("latest.json" if args.mode == "embedded" else "scaled.json")
+    itabots = {"embedded": ["itabot"], "scaled": ["itabot-scaled"], "both": ["itabot", "itabot-scaled"]}[args.mode]
+    if args.mode != "embedded" and args.target != "echo":
+        check_scaled_urls(args.pg_url, args.redis_url)
 
     RESULTS.mkdir(parents=True, exist_ok=True)
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
-    targets = ["itabot", "echo"] if args.target == "both" else [args.target]
+    targets = {"both": [*itabots, "echo"], "itabot": itabots, "echo": ["echo"]}[args.target]
     tmp_root = Path(tempfile.mkdtemp(prefix="itabot-bench-"))
     rows: list[dict] = []
     try:
@@ -547,26 +721,39 @@ def main() -> int:
         stop_all()
         shutil.rmtree(tmp_root, ignore_errors=True)
 
-    ratio = None
     by = {r["target"]: r for r in rows}
-    if "itabot" in by and "echo" in by and by["echo"]["delivered_per_s"]:
-        ratio = round(by["itabot"]["delivered_per_s"] / by["echo"]["delivered_per_s"], 2)
+
+    def ratio_of(a: str, b: str) -> float | None:
+        if a in by and b in by and by[b]["delivered_per_s"]:
+            return round(by[a]["delivered_per_s"] / by[b]["delivered_per_s"], 2)
+        return None
+
+    ratio = ratio_of("itabot", "echo")
+    ratios = {k: v for k, v in {"itabot/echo": ratio, "itabot-scaled/echo": ratio_of("itabot-scaled", "echo"),
+                                "itabot-scaled/itabot": ratio_of("itabot-scaled", "itabot")}.items() if v is not None}
     result = {
         "bench": "webhook",
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "command": " ".join(["python", "bench/webhook/run.py", *sys.argv[1:]]),
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0], "platform": sys.platform},
         "gunicorn": {"workers": args.workers, "worker_class": "gthread", "threads": args.threads},
+        "mode": args.mode,
+        **({"scaled": {"web_processes": args.workers, "worker_processes": args.worker_procs,
+                       "database": _without_password(args.pg_url), "redis": _without_password(args.redis_url)}}
+           if args.mode != "embedded" else {}),
         "fake_capacity_per_s": cap,
         "throughput_ratio_itabot_over_echo": ratio,
+        "throughput_ratios": ratios,
         "results": rows,
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=2) + "\n")
     print()
     print(table(rows))
-    if ratio is not None:
-        print(f"\nthroughput itabot/echo: {ratio:.2f}x")
+    if ratios:
+        print()
+    for k, v in ratios.items():
+        print(f"throughput {k}: {v:.2f}x")
     print(f"results: {args.output}")
     return 0
 
