@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy.exc import OperationalError
 
 from bot.gateway import LineError, new_retry_key
 from bot.inbox import Inbox
@@ -32,6 +33,7 @@ from models.event import PENDING
 log = logging.getLogger("itabot.worker")
 
 OUTBOX_LEASE = timedelta(seconds=30)
+FORGET_FOR = timedelta(seconds=20)  # how long a sent row's deletion is retried; shorter than the lease
 _PEEK = select(WebhookEvent.__table__.c.office_id, WebhookEvent.__table__.c.payload).where(
     WebhookEvent.__table__.c.id == bindparam("eid")
 )
@@ -204,11 +206,33 @@ class Processor:
             return False
         finally:
             collected_deliveries.reset(token)
-        with self.db.write() as conn:  # sent: forget the message, keep only the send record
-            conn.execute(_OUTBOX_DELETE, {"oid": row.id})
-            if records:
-                conn.execute(insert(Delivery.__table__), records)
+        self._forget(row.id, records)
         return True
+
+    def _forget(self, outbox_id: int, records: list) -> None:
+        """Sent: delete the outbox row and keep only the send record.
+
+        LINE has the message now, so a database that is briefly unavailable (a restart, a
+        fail-over) must not make us give this up: a row left behind is sent again when its lease
+        runs out — a reply, whose token is spent by then, as a push — and the person gets it
+        twice. So it is retried, for less than the lease.
+        """
+        deadline = time.monotonic() + FORGET_FOR.total_seconds()
+        delay = 0.1
+        while True:
+            try:
+                with self.db.write() as conn:
+                    # rowcount 0: an earlier try did commit, only its answer was lost
+                    if conn.execute(_OUTBOX_DELETE, {"oid": outbox_id}).rowcount and records:
+                        conn.execute(insert(Delivery.__table__), records)
+                return
+            except OperationalError as exc:
+                if time.monotonic() + delay > deadline:
+                    raise
+                log.warning("sent, but the outbox row could not be deleted; retrying",
+                            extra={"error": exc.__class__.__name__})
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
 
     def due_outbox(self, limit: int = 200) -> list[int]:
         with self.db.Session() as s:
