@@ -106,6 +106,10 @@ def worker(burst: bool) -> None:
         services.processor.sweep()
         if services.queue is None:
             return
+    else:
+        from integrity.store import MATCHERS
+
+        MATCHERS.warm_in_background(services.db)
     if services.queue is None:
         click.echo("itabot: no REDIS_URL: polling the database for work (Ctrl-C to stop)", err=True)
         sweeper = Sweeper(services.processor, interval=1.0)

@@ -119,6 +119,9 @@ class Services:
                 self.processor, threads=threads or self.settings.worker_threads, senders=self.settings.sender_threads
             )
             self.runner.start()
+            from integrity.store import MATCHERS
+
+            MATCHERS.warm_in_background(self.db)
 
     def connect_queue(self) -> None:
         """Scaled mode: new events go to RQ on Redis."""

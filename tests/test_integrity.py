@@ -64,7 +64,10 @@ def test_english_question(bot):
     user = new_user()
     bot.text(user, "English")
     bot.text(user, "Can I accept a gift from someone I served?")
-    assert "Source:" in bot.last_text(user)
+    answer = bot.last_text(user)
+    assert "Source:" in answer
+    # the No Gift answer (policy, what to do when offered, or the citizen's side) — not "relatives may"
+    assert "No Gift" in answer and "relative" not in answer.split("\n")[0]
 
 
 @pytest.mark.parametrize("answers,verdict,keep", [

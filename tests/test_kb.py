@@ -327,3 +327,28 @@ def test_eval_questions_are_not_near_copies_of_examples(eval_rows, entries):
         q = normalize_question(r["q"])
         ratio, closest = max((SequenceMatcher(None, q, d).ratio(), d) for d in docs)
         assert ratio < 0.8, (r["q"], closest, round(ratio, 2))
+
+
+def test_evaluation_questions_are_not_near_copies_of_off_topic_examples(eval_rows):
+    """The off-topic examples teach the matcher what is not its business; the bench and development sets
+    must not be answered by having their own questions among them."""
+    import json
+    from pathlib import Path
+
+    from integrity.matcher import offtopic_examples
+
+    offtopic = [normalize_question(q) for q in offtopic_examples()]
+    assert len(offtopic) >= 200
+    dev = Path(__file__).resolve().parent.parent / "bench" / "qa" / "dev.jsonl"
+    rows = eval_rows + [json.loads(line) for line in dev.read_text(encoding="utf-8").splitlines() if line.strip()]
+    for r in rows:
+        q = normalize_question(r["q"])
+        ratio, closest = max((SequenceMatcher(None, q, d).ratio(), d) for d in offtopic)
+        assert ratio < 0.8, (r["q"], closest, round(ratio, 2))
+
+
+def test_off_topic_examples_are_not_knowledge_base_examples(entries):
+    from integrity.matcher import offtopic_examples
+
+    examples = {normalize_question(q) for e in entries for lang in ("th", "en") for q in e.examples[lang]}
+    assert not [q for q in offtopic_examples() if normalize_question(q) in examples]

@@ -1,23 +1,23 @@
-"""Choosing the matcher's threshold, margin and minimum coverage without looking at the bench set.
+"""Choosing the matcher's settings without looking at the bench set.
 
-    python bench/qa/tune.py [--variants [--only NAME]] [--show] [--max-oos-false 0.10] [--max-wrong 0.05]
+    python bench/qa/tune.py [--variants [--only NAME]] [--show] [--folds 5] [--max-oos-false 0.10] [--max-wrong 0.05]
 
-* **In scope, leave-one-out:** every example question of the knowledge base is matched against an
-  index built from everything else (titles, answers and the other examples), as if a person had
-  typed it.
+* **In scope, cross-validated:** the knowledge base's example questions are split into ``--folds``
+  parts; each part is matched by a matcher trained without it (titles, answers and the other
+  examples), as if people had typed those questions.
 * **Out of scope:** the questions in ``OUT_OF_SCOPE`` below, written for tuning only (the labelled
   bench set, bench/qa/questions.jsonl, is a held-out measurement and is never read here).
 * **Development set** (``bench/qa/dev.jsonl``, ``--dev``): questions written for tuning by someone
   who saw neither the bench set nor the example questions — whole questions as people type them,
-  in scope (labelled) and out of scope (null). They are matched against the full index and pooled
-  with the two sets above: in scope with the left-out examples, out of scope with ``OUT_OF_SCOPE``.
+  in scope (labelled) and out of scope (null) — matched by the matcher trained on everything and
+  pooled with the two sets above. Development questions that nearly repeat an example are left out.
 
-For every (threshold, margin, minimum coverage) on a grid it counts, in scope, right answers / wrong
-answers / "not sure", and out of scope, false answers. It recommends the setting that answers the
-most in-scope questions right while answering at most ``--max-oos-false`` of the out-of-scope
-questions (10 %, the bench target) and at most ``--max-wrong`` of the examples wrongly (5 %).
-``--variants`` compares design alternatives (no answer texts, no synonym table, nearest example,
-other weights and n-gram sizes) at their own best setting; ``--show`` lists the misses.
+For every (minimum probability, minimum coverage, off-topic ratio) on a grid it counts, in scope,
+right answers / wrong answers / "not sure", and out of scope, false answers. It recommends the
+setting that answers the most in-scope questions right while answering at most ``--max-oos-false``
+of the out-of-scope questions (10 %, the bench target) and at most ``--max-wrong`` of the in-scope
+ones wrongly (5 %). ``--variants`` compares design alternatives at their own best setting;
+``--show`` lists the misses.
 """
 
 from __future__ import annotations
@@ -81,144 +81,178 @@ DEV = HERE / "dev.jsonl"
 _dev: list[dict] = []
 
 
-def load_dev(path: Path | None) -> list[dict]:
+def load_dev(path: Path | None, entries=()) -> list[dict]:
+    """The development set, without the questions that nearly repeat an example question (a
+    ``difflib`` ratio of 0.8 or more after folding): matched against an index that holds their twin,
+    they would only make the tuning bolder than people's own wording warrants."""
     import json
+    from difflib import SequenceMatcher
 
     if path is None or not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    examples = [mm.exact_key(q) for e in entries for lang in ("th", "en") for q in e.examples.get(lang, ())]
+
+    def near_copy(q: str) -> bool:
+        key = mm.exact_key(q)
+        for ex in examples:
+            m = SequenceMatcher(None, key, ex, autojunk=False)
+            if m.real_quick_ratio() >= 0.8 and m.quick_ratio() >= 0.8 and m.ratio() >= 0.8:
+                return True
+        return False
+
+    return [r for r in rows if r["id"] is None or not near_copy(r["q"])]
 
 
-def collect(entries) -> tuple[list[tuple[str, str | None, float, float]], list[tuple]]:
-    """(expected, top id, s1, s2, coverage) for every left-out example and in-scope dev question, and
-    (None, top, s1, s2, coverage) for OUT_OF_SCOPE and the out-of-scope dev questions."""
+def signals(m: mm.Matcher, q: str) -> tuple:
+    """(top id, probability, coverage, off-topic score, profile score); small talk never gets an answer."""
+    if mm.smalltalk.kind(q) is not None:
+        return None, 0.0, 0.0, 1.0, 0.0
+    probs, coverage, profile, off = m.signals(q)
+    return probs[0][0], probs[0][1], coverage, off, profile
+
+
+def collect(entries, folds: int = 5) -> tuple[list[tuple], list[tuple]]:
+    """(expected, top, probability, coverage, off-topic, profile) for the cross-validated examples and the
+    in-scope development questions, and the same with expected None for the out-of-scope questions."""
     ids = [e.id for e in entries]
     docs = [(i, t, w, k) for i, e in enumerate(entries) for t, w, k in mm.documents(e)]
+    offtopic = mm.offtopic_examples()
     cache: dict[str, dict[str, float]] = {}
-
-    def top2(m, q):
-        ranked, coverage = m.scores(q)
-        return (ranked[0][0] if ranked else None, ranked[0][1] if ranked else 0.0,
-                ranked[1][1] if len(ranked) > 1 else 0.0, coverage)
-
-    loo = []
-    for k, (i, text, _, kind) in enumerate(docs):
-        if kind != "example":
-            continue
-        m = mm.Matcher.from_documents(ids, docs[:k] + docs[k + 1:], cache=cache)
-        loo.append((ids[i], *top2(m, text)))
-    full = mm.Matcher.from_documents(ids, docs, cache=cache)
-    oos = [(None, *top2(full, q)) for q in OUT_OF_SCOPE]
-    loo += [(d["id"], *top2(full, d["q"])) for d in _dev if d["id"] is not None]
-    oos += [(None, *top2(full, d["q"])) for d in _dev if d["id"] is None]
-    return loo, oos
+    examples = [k for k, d in enumerate(docs) if d[3] == "example"]
+    inside = []
+    for f in range(folds):
+        held = set(examples[f::folds])
+        m = mm.Matcher.from_documents(ids, [d for k, d in enumerate(docs) if k not in held], cache=cache,
+                                      offtopic=offtopic)
+        inside += [(ids[docs[k][0]], *signals(m, docs[k][1])) for k in sorted(held)]
+    full = mm.Matcher.from_documents(ids, docs, cache=cache, offtopic=offtopic)
+    outside = [(None, *signals(full, q)) for q in OUT_OF_SCOPE]
+    inside += [(d["id"], *signals(full, d["q"])) for d in _dev if d["id"] is not None]
+    outside += [(None, *signals(full, d["q"])) for d in _dev if d["id"] is None]
+    return inside, outside
 
 
-def answered(row, t: float, m: float, c: float) -> bool:
-    _, _, s1, s2, cov = row
-    return s1 >= t and s1 - s2 >= m and cov >= c
+def answered(row, p: float, c: float, k: float) -> bool:
+    _, top, prob, cov, off, profile = row
+    return top is not None and prob >= p and cov >= c and cov > 0 and off < k * profile
 
 
-def count(loo, oos, t, m, c) -> tuple[int, int, int]:
+def count(inside, outside, p, c, k) -> tuple[int, int, int]:
     right = wrong = 0
-    for row in loo:
-        if answered(row, t, m, c):
+    for row in inside:
+        if answered(row, p, c, k):
             if row[1] == row[0]:
                 right += 1
             else:
                 wrong += 1
-    return right, wrong, sum(1 for row in oos if answered(row, t, m, c))
+    return right, wrong, sum(1 for row in outside if answered(row, p, c, k))
 
 
-def grid(loo, oos, max_oos_false: float, max_wrong: float):
+OFFTOPIC_RATIOS = (0.8, 1.0, 1.2, 1.5, 2.0, 3.0, float("inf"))
+
+
+def grid(inside, outside, max_oos_false: float, max_wrong: float):
+    """The best (probability, coverage, off-topic ratio): for each of the last two, the rows that pass
+    them are sorted by probability once and every probability threshold is read off running counts."""
     best = None
-    for c20 in range(0, 19):
-        for m100 in range(0, 30, 2):
-            for t100 in range(5, 80):
-                t, m, c = t100 / 100, m100 / 100, c20 / 20
-                right, wrong, false = count(loo, oos, t, m, c)
-                if false > max_oos_false * len(oos) or wrong > max_wrong * len(loo):
+    thresholds = [p100 / 100 for p100 in range(5, 95)]
+    for k in OFFTOPIC_RATIOS:
+        for c20 in range(0, 19):
+            c = c20 / 20
+            passing = [(row[2], 0 if row[0] is None else 1 if row[1] == row[0] else 2)
+                       for rows in (inside, outside) for row in rows if answered(row, 0.0, c, k)]
+            passing.sort(reverse=True)
+            counts, j = [0, 0, 0], 0
+            for p in reversed(thresholds):  # highest first: rows join as the threshold falls
+                while j < len(passing) and passing[j][0] >= p:
+                    counts[passing[j][1]] += 1
+                    j += 1
+                false, right, wrong = counts
+                if false > max_oos_false * len(outside) or wrong > max_wrong * len(inside):
                     continue
-                key = (right, -wrong, -false, t, -m, c)
+                key = (right, -wrong, -false, p, c, -k)
                 if best is None or key > best[0]:
-                    best = (key, t, m, c, right, wrong, false)
+                    best = (key, p, c, k)
     return best
 
 
-def report(name: str, loo, oos, args) -> tuple[float, float, float] | None:
-    top1 = sum(1 for exp, top, *_ in loo if top == exp) / len(loo)
-    best = grid(loo, oos, args.max_oos_false, args.max_wrong)
+def summary(inside, outside, p, c, k) -> str:
+    right, wrong, false = count(inside, outside, p, c, k)
+    return (f"answered right {100 * right / len(inside):5.1f} %, wrong {100 * wrong / len(inside):4.1f} %, "
+            f"out of scope answered {false}/{len(outside)}")
+
+
+def report(name: str, inside, outside, args) -> tuple[float, float, float] | None:
+    top1 = sum(1 for exp, top, *_ in inside if top == exp) / len(inside)
+    best = grid(inside, outside, args.max_oos_false, args.max_wrong)
     if best is None:
-        print(f"{name:<28} LOO top-1 {100 * top1:5.1f} %   no setting meets the limits")
+        print(f"{name:<24} best right {100 * top1:5.1f} %   no setting meets the limits")
         return None
-    _, t, m, c, right, wrong, false = best
-    print(f"{name:<28} LOO top-1 {100 * top1:5.1f} %   threshold {t:.2f} margin {m:.2f} coverage {c:.2f}: "
-          + summary(loo, oos, t, m, c))
-    return t, m, c
+    _, p, c, k = best
+    print(f"{name:<24} best right {100 * top1:5.1f} %   probability {p:.2f} coverage {c:.2f} off-topic {k:.1f}: "
+          + summary(inside, outside, p, c, k))
+    return p, c, k
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--max-oos-false", type=float, default=0.10)
     ap.add_argument("--max-wrong", type=float, default=0.05)
+    ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--variants", action="store_true", help="compare design alternatives too")
     ap.add_argument("--only", help="with --variants: only those whose name contains this")
-    ap.add_argument("--show", action="store_true", help="list leave-one-out misses at the current setting")
+    ap.add_argument("--show", action="store_true", help="list the misses at the setting in use")
     ap.add_argument("--dev", type=Path, default=DEV, help="development set (default: bench/qa/dev.jsonl)")
-    ap.add_argument("--no-dev", action="store_true", help="leave-one-out and OUT_OF_SCOPE only")
+    ap.add_argument("--no-dev", action="store_true", help="cross-validated examples and OUT_OF_SCOPE only")
     args = ap.parse_args()
-    _dev[:] = [] if args.no_dev else load_dev(args.dev)
     entries = load_entries()
+    _dev[:] = [] if args.no_dev else load_dev(args.dev, entries)
     n_examples = sum(len(e.examples.get("th", ())) + len(e.examples.get("en", ())) for e in entries)
-    print(f"{len(entries)} entries, {n_examples} example questions (left out one at a time), "
+    print(f"{len(entries)} entries, {n_examples} example questions ({args.folds}-fold), "
           f"{len(OUT_OF_SCOPE)} out-of-scope tuning questions, development set: "
-          f"{sum(d['id'] is not None for d in _dev)} in scope + {sum(d['id'] is None for d in _dev)} out of scope\n")
-    loo, oos = collect(entries)
-    chosen = report("this matcher", loo, oos, args)
-    print(f"{'':<28} in use: threshold {mm.THRESHOLD:.2f} margin {mm.MARGIN:.2f} coverage {mm.MIN_COVERAGE:.2f}: "
-          + summary(loo, oos, mm.THRESHOLD, mm.MARGIN, mm.MIN_COVERAGE))
+          f"{sum(d['id'] is not None for d in _dev)} in scope + {sum(d['id'] is None for d in _dev)} out of scope, "
+          f"{len(mm.offtopic_examples())} off-topic examples\n")
+    inside, outside = collect(entries, args.folds)
+    chosen = report("this matcher", inside, outside, args)
+    in_use = (mm.MIN_PROBABILITY, mm.MIN_COVERAGE, mm.OFFTOPIC_RATIO)
+    print(f"{'':<24} in use: probability {in_use[0]:.2f} coverage {in_use[1]:.2f} off-topic {in_use[2]:.1f}: "
+          + summary(inside, outside, *in_use))
     if args.variants:
         variants: list[tuple[str, dict]] = [
+            ("- off-topic examples", dict(offtopic_examples=lambda: [])),
             ("- answer texts", dict(ANSWER_WEIGHT=0.0)),
             ("- synonym table", dict(_synonyms=mm.Synonyms({}))),
             ("- concept features", dict(CONCEPT_WEIGHT=0.0)),
             ("- spelling fold", dict(spelling_fold=lambda t: mm.normalize(t, particles=False), _synonyms=None)),
-            ("nearest example only", dict(NEAREST_WEIGHT=1.0)),
-            ("nearest example 0.3", dict(NEAREST_WEIGHT=0.3)),
-            ("title weight 2", dict(TITLE_WEIGHT=2.0)),
-            ("answer weight 1", dict(ANSWER_WEIGHT=1.0)),
+            ("regularisation C=10", dict(REGULARISATION=10.0)),
+            ("regularisation C=200", dict(REGULARISATION=200.0)),
             ("IDF power 1", dict(IDF_POWER=1.0)),
-            ("coverage power 0", dict(COVERAGE_POWER=0.0)),
-            ("coverage power 1", dict(COVERAGE_POWER=1.0)),
             ("Thai n-grams 2-3", dict(THAI_NGRAMS=(2, 3))),
             ("Thai n-grams 2-5", dict(THAI_NGRAMS=(2, 3, 4, 5))),
-            ("Thai n-grams 1-3", dict(THAI_NGRAMS=(1, 2, 3))),
         ]
         if args.only:
             variants = [v for v in variants if args.only in v[0]]
         for name, values in variants:
             with patched(**values):
-                report(name, *collect(entries), args)
+                report(name, *collect(entries, args.folds), args)
     if args.show:
-        print("\nleave-one-out misses at the setting in use:")
-        setting = (mm.THRESHOLD, mm.MARGIN, mm.MIN_COVERAGE)
-        for row in loo:
-            exp, top, s1, s2, cov = row
-            if not (answered(row, *setting) and top == exp):
-                print(f"  {exp} → {top if answered(row, *setting) else 'not sure'} "
-                      f"({top} {s1:.2f}, next {s2:.2f}, coverage {cov:.2f})")
+        questions = [None] * len(inside)  # examples are shown by entry only; development questions in full
+        dev_in = [d["q"] for d in _dev if d["id"] is not None]
+        questions[len(inside) - len(dev_in):] = dev_in
+        print("\nin scope, not answered right at the setting in use:")
+        for row, q in zip(inside, questions, strict=True):
+            exp, top, prob, cov, off, profile = row
+            if not (answered(row, *in_use) and top == exp):
+                print(f"  {exp} → {top if answered(row, *in_use) else 'not sure'} (p {prob:.2f}, coverage {cov:.2f}, "
+                      f"off-topic {off:.2f} vs {profile:.2f})" + (f"  {q}" if q else ""))
         print("out of scope answered at the setting in use:")
-        for row, q in zip(oos, OUT_OF_SCOPE + [d["q"] for d in _dev if d["id"] is None], strict=True):
-            if answered(row, *setting):
-                print(f"  {q} → {row[1]} {row[2]:.2f} (next {row[3]:.2f}, coverage {row[4]:.2f})")
+        for row, q in zip(outside, OUT_OF_SCOPE + [d["q"] for d in _dev if d["id"] is None], strict=True):
+            if answered(row, *in_use):
+                print(f"  {q} → {row[1]} (p {row[2]:.2f}, coverage {row[3]:.2f}, off-topic {row[4]:.2f} vs {row[5]:.2f})")
     if chosen:
-        print(f"\nrecommended: THRESHOLD = {chosen[0]:.2f}, MARGIN = {chosen[1]:.2f}, MIN_COVERAGE = {chosen[2]:.2f}")
-
-
-def summary(loo, oos, t, m, c) -> str:
-    right, wrong, false = count(loo, oos, t, m, c)
-    return (f"answered right {100 * right / len(loo):5.1f} %, wrong {100 * wrong / len(loo):4.1f} %, "
-            f"out of scope answered {false}/{len(oos)}")
+        print(f"\nrecommended: MIN_PROBABILITY = {chosen[0]:.2f}, MIN_COVERAGE = {chosen[1]:.2f}, "
+              f"OFFTOPIC_RATIO = {chosen[2]:.1f}")
 
 
 if __name__ == "__main__":
