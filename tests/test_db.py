@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
+
 from models.db import WriterLock
 
 
@@ -65,3 +67,37 @@ def test_a_nested_write_fails_at_once_instead_of_hanging(tmp_path):
     lock = WriterLock(str(tmp_path / "db.sqlite3"))
     with lock.held(), pytest.raises(RuntimeError, match="nested write"), lock.held():
         pass
+
+
+@pytest.mark.postgres
+def test_several_processes_migrating_at_once_all_succeed():
+    """Web processes, workers and a release phase may all run `itabot db upgrade` at the same moment:
+    one migrates, the others wait and find nothing to do — none fails."""
+    import subprocess
+    import sys
+
+    import sqlalchemy as sa
+    from conftest import _pg_url
+
+    base = _pg_url()
+    if base is None:
+        pytest.skip("PostgreSQL not reachable (TEST_DATABASE_URL)")
+    admin = sa.create_engine(base.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.exec_driver_sql("DROP DATABASE IF EXISTS itabot_migrate_race WITH (FORCE)")
+        c.exec_driver_sql("CREATE DATABASE itabot_migrate_race")
+    url = base.rsplit("/", 1)[0] + "/itabot_migrate_race"
+    try:
+        code = "import sys; from models.db import Database; Database(sys.argv[1]).upgrade()"
+        procs = [subprocess.Popen([sys.executable, "-c", code, url], stderr=subprocess.PIPE, text=True)
+                 for _ in range(4)]
+        results = [(p.wait(timeout=120), p.stderr.read()) for p in procs]
+        assert [rc for rc, _ in results] == [0, 0, 0, 0], [err[-500:] for _, err in results]
+        eng = sa.create_engine(url)
+        with eng.connect() as c:
+            assert c.exec_driver_sql("SELECT count(*) FROM alembic_version").scalar() == 1
+        eng.dispose()
+    finally:
+        with admin.connect() as c:
+            c.exec_driver_sql("DROP DATABASE IF EXISTS itabot_migrate_race WITH (FORCE)")
+        admin.dispose()
