@@ -5,13 +5,17 @@ Configuration problems end the command with one line naming the setting (exit st
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
+import time
 
 import click
 from sqlalchemy import select
 
 from bot.config import ConfigError, Settings, load_settings
+
+log = logging.getLogger("itabot.cli")
 
 
 def _settings() -> Settings:
@@ -129,10 +133,26 @@ def worker(burst: bool) -> None:
     jobs.install(services)
     sweeper = Sweeper(services.processor, interval=5.0)
     sweeper.start()
+    from redis.exceptions import ConnectionError as RedisDown
+    from redis.exceptions import TimeoutError as RedisTimeout
+
     try:
-        SimpleWorker([services.queue], connection=services.queue.connection).work(
-            burst=burst, with_scheduler=not burst, logging_level="WARNING"
-        )
+        while True:
+            try:
+                SimpleWorker([services.queue], connection=services.queue.connection).work(
+                    burst=burst, with_scheduler=not burst, logging_level="WARNING"
+                )
+                return
+            except (RedisDown, RedisTimeout) as exc:
+                # The database is the source of truth: while Redis is away the sweeper processes the
+                # stored events (a few seconds later than the queue would); try Redis again shortly.
+                if burst:  # what was stored has been processed from the database above
+                    log.warning("Redis unreachable; queued jobs left for later",
+                                extra={"error": exc.__class__.__name__})
+                    return
+                log.warning("Redis unreachable; processing from the database until it is back",
+                            extra={"error": exc.__class__.__name__})
+                time.sleep(5.0)
     finally:
         sweeper.stop()
 

@@ -330,8 +330,9 @@ class Sweeper:
         self.interval = interval
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._last_prune = 0.0
-        self._last_reminders = 0.0
+        # Due at once on start (monotonic time counts from the host's boot, not from 0).
+        self._last_prune = float("-inf")
+        self._last_reminders = float("-inf")
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="itabot-sweeper", daemon=True)

@@ -81,3 +81,37 @@ def test_itabot_worker_process_handles_queued_events(scaled_app, fake_line, tmp_
     for u in users:
         assert bot.texts(u) == ["เลือกสิ่งที่ต้องการได้เลยค่ะ 👇"]
         assert u not in proc.stderr
+
+
+def test_itabot_worker_starts_and_works_while_redis_is_down(tmp_path, database_url, fake_line):
+    """The database is the source of truth: a worker (re)started during a Redis outage does not die;
+    it processes the stored events from the database and keeps trying Redis."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    env_vars = make_env(tmp_path, database_url, fake_line.url, REDIS_URL="redis://127.0.0.1:1/0")
+    app = create_app(load_settings(env_vars))
+    services = app.extensions["itabot"]
+    try:
+        bot = Bot(app, fake_line)
+        user = new_user()
+        bot.text(user, "เมนู", drain=False)  # stored and answered 200; the queue is unreachable
+        with services.db.session() as s:
+            s.execute(update(WebhookEvent).values(received_at=utcnow() - timedelta(seconds=30)))
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("LINE_", "DATABASE_URL", "REDIS_URL"))}
+        env.update(env_vars)
+        proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "worker"], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 60
+            while not bot.texts(user) and time.monotonic() < deadline and proc.poll() is None:
+                time.sleep(0.2)
+            assert proc.poll() is None, proc.stderr.read()[-2000:]  # still running
+            assert bot.texts(user) == ["เลือกสิ่งที่ต้องการได้เลยค่ะ 👇"]
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+    finally:
+        services.close()
