@@ -91,7 +91,7 @@ from integrity import smalltalk
 #: (chosen by bench/qa/tune.py).
 MIN_PROBABILITY = 0.29
 #: ... and also when less than this share of the question is made of n-grams the knowledge base has.
-MIN_COVERAGE = 0.35
+MIN_COVERAGE = 0.4
 #: ... and also when the closest off-topic example scores at least this multiple of the best entry's
 #: profile score.
 OFFTOPIC_RATIO = 1.5
