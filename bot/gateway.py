@@ -238,8 +238,8 @@ class LineGateway:
                 if not to:
                     raise
                 log.info("reply token spent, falling back to push")
-        if not to:
-            raise LineError(0, "no reply token and no recipient")
+        if not to:  # nothing could ever deliver it: not retried (status 0 means a network error)
+            raise LineError(-1, "no reply token and no recipient")
         return self.push(to, messages, retry_key=retry_key)
 
     def multicast(self, user_ids: Sequence[str], messages: Sequence[Any], retry_key: str | None = None) -> SendResult:

@@ -212,7 +212,7 @@ def messages(slug: str):
     office = _sim_office(slug)
     user = _valid_user(request.args.get("user"))
     after = request.args.get("after", "0")
-    after_id = int(after) if after.isdigit() else 0
+    after_id = int(after) if after.isdecimal() else 0
     with _services().db.Session() as s:
         rows = s.scalars(
             select(SimMessage)

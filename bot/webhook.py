@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 
 from flask import Blueprint, Response, current_app, request
 from linebot.v3 import SignatureValidator
@@ -17,6 +18,21 @@ from sqlalchemy.exc import SQLAlchemyError
 log = logging.getLogger("itabot.webhook")
 
 bp = Blueprint("webhook", __name__)
+
+# A JSON escape of a UTF-16 surrogate. Pairs are valid (an emoji written as escapes); a lone one parses
+# into a string no database can store, so the event would never be stored and LINE would redeliver
+# it for ever.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")
+
+
+def _without_lone_surrogates(payload):
+    """The payload with each lone surrogate replaced by U+FFFD (the event is kept, not refused)."""
+    dumped = json.dumps(payload, ensure_ascii=False)
+    try:
+        dumped.encode("utf-8")
+        return payload
+    except UnicodeEncodeError:
+        return json.loads(dumped.encode("utf-8", "surrogatepass").decode("utf-8", "replace"))
 
 MAX_BODY = 1024 * 1024
 
@@ -50,8 +66,10 @@ def callback(slug: str | None) -> Response:
         return _plain(400, "invalid signature")
     try:
         payload = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser goes
         return _plain(400, "invalid JSON")
+    if _SURROGATE_ESCAPE.search(text):
+        payload = _without_lone_surrogates(payload)
     events = payload.get("events") if isinstance(payload, dict) else None
     if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
         return _plain(400, "invalid webhook body")

@@ -72,7 +72,7 @@ def _number(ctx: Context) -> int | None:
     if ctx.text is None:
         return None
     t = thai_digits_to_arabic(ctx.text).strip().rstrip(".")
-    return int(t) if t.isdigit() and len(t) <= 2 else None
+    return int(t) if t.isdecimal() and len(t) <= 2 else None
 
 
 class _Flood:
@@ -247,7 +247,7 @@ def on_where(ctx: Context) -> str | None:
     choice = _choice(ctx, "c_place")
     if choice == "unknown" or (choice is None and UNSURE_WORDS(ctx)):
         ctx.data["place"] = None
-    elif choice is not None and choice.isdigit() and int(choice) < len(catalog.PLACES):
+    elif choice is not None and choice.isdecimal() and int(choice) < len(catalog.PLACES):
         ctx.data["place"] = catalog.PLACES[int(choice)][0]
     elif ctx.text is not None and ctx.text.strip():
         typed = normalize(ctx.text)

@@ -92,7 +92,8 @@ class MessageType(Matcher):
         object.__setattr__(self, "types", frozenset(types))
 
     def __call__(self, ctx: Context) -> bool:
-        return ctx.type == "message" and ctx.message.get("type") in self.types
+        kind = ctx.message.get("type")
+        return ctx.type == "message" and isinstance(kind, str) and kind in self.types
 
 
 @dataclass(frozen=True)

@@ -167,6 +167,10 @@ def on_conversation(ctx: Context, engine: Engine) -> None:
     if _group_id(ctx) is not None:
         # The bot stays quiet in groups: it does not read people's conversations.
         return
+    if not ctx.user_id:
+        # LINE always names the person in a one-to-one chat; an event without one cannot hold a
+        # conversation (its state is kept per person), so it is accepted and left alone.
+        return
     engine.handle(ctx)
 
 

@@ -113,7 +113,7 @@ def _picked(ctx: Context, action: str, prefix: str, options: tuple[str, ...]) ->
     if ctx.text is not None:
         typed = normalize(ctx.text)
         number = thai_digits_to_arabic(typed)
-        if number.isdigit() and 1 <= int(number) <= len(options):
+        if number.isdecimal() and len(number) <= 3 and 1 <= int(number) <= len(options):
             return options[int(number) - 1]
         for o in options:
             if typed == normalize(ctx.t(f"{prefix}_{o}")):
@@ -149,9 +149,10 @@ def gift_occasion(ctx: Context) -> str:
 def gift_value(ctx: Context) -> str:
     v = _picked(ctx, "g_val", "gift_val", gifts.VALUES)
     if v is None and ctx.text is not None:  # a typed amount: "2500", "๕๐๐๐ บาท"
-        digits = "".join(ch for ch in thai_digits_to_arabic(ctx.text) if ch.isdigit())
-        if digits:
-            v = "small" if int(digits) <= 3000 else "large"
+        raw = thai_digits_to_arabic(ctx.text)
+        if any("0" <= ch <= "9" for ch in raw):
+            digits = "".join(ch for ch in raw if "0" <= ch <= "9").lstrip("0")
+            v = "small" if len(digits) <= 4 and int(digits or "0") <= 3000 else "large"
     if v is None:
         ctx.reply(text_message(ctx.t("gift_q_value"), _choices(ctx, "gift_val", "g_val", gifts.VALUES)))
         return STAY
@@ -240,7 +241,7 @@ def report_value(ctx: Context) -> str:
         ctx.data["value"] = None
     else:
         digits = thai_digits_to_arabic(typed).replace(",", "").replace("บาท", "").replace("baht", "").strip()
-        if not digits.isdigit() or len(digits) > 9:
+        if not digits.isdecimal() or len(digits) > 9:
             ctx.say("gr_bad_value")
             return STAY
         ctx.data["value"] = int(digits)

@@ -87,7 +87,7 @@ def survey_done(ctx: Context) -> None:
     cid = postback_data(ctx).get("c", "")
     from models import SurveyCampaign
 
-    campaign = ctx.session.get(SurveyCampaign, int(cid)) if cid.isdigit() else None
+    campaign = ctx.session.get(SurveyCampaign, int(cid)) if cid.isdecimal() else None
     if campaign is None or campaign.office_id != ctx.office_id:
         ctx.say("postback_unknown")
         return

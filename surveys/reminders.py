@@ -70,7 +70,7 @@ def parse_clock(text: str | None) -> int | None:
     """"08:00", "8.30", "๐๘:๐๐" or "24:00" → minutes of the day; None if it is not a time."""
     raw = thai_digits_to_arabic((text or "").strip()).replace(".", ":")
     hh, _, mm = raw.partition(":")
-    if not (hh.isdigit() and (mm.isdigit() or mm == "") and len(hh) <= 2 and len(mm) <= 2):
+    if not (hh.isdecimal() and (mm.isdecimal() or mm == "") and len(hh) <= 2 and len(mm) <= 2):
         return None
     minutes = int(hh) * 60 + int(mm or 0)
     return minutes if int(mm or 0) < 60 and 0 <= minutes <= 24 * 60 else None

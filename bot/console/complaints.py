@@ -81,7 +81,7 @@ def _both(key: str, sep: str = "\n\n", **values) -> str:
 
 def _int(raw: str | None) -> int:
     raw = (raw or "").strip()
-    return int(raw) if raw.isdigit() else 0
+    return int(raw) if raw.isdecimal() else 0
 
 
 # -- labels for templates --------------------------------------------------------------------
@@ -281,7 +281,7 @@ def _case_page(s, c: Complaint, *, error: str | None = None, revealed: dict | No
     events = s.scalars(select(ComplaintEvent).where(ComplaintEvent.complaint_id == c.id)
                        .order_by(ComplaintEvent.at, ComplaintEvent.id)).all()
     staff_ids = {e.staff_id for e in events if e.staff_id} | ({c.assigned_to} if c.assigned_to else set())
-    staff_ids |= {int(e.body) for e in events if e.kind == "assigned" and e.body and e.body.isdigit()}
+    staff_ids |= {int(e.body) for e in events if e.kind == "assigned" and e.body and e.body.isdecimal()}
     emails = dict(s.execute(select(StaffUser.id, StaffUser.email).where(StaffUser.id.in_(staff_ids))).all()) \
         if staff_ids else {}
     rules = cases.settings_for(s, c.office_id)
@@ -471,7 +471,7 @@ def _days(raw: str | None) -> int | None:
     from handlers.text import thai_digits_to_arabic
 
     value = thai_digits_to_arabic((raw or "").strip())
-    if not value.isascii() or not value.isdigit():
+    if not value.isascii() or not value.isdecimal():
         return None
     n = int(value)
     return n if 1 <= n <= DAYS_MAX else None

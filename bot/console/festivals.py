@@ -25,7 +25,7 @@ def _office_id() -> int:
     if not ids:
         abort(404)
     raw = request.values.get("office_id") or str(ids[0])
-    office_id = int(raw) if raw.isdigit() else 0
+    office_id = int(raw) if raw.isdecimal() else 0
     if office_id not in ids:
         abort(404)
     return office_id
@@ -58,7 +58,7 @@ def festival_reminders():
             office = s.get(Office, office_id)
             if action == "cancel":
                 raw = request.form.get("reminder_id") or ""
-                r = s.get(Reminder, int(raw)) if raw.isdigit() else None
+                r = s.get(Reminder, int(raw)) if raw.isdecimal() else None
                 if r is None or r.office_id != office_id or r.festival is None:
                     abort(404)
                 if r.status != "scheduled":

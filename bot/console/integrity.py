@@ -57,7 +57,7 @@ def _office_param(default_first: bool = True) -> int | None:
         if not ids:
             abort(404)
         return ids[0] if default_first else None
-    office_id = int(raw) if raw.isdigit() else 0
+    office_id = int(raw) if raw.isdecimal() else 0
     if office_id not in ids:
         abort(404)
     return office_id
@@ -345,7 +345,7 @@ def _history_page(s, office_id: int, row: KbEntry, *, problems: list[str] | None
                           .where(KbRevision.entry_id == row.id).order_by(KbRevision.revision.desc())).all()
     raw = request.values.get("rev") or ""
     shown = None
-    if raw.isdigit():
+    if raw.isdecimal():
         shown = next((r for r, _ in revisions if r.revision == int(raw)), None)
         if shown is None:
             abort(404)
@@ -370,7 +370,7 @@ def kb_restore(key: str):
     with _services().db.session() as s:
         row = _entry_or_404(s, office_id, key)
         rev = s.scalar(select(KbRevision).where(KbRevision.entry_id == row.id,
-                                                KbRevision.revision == (int(raw) if raw.isdigit() else -1)))
+                                                KbRevision.revision == (int(raw) if raw.isdecimal() else -1)))
         if rev is None:
             abort(404)
         content = {**rev.content, "id": key}

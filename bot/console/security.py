@@ -66,7 +66,7 @@ def totp_uri(secret: str, email: str) -> str:
 
 def verify_totp(secret: str, code: str, last_step: int | None) -> int | None:
     """The time step the code belongs to, if valid and not used before; else None."""
-    code = "".join(ch for ch in code if ch.isdigit())
+    code = "".join(ch for ch in code if ch.isdecimal())
     if len(code) != 6:
         return None
     totp = pyotp.TOTP(secret)

@@ -36,7 +36,7 @@ def surveys():
     error = None
     if request.method == "POST":
         raw_office = request.form.get("office_id") or ""
-        office_id = int(raw_office) if raw_office.isdigit() else 0
+        office_id = int(raw_office) if raw_office.isdecimal() else 0
         if office_id not in access.office_ids():
             abort(404)
         opens, closes = parse_ce_date(request.form.get("opens")), parse_ce_date(request.form.get("closes"))
@@ -48,7 +48,7 @@ def surveys():
             try:
                 with services.db.session() as s:
                     c = rules.add_campaign(s, office_id, request.form.get("kind") or "", request.form.get("url") or "",
-                                           opens, closes, internal, int(raw_target) if raw_target.isdigit() else None)
+                                           opens, closes, internal, int(raw_target) if raw_target.isdecimal() else None)
                     audit.record(s, "survey.created", office_id=office_id, target=f"campaign:{c.id}",
                                  detail={"kind": c.kind, "fiscal_year": c.fiscal_year})
                 return redirect(url_for("console.survey_detail", campaign_id=c.id))
@@ -253,7 +253,7 @@ def groups():
     if request.method == "POST":
         raw = request.form.get("group_id") or ""
         with services.db.session() as s:
-            group = access.get_scoped_or_404(s, LineGroup, int(raw) if raw.isdigit() else 0)
+            group = access.get_scoped_or_404(s, LineGroup, int(raw) if raw.isdecimal() else 0)
             group.division = (request.form.get("division") or "").strip()[:200] or None
             audit.record(s, "group.division_set", office_id=group.office_id, target=f"group:{group.id}",
                          detail={"division": group.division})
@@ -332,7 +332,7 @@ def campaign_reminders(campaign_id: int):
                              detail={"count": len(made), "groups": request.form.get("include_groups") == "1"})
             elif action in ("edit", "cancel"):
                 raw = request.form.get("reminder_id") or ""
-                r = s.get(Reminder, int(raw)) if raw.isdigit() else None
+                r = s.get(Reminder, int(raw)) if raw.isdecimal() else None
                 if r is None or r.campaign_id != c.id:
                     abort(404)
                 if r.status != "scheduled":

@@ -466,7 +466,7 @@ def invite_user():
     email = (request.form.get("email") or "").strip().lower()
     role = request.form.get("role") or ""
     raw = request.form.get("office_id") or ""
-    office_id = int(raw) if raw.isdigit() else 0
+    office_id = int(raw) if raw.isdecimal() else 0
     if office_id not in access.office_ids():
         abort(404)
     if role not in ROLES or "@" not in email or len(email) > 254:
@@ -579,7 +579,7 @@ def settings():
     if not ids:
         abort(404)
     raw = request.values.get("office_id") or str(ids[0])
-    office_id = int(raw) if raw.isdigit() else 0
+    office_id = int(raw) if raw.isdecimal() else 0
     with services.db.Session() as s:
         access.get_scoped_or_404(s, Office, office_id, office_attr="id")
     message = error = None
@@ -641,7 +641,7 @@ def deploy_richmenu():
     from bot.richmenu import deploy
 
     raw = request.form.get("office_id") or ""
-    office_id = int(raw) if raw.isdigit() else 0
+    office_id = int(raw) if raw.isdecimal() else 0
     if office_id not in access.office_ids():
         abort(404)
     services = _services()
