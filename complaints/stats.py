@@ -23,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.thaidate import BANGKOK, BE_OFFSET, be_date, parse_thai_date
+from bot.xlsx import Sheet
 from complaints import cases, catalog
 from handlers.text import thai_digits_to_arabic
 from models import Complaint, Office, utcnow
@@ -299,104 +300,54 @@ def to_csv(sm: Summary) -> str:
 def to_xlsx(sm: Summary) -> bytes:
     """One sheet, ready to print on A4 and to publish: a title block with the office and the period
     in the Buddhist Era, then each table with Thai headers and English beside them, in Sarabun."""
-    from openpyxl import Workbook
-    from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
-
-    wb = Workbook()
-    ws = wb.active
-    ws.title = "สถิติ (Statistics)"
-    wb.properties.creator = "itabot"
-    wb.properties.lastModifiedBy = "itabot"
-    wb.properties.title = TITLE_TH
-
-    font = Font(name="Sarabun", size=12)
-    bold = Font(name="Sarabun", size=12, bold=True)
-    title = Font(name="Sarabun", size=16, bold=True)
-    subtle = Font(name="Sarabun", size=11, italic=True, color="555555")
-    head_fill = PatternFill("solid", fgColor="DDE7F0")
-    section_fill = PatternFill("solid", fgColor="F2F2F2")
-    thin = Side(style="thin", color="999999")
-    box = Border(left=thin, right=thin, top=thin, bottom=thin)
-    wrap = Alignment(wrap_text=True, vertical="top")
-
+    sh = Sheet("สถิติ (Statistics)", TITLE_TH)
+    put = sh.put
     r = 1
-
-    def put(row: int, col: int, value, f=font, fill=None, fmt: str | None = None, border: bool = False):
-        cell = ws.cell(row=row, column=col, value=value)
-        cell.font = f
-        cell.alignment = wrap
-        if fill is not None:
-            cell.fill = fill
-        if fmt:
-            cell.number_format = fmt
-        if border:
-            cell.border = box
-        return cell
-
-    put(r, 1, TITLE_TH, title)
+    put(r, 1, TITLE_TH, sh.title)
     r += 1
-    put(r, 1, TITLE_EN, bold)
+    put(r, 1, TITLE_EN, sh.bold)
     r += 2
     for th, en, value in _meta_lines(sm):
-        put(r, 1, th, bold)
-        put(r, 2, en, bold)
-        put(r, 3, value, font, fmt="#,##0" if isinstance(value, int) else None)
-        ws.merge_cells(start_row=r, start_column=3, end_row=r, end_column=4)
+        put(r, 1, th, sh.bold)
+        put(r, 2, en, sh.bold)
+        put(r, 3, value, fmt="#,##0" if isinstance(value, int) else None)
+        sh.ws.merge_cells(start_row=r, start_column=3, end_row=r, end_column=4)
         r += 1
-    put(r, 1, NO_PERSONAL_TH, subtle)
-    ws.merge_cells(start_row=r, start_column=1, end_row=r, end_column=4)
-    r += 1
-    put(r, 1, NO_PERSONAL_EN, subtle)
-    ws.merge_cells(start_row=r, start_column=1, end_row=r, end_column=4)
-    r += 2
+    sh.line(r, NO_PERSONAL_TH, sh.subtle, last_col=4)
+    sh.line(r + 1, NO_PERSONAL_EN, sh.subtle, last_col=4)
+    r += 3
 
     for title_th, title_en, attr, item_th, item_en in COUNT_TABLES:
-        put(r, 1, f"{title_th} / {title_en}", bold, section_fill)
-        ws.merge_cells(start_row=r, start_column=1, end_row=r, end_column=4)
+        sh.line(r, f"{title_th} / {title_en}", sh.bold, sh.section_fill, last_col=4)
         r += 1
         for col, head in enumerate((item_th, item_en, "จำนวน (เรื่อง) / Cases", "ร้อยละ / Per cent"), start=1):
-            put(r, col, head, bold, head_fill, border=True)
+            put(r, col, head, sh.bold, sh.head_fill, border=True)
         r += 1
         for row in getattr(sm, attr):
-            put(r, 1, row.th, font, border=True)
-            put(r, 2, row.en, font, border=True)
-            put(r, 3, row.count, font, fmt="#,##0", border=True)
+            put(r, 1, row.th, border=True)
+            put(r, 2, row.en, border=True)
+            put(r, 3, row.count, fmt="#,##0", border=True)
             base = sm.total if attr in ("by_category", "by_channel", "by_status") else None
             if base is None:  # outcomes and referrals: a share of the cases that had one
                 base = sum(x.count for x in getattr(sm, attr))
-            put(r, 4, (row.count / base) if base else None, font, fmt="0.0%", border=True)
+            put(r, 4, (row.count / base) if base else None, fmt="0.0%", border=True)
             r += 1
         r += 1
 
     for title_th, title_en, attr, done_th, done_en, wait_th, wait_en in TIMING_TABLES:
-        put(r, 1, f"{title_th} / {title_en}", bold, section_fill)
-        ws.merge_cells(start_row=r, start_column=1, end_row=r, end_column=4)
+        sh.line(r, f"{title_th} / {title_en}", sh.bold, sh.section_fill, last_col=4)
         r += 1
         for col, head in enumerate(("รายการ", "Measure", "ค่า / Value", "หน่วย / Unit"), start=1):
-            put(r, col, head, bold, head_fill, border=True)
+            put(r, col, head, sh.bold, sh.head_fill, border=True)
         r += 1
         for th, en, value, unit_th, unit_en in _timing_lines(getattr(sm, attr), done_th, done_en, wait_th, wait_en):
-            put(r, 1, th, font, border=True)
-            put(r, 2, en, font, border=True)
-            put(r, 3, "-" if value is None else value, font,
-                fmt="0.0" if isinstance(value, float) else "#,##0", border=True)
-            put(r, 4, f"{unit_th} / {unit_en}", font, border=True)
+            put(r, 1, th, border=True)
+            put(r, 2, en, border=True)
+            put(r, 3, "-" if value is None else value, fmt="0.0" if isinstance(value, float) else "#,##0", border=True)
+            put(r, 4, f"{unit_th} / {unit_en}", border=True)
             r += 1
         r += 1
 
-    put(r, 1, "ระยะเวลานับเป็นวัน ตั้งแต่วันเวลาที่รับเรื่อง", subtle)
-    ws.merge_cells(start_row=r, start_column=1, end_row=r, end_column=4)
-    put(r + 1, 1, "Durations in days, from the moment a case was received", subtle)
-    ws.merge_cells(start_row=r + 1, start_column=1, end_row=r + 1, end_column=4)
-
-    for col, width in zip("ABCD", (46, 40, 24, 18), strict=True):
-        ws.column_dimensions[col].width = width
-    ws.page_setup.paperSize = ws.PAPERSIZE_A4
-    ws.page_setup.orientation = "portrait"
-    ws.page_setup.fitToWidth = 1
-    ws.page_setup.fitToHeight = 0
-    ws.sheet_properties.pageSetUpPr.fitToPage = True
-    ws.print_title_rows = "1:2"
-    out = io.BytesIO()
-    wb.save(out)
-    return out.getvalue()
+    sh.line(r, "ระยะเวลานับเป็นวัน ตั้งแต่วันเวลาที่รับเรื่อง", sh.subtle, last_col=4)
+    sh.line(r + 1, "Durations in days, from the moment a case was received", sh.subtle, last_col=4)
+    return sh.finish((46, 40, 24, 18), landscape=False, title_rows="1:2")

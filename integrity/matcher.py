@@ -522,7 +522,7 @@ class Matcher:
             top = self.ids[exact]
             probs = [(top, 1.0)] + [(i, p) for i, p in probs if i != top]
         candidates = [(i, round(p, 4)) for i, p in probs[:CANDIDATES]]
-        if not probs or coverage == 0.0 and exact is None:
+        if not probs or (coverage == 0.0 and exact is None):
             return Result(None, 0.0, candidates)
         top, p1 = probs[0]
         confident = exact is not None or (

@@ -8,7 +8,6 @@ date (none the LINE flow files) counts by the day it was filed, in Bangkok.
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
@@ -16,6 +15,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from bot.thaidate import BANGKOK, BE_OFFSET, be_date, be_datetime
+from bot.xlsx import Sheet
 from models import GiftReport, Office, StaffMember, utcnow
 from surveys.campaigns import fiscal_year_be
 
@@ -106,50 +106,21 @@ def reports(s: Session, office_ids: list[int], start: date, end: date) -> list[R
 def to_xlsx(rows: list[Row], start: date, end: date, office_names: list[str], now: datetime | None = None) -> bytes:
     """One A4 landscape sheet: the title, the offices and the period in the Buddhist Era, then one
     row per report with Thai headers, dates as Thai people read them, and the total value."""
-    from openpyxl import Workbook
-    from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
-
-    wb = Workbook()
-    ws = wb.active
-    ws.title = "ทะเบียนของขวัญ"
-    wb.properties.creator = "itabot"
-    wb.properties.lastModifiedBy = "itabot"
-    wb.properties.title = TITLE_TH
-
-    font = Font(name="Sarabun", size=12)
-    bold = Font(name="Sarabun", size=12, bold=True)
-    title = Font(name="Sarabun", size=16, bold=True)
-    subtle = Font(name="Sarabun", size=11, italic=True, color="555555")
-    head_fill = PatternFill("solid", fgColor="DDE7F0")
-    thin = Side(style="thin", color="999999")
-    box = Border(left=thin, right=thin, top=thin, bottom=thin)
-    wrap = Alignment(wrap_text=True, vertical="top")
+    sh = Sheet("ทะเบียนของขวัญ", TITLE_TH)
+    put = sh.put
     width = len(HEADERS_TH)
 
-    def put(row: int, col: int, value, f=font, fill=None, fmt: str | None = None, border: bool = False):
-        cell = ws.cell(row=row, column=col, value=value)
-        cell.font = f
-        cell.alignment = wrap
-        if fill is not None:
-            cell.fill = fill
-        if fmt:
-            cell.number_format = fmt
-        if border:
-            cell.border = box
-        return cell
-
     def line(row: int, value, f) -> None:
-        put(row, 1, value, f)
-        ws.merge_cells(start_row=row, start_column=1, end_row=row, end_column=width)
+        sh.line(row, value, f, last_col=width)
 
-    line(1, TITLE_TH, title)
-    line(2, TITLE_EN, bold)
-    line(3, "หน่วยงาน: " + ", ".join(office_names), font)
-    line(4, f"ช่วงวันที่ได้รับ: {be_date(start)} – {be_date(end)}", font)
-    line(5, f"จัดทำเมื่อ: {be_datetime(now or utcnow())} น.", subtle)
+    line(1, TITLE_TH, sh.title)
+    line(2, TITLE_EN, sh.bold)
+    line(3, "หน่วยงาน: " + ", ".join(office_names), sh.font)
+    line(4, f"ช่วงวันที่ได้รับ: {be_date(start)} – {be_date(end)}", sh.font)
+    line(5, f"จัดทำเมื่อ: {be_datetime(now or utcnow())} น.", sh.subtle)
     r = 7
     for col, head in enumerate(HEADERS_TH, start=1):
-        put(r, col, head, bold, head_fill, border=True)
+        put(r, col, head, sh.bold, sh.head_fill, border=True)
     r += 1
     total = 0
     for n, row in enumerate(rows, start=1):
@@ -160,24 +131,12 @@ def to_xlsx(rows: list[Row], start: date, end: date, office_names: list[str], no
                  label(GIVER_LABELS, g.giver_type), g.item, value if value is not None else "ไม่ทราบ",
                  label(ACTION_LABELS, g.action), row.reporter or "ไม่ระบุ", row.office, be_date(g.created_at))
         for col, value_ in enumerate(cells, start=1):
-            put(r, col, value_, font, fmt="#,##0" if col == 6 and isinstance(value_, int) else None, border=True)
+            put(r, col, value_, fmt="#,##0" if col == 6 and isinstance(value_, int) else None, border=True)
         r += 1
-    put(r, 5, "รวม", bold, border=True)
-    put(r, 6, total, bold, fmt="#,##0", border=True)
-    put(r, 7, f"{len(rows):,} รายการ", bold, border=True)
+    put(r, 5, "รวม", sh.bold, border=True)
+    put(r, 6, total, sh.bold, fmt="#,##0", border=True)
+    put(r, 7, f"{len(rows):,} รายการ", sh.bold, border=True)
     r += 2
-    line(r, "มูลค่าตามที่ผู้รายงานประมาณ; \"ไม่ทราบ\" ไม่นับรวมในยอดรวม", subtle)
-    line(r + 1, "Values as estimated by the person reporting; unknown values are not in the total.", subtle)
-
-    for col, w in zip("ABCDEFGHIJ", (7, 13, 14, 20, 32, 12, 22, 24, 24, 14), strict=True):
-        ws.column_dimensions[col].width = w
-    ws.page_setup.paperSize = ws.PAPERSIZE_A4
-    ws.page_setup.orientation = "landscape"
-    ws.page_setup.fitToWidth = 1
-    ws.page_setup.fitToHeight = 0
-    ws.sheet_properties.pageSetUpPr.fitToPage = True
-    ws.print_title_rows = "7:7"
-    ws.freeze_panes = "A8"
-    out = io.BytesIO()
-    wb.save(out)
-    return out.getvalue()
+    line(r, "มูลค่าตามที่ผู้รายงานประมาณ; \"ไม่ทราบ\" ไม่นับรวมในยอดรวม", sh.subtle)
+    line(r + 1, "Values as estimated by the person reporting; unknown values are not in the total.", sh.subtle)
+    return sh.finish((7, 13, 14, 20, 32, 12, 22, 24, 24, 14), landscape=True, title_rows="7:7", freeze="A8")

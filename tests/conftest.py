@@ -33,6 +33,10 @@ REDIS_DEFAULT = "redis://127.0.0.1:6379/15"
 _skipped_services: dict[str, str] = {}
 
 
+def psycopg_url(url: str) -> str:
+    return url.replace("postgresql://", "postgresql+psycopg://", 1) if url.startswith("postgresql://") else url
+
+
 def _pg_url() -> str | None:
     url = os.environ.get("TEST_DATABASE_URL", PG_DEFAULT)
     if url.lower() in ("", "0", "off", "none"):
@@ -41,9 +45,7 @@ def _pg_url() -> str | None:
     try:
         import sqlalchemy as sa
 
-        eng = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1)
-                               if url.startswith("postgresql://") else url,
-                               connect_args={"connect_timeout": 2})
+        eng = sa.create_engine(psycopg_url(url), connect_args={"connect_timeout": 2})
         with eng.connect() as c:
             c.exec_driver_sql("select 1")
         eng.dispose()
@@ -109,15 +111,12 @@ def _sqlite_template(tmp_path_factory) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def _pg_migrated() -> str | None:
-    if PG_URL is None:
-        return None
+def fresh_pg_schema(url: str) -> str:
+    """Empty the PostgreSQL database at ``url`` and migrate it to the newest schema."""
     import sqlalchemy as sa
 
     from models.db import Database
 
-    url = PG_URL.replace("postgresql://", "postgresql+psycopg://", 1) if PG_URL.startswith("postgresql://") else PG_URL
     eng = sa.create_engine(url)
     with eng.begin() as c:
         c.exec_driver_sql("DROP SCHEMA public CASCADE")
@@ -127,6 +126,11 @@ def _pg_migrated() -> str | None:
     db.upgrade()
     db.dispose()
     return url
+
+
+@pytest.fixture(scope="session")
+def _pg_migrated() -> str | None:
+    return None if PG_URL is None else fresh_pg_schema(psycopg_url(PG_URL))
 
 
 def _truncate_pg(url: str) -> None:

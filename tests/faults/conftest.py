@@ -54,10 +54,6 @@ def pytest_collection_modifyitems(config, items) -> None:
 # -- services ---------------------------------------------------------------------------------------
 
 
-def _psycopg_url(url: str) -> str:
-    return url.replace("postgresql://", "postgresql+psycopg://", 1) if url.startswith("postgresql://") else url
-
-
 @pytest.fixture(scope="session")
 def _faults_db() -> str:
     """The ``faults`` database, created if missing and migrated to the newest schema."""
@@ -66,25 +62,14 @@ def _faults_db() -> str:
     import sqlalchemy as sa
     from sqlalchemy.engine import make_url
 
-    from models.db import Database
-
-    base = make_url(_psycopg_url(root.PG_URL))
+    base = make_url(root.psycopg_url(root.PG_URL))
     admin = sa.create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
     with admin.connect() as c:
         if c.scalar(sa.text("select 1 from pg_database where datname = :n"), {"n": FAULTS_DB}) is None:
             with contextlib.suppress(sa.exc.ProgrammingError):  # created meanwhile by another run
                 c.exec_driver_sql(f'CREATE DATABASE "{FAULTS_DB}"')
     admin.dispose()
-    url = base.set(database=FAULTS_DB).render_as_string(hide_password=False)
-    eng = sa.create_engine(url)
-    with eng.begin() as c:
-        c.exec_driver_sql("DROP SCHEMA public CASCADE")
-        c.exec_driver_sql("CREATE SCHEMA public")
-    eng.dispose()
-    db = Database(url)
-    db.upgrade()
-    db.dispose()
-    return url
+    return root.fresh_pg_schema(base.set(database=FAULTS_DB).render_as_string(hide_password=False))
 
 
 @pytest.fixture
