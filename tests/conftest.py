@@ -210,6 +210,24 @@ def new_user() -> str:
     return "U" + secrets.token_hex(16)
 
 
+def line_event(fake, user: str, kind: str, **fields) -> dict:
+    """A webhook event from ``user`` as LINE sends it; its reply token is registered with ``fake``."""
+    ev = {
+        "type": kind,
+        "webhookEventId": "01" + secrets.token_hex(12).upper(),
+        "deliveryContext": {"isRedelivery": False},
+        "timestamp": int(time.time() * 1000),
+        "source": {"type": "user", "userId": user},
+        "mode": "active",
+    }
+    if kind in ("message", "postback", "follow", "join", "memberJoined"):
+        token = secrets.token_hex(16)
+        ev["replyToken"] = token
+        fake.token_owner[token] = user
+    ev.update(fields)
+    return ev
+
+
 class Bot:
     """Talks to the app as LINE would, and reads what the fake LINE received."""
 
@@ -225,20 +243,7 @@ class Bot:
                                                           "Content-Type": "application/json"})
 
     def event(self, user: str, kind: str, **fields) -> dict:
-        ev = {
-            "type": kind,
-            "webhookEventId": "01" + secrets.token_hex(12).upper(),
-            "deliveryContext": {"isRedelivery": False},
-            "timestamp": int(time.time() * 1000),
-            "source": {"type": "user", "userId": user},
-            "mode": "active",
-        }
-        if kind in ("message", "postback", "follow", "join", "memberJoined"):
-            token = secrets.token_hex(16)
-            ev["replyToken"] = token
-            self.fake.token_owner[token] = user
-        ev.update(fields)
-        return ev
+        return line_event(self.fake, user, kind, **fields)
 
     def send(self, user: str, kind: str, drain: bool = True, **fields) -> dict:
         ev = self.event(user, kind, **fields)

@@ -205,19 +205,7 @@ class LineClient:
         self.fake = fake
 
     def event(self, user: str, kind: str, **fields) -> dict:
-        ev = {
-            "type": kind,
-            "webhookEventId": "01" + secrets.token_hex(12).upper(),
-            "deliveryContext": {"isRedelivery": False},
-            "timestamp": int(time.time() * 1000),
-            "source": {"type": "user", "userId": user},
-            "mode": "active",
-        }
-        if kind in ("message", "postback", "follow"):
-            ev["replyToken"] = token = secrets.token_hex(16)
-            self.fake.token_owner[token] = user
-        ev.update(fields)
-        return ev
+        return root.line_event(self.fake, user, kind, **fields)
 
     def text(self, user: str, text: str) -> dict:
         return self.event(user, "message", message={"type": "text", "id": str(secrets.randbelow(10**17)),
