@@ -16,9 +16,11 @@ Correctness lives here, in the database, so it holds in both deployment modes:
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import hmac
 import json
+import threading
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -88,6 +90,91 @@ def _event_ts(event: dict) -> int:
     return ts if isinstance(ts, int) and 0 <= ts < 2**62 else 0
 
 
+class _Slot:
+    """One webhook request's rows, waiting for a group commit."""
+
+    __slots__ = ("rows", "ids", "error", "ready", "lead")
+
+    def __init__(self, rows: list[dict]) -> None:
+        self.rows = rows
+        self.ids: list[int] = []
+        self.error: BaseException | None = None
+        self.ready = threading.Event()
+        self.lead = False
+
+
+class GroupCommit:
+    """Stores the events of concurrent webhook requests in one transaction (a group commit).
+
+    Under load many requests wait for the database's write turn at once; the first to arrive leads:
+    once it has the turn it takes every request waiting by then, inserts all their rows in one
+    statement and commits, then hands the lead to the next request that arrived meanwhile. Each
+    request gets back the ids of its own new events. If the transaction fails, every request in it
+    fails (and LINE gets a 5xx for each, and redelivers); nothing is acknowledged unstored.
+    """
+
+    def __init__(self, db: Database, statement) -> None:
+        self._db = db
+        self._statement = statement
+        self._lock = threading.Lock()
+        self._waiting: list[_Slot] = []
+        self._leading = False
+
+    def submit(self, rows: list[dict]) -> list[int]:
+        slot = _Slot(rows)
+        with self._lock:
+            self._waiting.append(slot)
+            lead = not self._leading
+            self._leading = True
+        if not lead:
+            slot.ready.wait()
+            if not slot.lead:
+                if slot.error is not None:  # the leader's exception, a copy of it for each thread
+                    raise copy.copy(slot.error) from slot.error
+                return slot.ids
+        self._commit_waiting()
+        if slot.error is not None:
+            raise slot.error
+        return slot.ids
+
+    def _take_waiting(self) -> list[_Slot]:
+        with self._lock:
+            batch, self._waiting = self._waiting, []
+        return batch
+
+    def _commit_waiting(self) -> None:
+        batch: list[_Slot] = []
+        try:
+            with self._db.write(priority=True) as conn:  # LINE waits for this one
+                batch = self._take_waiting()
+                owner: dict[tuple[int, str], _Slot] = {}
+                rows = []
+                for sl in batch:
+                    for row in sl.rows:
+                        key = (row["office_id"], row["webhook_event_id"])
+                        if key not in owner:  # the same event in two deliveries at once: one of them stores it
+                            owner[key] = sl
+                            rows.append(row)
+                for new in conn.execute(self._statement, rows):
+                    if new is not None:
+                        owner[(new.office_id, new.webhook_event_id)].ids.append(new.id)
+        except BaseException as exc:
+            batch = batch or self._take_waiting()
+            for sl in batch:
+                sl.error = exc
+                sl.ids = []
+        finally:
+            with self._lock:
+                if self._waiting:  # arrived while this group was written: the first of them leads next
+                    self._waiting[0].lead = True
+                    self._waiting[0].ready.set()
+                else:
+                    self._leading = False
+            for sl in batch:
+                sl.lead = False
+                sl.ready.set()
+
+
 @dataclass(frozen=True)
 class Taken:
     event_id: int
@@ -102,6 +189,7 @@ _ev = WebhookEvent.__table__
 _earlier = _ev.alias("earlier")
 _out = OutboxMessage.__table__
 _PEEK = select(_ev.c.status, _ev.c.event_type).where(_ev.c.id == bindparam("eid"))
+_PEEK_MANY = select(_ev.c.id, _ev.c.status, _ev.c.event_type).where(_ev.c.id.in_(bindparam("eids", expanding=True)))
 _TAKE = (
     select(_ev.c.office_id, _ev.c.payload, _ev.c.source_key, _ev.c.attempts)
     .where(
@@ -150,6 +238,11 @@ class Inbox:
     def __init__(self, db: Database, key: bytes) -> None:
         self.db = db
         self._key = key
+        insert = sqlite_insert if db.is_sqlite else pg_insert
+        # One statement shape for any number of rows, so SQLAlchemy compiles it once.
+        self._group = GroupCommit(db, insert(_ev)
+                                  .on_conflict_do_nothing(index_elements=["office_id", "webhook_event_id"])
+                                  .returning(_ev.c.id, _ev.c.office_id, _ev.c.webhook_event_id))
 
     def _source_key(self, office_id: int, event: dict) -> str | None:
         src = source_id_of(event)
@@ -189,15 +282,7 @@ class Inbox:
             )
         if not rows:
             return []
-        insert = sqlite_insert if self.db.is_sqlite else pg_insert
-        # One statement shape for any number of rows, so SQLAlchemy compiles it once.
-        stmt = (
-            insert(WebhookEvent.__table__)
-            .on_conflict_do_nothing(index_elements=["office_id", "webhook_event_id"])
-            .returning(WebhookEvent.id)
-        )
-        with self.db.write(priority=True) as conn:  # LINE waits for this one
-            return [row[0] for row in conn.execute(stmt, rows) if row is not None]
+        return self._group.submit(rows)
 
     # -- worker side ----------------------------------------------------------------------
 
@@ -206,6 +291,12 @@ class Inbox:
         with self.db.engine.connect() as conn:
             row = conn.execute(_PEEK, {"eid": event_id}).first()
         return row.event_type or "" if row is not None and row.status == PENDING else None
+
+    def peek_many(self, event_ids: Sequence[int]) -> dict[int, str]:
+        """``peek`` for several events in one read: {id: type} of those still pending."""
+        with self.db.engine.connect() as conn:
+            rows = conn.execute(_PEEK_MANY, {"eids": list(event_ids)})
+            return {row.id: row.event_type or "" for row in rows if row.status == PENDING}
 
     @staticmethod
     def take(s: Session, event_id: int) -> Taken | None:

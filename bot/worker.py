@@ -22,7 +22,7 @@ from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.exc import OperationalError
 
 from bot.gateway import LineError, new_retry_key
-from bot.inbox import Inbox
+from bot.inbox import Inbox, Taken
 from bot.services import collected_deliveries
 from complaints import cases
 from handlers import Context, Dispatcher
@@ -38,8 +38,13 @@ _PEEK = select(WebhookEvent.__table__.c.office_id, WebhookEvent.__table__.c.payl
     WebhookEvent.__table__.c.id == bindparam("eid")
 )
 OUTBOX_MAX_ATTEMPTS = 12
+# A batch gives up the write turn to a waiting webhook request after this long (seconds): short enough
+# for LINE's answer, long enough that the batch is worth its transaction.
+YIELD_AFTER = 0.005
 _OUTBOX_INSERT = insert(OutboxMessage.__table__).returning(OutboxMessage.__table__.c.id)
-_OUTBOX_DELETE = delete(OutboxMessage.__table__).where(OutboxMessage.__table__.c.id == bindparam("oid"))
+_OUTBOX_DELETE = (delete(OutboxMessage.__table__)
+                  .where(OutboxMessage.__table__.c.id.in_(bindparam("oids", expanding=True)))
+                  .returning(OutboxMessage.__table__.c.id))
 
 
 class Processor:
@@ -78,39 +83,12 @@ class Processor:
             return None
         prepared = self._prepare(event_id) if event_type in PREPARE else {}
         taken = None
-        sends: list[_Send] = []
-        after: list = []
         try:
             with self.db.session() as s:
                 taken = self.inbox.take(s, event_id)
                 if taken is None:
                     return None
-                office = self.services.offices.by_id(taken.office_id)
-                if office is not None and taken.payload is not None:
-                    ctx = Context(
-                        session=s,
-                        office_id=office.id,
-                        office_name=office.name,
-                        event=json.loads(taken.payload),
-                        user=None,
-                        line=self.services.gateway(office.id),
-                        cipher=self.services.cipher,
-                        prepared=prepared,
-                        public_base_url=self.services.settings.public_base_url,
-                    )
-                    self.dispatcher.dispatch(ctx)
-                    after = ctx.after
-                    outgoing = ctx.flush()
-                    lease = utcnow() + OUTBOX_LEASE
-                    for out in outgoing:  # Core, not the ORM's unit of work: this runs for every reply
-                        key = new_retry_key()
-                        oid = s.execute(_OUTBOX_INSERT, {
-                            "office_id": office.id, "source_key": taken.source_key, "reply_token": out.reply_token,
-                            "to": out.to, "messages": json.dumps(out.messages, ensure_ascii=False),
-                            "retry_key": key, "next_attempt_at": lease,
-                        }).scalar_one()
-                        sends.append(_Send(oid, office.id, out.reply_token, out.to, out.messages, key, 0))
-                self.inbox.finish(s, event_id)
+                sends, after = self._handle(s, taken, prepared)
         except Exception as exc:
             if taken is None:  # the database itself failed; the sweeper will come back to it
                 log.exception("event could not be taken", extra={"event_row": event_id})
@@ -118,11 +96,97 @@ class Processor:
             status = self.inbox.fail(event_id, exc.__class__.__name__)
             log.exception("event handling failed", extra={"event_row": event_id, "status": status})
             return None
+        return self._after_commit(taken, sends, after)
+
+    def process_batch(self, event_ids: list[int]) -> list[int]:
+        """Process several events of different people in one write transaction (embedded mode).
+
+        SQLite lets one writer in at a time, and under load the wait for that turn, not the work, is
+        what limits how many events a second get answered; a batch pays for the turn once. Events
+        that need network calls first (``PREPARE``) go one by one. If any event of the batch fails,
+        the whole transaction is rolled back and each event is processed on its own, so one bad
+        event costs the others nothing but the retry, and is counted against itself only.
+
+        Once it has held the write turn for ``YIELD_AFTER``, a batch ends early if a webhook request of
+        this process waits for the turn (LINE is waiting for that one); the ids not reached are
+        returned, for the next batch.
+        """
+        kinds = self.inbox.peek_many(event_ids)
+        batch = [eid for eid in event_ids if eid in kinds and kinds[eid] not in PREPARE]
+        for eid in event_ids:
+            if eid in kinds and kinds[eid] in PREPARE:
+                self.process(eid)
+        if len(batch) <= 1:
+            for eid in batch:
+                self.process(eid)
+            return []
+        done: list[tuple[Taken, list[_Send], list]] = []
+        reached = 0
+        try:
+            with self.db.session() as s:
+                s.info["kb_signatures"] = {}  # nothing in a batch edits the knowledge base
+                started = time.monotonic()
+                for eid in batch:
+                    if reached and time.monotonic() - started > YIELD_AFTER and self.db.urgent_waiting():
+                        break
+                    reached += 1
+                    # The take skips a second event of the same person: the first one's reply is still in
+                    # the outbox (see Inbox.take); it is queued once that reply is out.
+                    taken = self.inbox.take(s, eid)
+                    if taken is not None:
+                        done.append((taken, *self._handle(s, taken, {})))
+        except Exception as exc:
+            log.warning("batch rolled back; processing its events one by one",
+                        extra={"events": len(batch), "error": exc.__class__.__name__})
+            for eid in batch:
+                self.process(eid)
+            return []
+        for taken, sends, after in done:
+            if not self._after_commit(taken, sends, after)[2] and taken.source_key and self.on_sent is not None:
+                self.on_sent(taken.office_id, taken.source_key)  # nothing to send: the person's next event
+        return batch[reached:]
+
+    def _handle(self, s, taken: Taken, prepared: dict) -> tuple[list[_Send], list]:
+        """Dispatch a taken event in the caller's transaction; write its replies to the outbox and mark
+        it done there too. Returns the sends to make and the after-commit calls."""
+        sends: list[_Send] = []
+        after: list = []
+        office = self.services.offices.by_id(taken.office_id)
+        if office is not None and taken.payload is not None:
+            ctx = Context(
+                session=s,
+                office_id=office.id,
+                office_name=office.name,
+                event=json.loads(taken.payload),
+                user=None,
+                line=self.services.gateway(office.id),
+                cipher=self.services.cipher,
+                prepared=prepared,
+                public_base_url=self.services.settings.public_base_url,
+            )
+            self.dispatcher.dispatch(ctx)
+            after = ctx.after
+            outgoing = ctx.flush()
+            lease = utcnow() + OUTBOX_LEASE
+            for out in outgoing:  # Core, not the ORM's unit of work: this runs for every reply
+                key = new_retry_key()
+                oid = s.execute(_OUTBOX_INSERT, {
+                    "office_id": office.id, "source_key": taken.source_key, "reply_token": out.reply_token,
+                    "to": out.to, "messages": json.dumps(out.messages, ensure_ascii=False),
+                    "retry_key": key, "next_attempt_at": lease,
+                }).scalar_one()
+                sends.append(_Send(oid, office.id, out.reply_token, out.to, out.messages, key, 0))
+        self.inbox.finish(s, taken.event_id)
+        return sends, after
+
+    def _after_commit(self, taken: Taken, sends: list[_Send], after: list) -> tuple[int, str | None, bool]:
+        """Run the after-commit calls and send (or hand the sends to the pool). The third value says
+        whether sends were handed to the pool, whose last one calls ``on_sent``."""
         for call in after:
             try:
                 call(self.services.gateway(taken.office_id))
             except Exception:
-                log.warning("after-commit call failed", extra={"event_row": event_id})
+                log.warning("after-commit call failed", extra={"event_row": taken.event_id})
         if self.submit_send is not None and sends:
             remaining = [len(sends)]
             lock = threading.Lock()
@@ -173,8 +237,11 @@ class Processor:
                          row.attempts)
         return self._send(send)
 
-    def _send(self, row: _Send) -> bool:
-        """Send; on success the outbox row is deleted, on failure it is retried later."""
+    def _send(self, row: _Send, sent: Callable[[int, list], None] | None = None) -> bool:
+        """Send; on success the outbox row is deleted, on failure it is retried later.
+
+        ``sent``: on success, called with (outbox id, send records) instead of deleting the row here,
+        so that a ``Forgetter`` can delete many in one transaction."""
         messages = row.messages
         gateway = self.services.gateway(row.office_id)
         records: list = []
@@ -206,24 +273,30 @@ class Processor:
             return False
         finally:
             collected_deliveries.reset(token)
-        self._forget(row.id, records)
+        if sent is not None:
+            sent(row.id, records)
+        else:
+            self._forget([(row.id, records)])
         return True
 
-    def _forget(self, outbox_id: int, records: list) -> None:
-        """Sent: delete the outbox row and keep only the send record.
+    def _forget(self, sent: list[tuple[int, list]]) -> None:
+        """Sent: delete the outbox rows and keep only the send records, in one transaction.
 
-        LINE has the message now, so a database that is briefly unavailable (a restart, a
+        LINE has the messages now, so a database that is briefly unavailable (a restart, a
         fail-over) must not make us give this up: a row left behind is sent again when its lease
         runs out — a reply, whose token is spent by then, as a push — and the person gets it
         twice. So it is retried, for less than the lease.
         """
+        ids = [oid for oid, _ in sent]
         deadline = time.monotonic() + FORGET_FOR.total_seconds()
         delay = 0.1
         while True:
             try:
                 with self.db.write() as conn:
-                    # rowcount 0: an earlier try did commit, only its answer was lost
-                    if conn.execute(_OUTBOX_DELETE, {"oid": outbox_id}).rowcount and records:
+                    # a row not found: an earlier try did commit, only its answer was lost
+                    gone = set(conn.execute(_OUTBOX_DELETE, {"oids": ids}).scalars())
+                    records = [r for oid, recs in sent if oid in gone for r in recs]
+                    if records:
                         conn.execute(insert(Delivery.__table__), records)
                 return
             except OperationalError as exc:
@@ -372,19 +445,86 @@ class Sweeper:
             self._thread.join(timeout=5)
 
 
+def _take_waiting(q: queue.Queue, items: list, limit: int) -> bool:
+    """Add what is waiting in ``q`` to ``items`` (without duplicates), up to ``limit`` in all, without
+    waiting; True if the stop sign (None) was met."""
+    while len(items) < limit:
+        try:
+            item = q.get_nowait()
+        except queue.Empty:
+            return False
+        if item is None:
+            return True
+        if item not in items:
+            items.append(item)
+    return False
+
+
+class Forgetter:
+    """Embedded mode: a thread that records the sender threads' successful sends — outbox rows
+    deleted, send records kept — many sends to one write transaction instead of one each.
+
+    Only then is a send's ``done`` called: the person's next event may be taken once their reply has
+    left the outbox (see ``Inbox.take``).
+    """
+
+    BATCH = 256
+
+    def __init__(self, processor: Processor) -> None:
+        self.processor = processor
+        self.queue: queue.Queue[tuple[int, list, Callable[[], None]] | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="itabot-forget", daemon=True)
+        self._thread.start()
+
+    def add(self, outbox_id: int, records: list, done: Callable[[], None]) -> None:
+        self.queue.put((outbox_id, records, done))
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            item = self.queue.get()
+            if item is None:
+                return
+            batch = [item]
+            stopping = _take_waiting(self.queue, batch, self.BATCH)
+            try:
+                self.processor._forget([(oid, records) for oid, records, _ in batch])
+            except Exception:  # left in the outbox: sent again when the lease runs out
+                log.exception("sent, but the outbox rows could not be deleted", extra={"rows": len(batch)})
+            for _, _, done in batch:
+                try:
+                    done()
+                except Exception:
+                    log.exception("after-send callback failed")
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self.queue.put(None)  # after everything already queued
+            self._thread.join(timeout=FORGET_FOR.total_seconds() + 5)
+            self._thread = None
+
+
 class EmbeddedRunner:
     """Embedded mode: threads in the web process work through new events.
 
     SQLite takes one writer at a time, so a single processing thread per process is enough
-    (more only queue for the lock, and slow the webhook down); sending to LINE, which is
-    network-bound, happens on a separate pool of sender threads.
+    (more only queue for the lock, and slow the webhook down); it takes up to ``batch`` waiting
+    events at a time into one transaction (``Processor.process_batch``). Sending to LINE, which is
+    network-bound, happens on a separate pool of sender threads, and a ``Forgetter`` records
+    what they sent, again many to a transaction.
     """
 
-    def __init__(self, processor: Processor, threads: int = 1, senders: int = 16, sweep_interval: float = 2.0) -> None:
+    def __init__(self, processor: Processor, threads: int = 1, senders: int = 16, sweep_interval: float = 2.0,
+                 batch: int = 32) -> None:
         self.processor = processor
         self.queue: queue.Queue[int | None] = queue.Queue()
         self.threads = threads
+        self.batch = max(1, batch)
         self.senders = ThreadPoolExecutor(max_workers=senders, thread_name_prefix="itabot-send") if senders else None
+        self.forgetter = Forgetter(processor) if senders else None
         self.sweeper = Sweeper(processor, sweep_interval)
         self._workers: list[threading.Thread] = []
         if self.senders is not None:
@@ -392,6 +532,8 @@ class EmbeddedRunner:
             processor.on_sent = self._queue_next
 
     def start(self) -> None:
+        if self.forgetter is not None:
+            self.forgetter.start()
         for i in range(self.threads):
             t = threading.Thread(target=self._run, name=f"itabot-worker-{i}", daemon=True)
             t.start()
@@ -404,12 +546,20 @@ class EmbeddedRunner:
 
     def _submit_send(self, send: _Send, done: Callable[[], None]) -> None:
         def run() -> None:
+            handed_over = False
+
+            def sent(outbox_id: int, records: list) -> None:
+                nonlocal handed_over
+                self.forgetter.add(outbox_id, records, done)
+                handed_over = True
+
             try:
-                self.processor._send(send)
+                self.processor._send(send, sent)
             except Exception:  # left in the outbox; the sweeper retries it
                 log.exception("send failed")
             finally:
-                done()
+                if not handed_over:
+                    done()
 
         self.senders.submit(run)
 
@@ -419,14 +569,24 @@ class EmbeddedRunner:
             self.queue.put(next_id)
 
     def _run(self) -> None:
+        left: list[int] = []  # ids a batch did not reach, first in the next one
         while True:
-            event_id = self.queue.get()
-            if event_id is None:
-                return
+            ids = left
+            if not ids:
+                event_id = self.queue.get()
+                if event_id is None:
+                    return
+                ids = [event_id]
+            stop = _take_waiting(self.queue, ids, self.batch)
             try:
-                self.processor.process(event_id)
-            except Exception:  # the sweeper will retry it
+                left = self.processor.process_batch(ids)
+            except Exception:  # the sweeper will retry them
                 log.exception("processing failed")
+                left = []
+            if stop:
+                for eid in left:
+                    self.processor.process(eid)
+                return
 
     def stop(self) -> None:
         for _ in self._workers:
@@ -435,6 +595,8 @@ class EmbeddedRunner:
             t.join(timeout=5)
         if self.senders is not None:
             self.senders.shutdown(wait=True, cancel_futures=False)
+        if self.forgetter is not None:
+            self.forgetter.stop()
         self.sweeper.stop()
         self.processor.submit_send = None
         self.processor.on_sent = None

@@ -76,6 +76,11 @@ class WriterLock:
             self._pid = os.getpid()
         return self._fd
 
+    @property
+    def urgent_waiting(self) -> bool:
+        """A webhook writer of this process is waiting for the turn."""
+        return self._urgent_waiting > 0
+
     @contextmanager
     def held(self, priority: bool = False) -> Iterator[None]:
         if self._owner == threading.get_ident():
@@ -135,6 +140,11 @@ class Database:
         """A write transaction: committed on success, rolled back on error."""
         with self._writer.held() if self._writer else nullcontext(), self._WriteSession() as s, s.begin():
             yield s
+
+    def urgent_waiting(self) -> bool:
+        """Someone LINE is waiting on (a webhook request of this process) waits for the write turn:
+        long background transactions may end early for it."""
+        return self._writer is not None and self._writer.urgent_waiting
 
     @contextmanager
     def write(self, priority: bool = False) -> Iterator[Connection]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from datetime import timedelta
 
@@ -192,3 +193,209 @@ def test_maintenance_erases_abandoned_drafts_and_old_parked_payloads(bot, servic
         assert s.scalars(select(ConversationState)).all() == []
         row = s.scalars(select(WebhookEvent)).one()
     assert row.payload is None and row.source_key is None
+
+
+# -- batches: many events to one transaction (what the embedded runner does under load) -------------
+
+MENU_TH = "เลือกสิ่งที่ต้องการได้เลยค่ะ 👇"
+
+
+def _menu_events(bot, users):
+    for u in users:
+        bot.text(u, "เมนู", drain=False)
+    return [r.id for r in _rows(bot.services)]
+
+
+def test_a_batch_answers_everyone_and_a_failing_event_costs_the_others_nothing(bot, services, fake_line, monkeypatch):
+    users = [new_user() for _ in range(6)]
+    ids = _menu_events(bot, users)
+    real = dispatcher.HANDLERS["message"]
+
+    def breaks_for_one(ctx, engine):
+        if ctx.user_id == users[2]:
+            raise RuntimeError("a handler bug")
+        real(ctx, engine)
+
+    monkeypatch.setitem(dispatcher.HANDLERS, "message", breaks_for_one)
+    assert services.processor.process_batch(ids) == []
+    for i, u in enumerate(users):
+        assert bot.texts(u) == ([] if i == 2 else [MENU_TH])
+    rows = {r.id: r for r in _rows(services)}
+    broken = rows[ids[2]]
+    assert broken.status == PENDING and broken.attempts == 1  # counted against itself only, retried later
+    assert all(rows[i].status == DONE and rows[i].attempts == 0 for i in ids if i != ids[2])
+
+
+def test_a_batch_holds_a_person_s_second_message_until_the_first_reply_is_out(bot, services, fake_line):
+    a, b = new_user(), new_user()
+    first = bot.event(a, "message", message={"type": "text", "id": "1", "text": "English", "quoteToken": "q"})
+    second = bot.event(a, "message", message={"type": "text", "id": "2", "text": "เมนู", "quoteToken": "q"})
+    second["timestamp"] = first["timestamp"] + 1
+    bot.deliver([first, second])
+    bot.text(b, "เมนู", drain=False)
+    ids = [r.id for r in _rows(services)]
+    services.processor.process_batch(ids)
+    switched = bot.texts(a)
+    assert switched[0] == "I will answer in English from now on."
+    assert bot.texts(b) == [MENU_TH]
+    assert _rows(services)[1].status == PENDING  # "เมนู" waits for the first answer to be out
+    services.processor.process_batch(ids)
+    assert bot.texts(a) == [*switched, "What would you like to do? 👇"]
+
+
+def test_a_batch_makes_way_for_a_waiting_webhook_and_hands_back_the_rest(bot, services, fake_line, monkeypatch):
+    users = [new_user() for _ in range(3)]
+    ids = _menu_events(bot, users)
+    monkeypatch.setattr(services.db, "urgent_waiting", lambda: True)  # LINE is waiting for a store
+    left = services.processor.process_batch(ids)
+    assert left == ids[1:]  # one event, then the write turn is given up
+    assert [bool(bot.texts(u)) for u in users] == [True, False, False]
+    monkeypatch.undo()
+    assert services.processor.process_batch(left) == []
+    assert all(bot.texts(u) == [MENU_TH] for u in users)
+
+
+def test_the_runner_records_every_send_and_leaves_the_outbox_empty(bot, services, fake_line):
+    """The sender threads' "sent" bookkeeping goes through one Forgetter thread, many to a transaction."""
+    import time
+
+    from models import Delivery, OutboxMessage
+
+    services.start_embedded_worker()
+    try:
+        users = [new_user() for _ in range(12)]
+        for u in users:
+            bot.text(u, "เมนู", drain=False)
+        deadline = time.time() + 20
+        while time.time() < deadline and len(fake_line.calls("/reply")) < len(users):
+            time.sleep(0.05)
+    finally:
+        services.runner.stop()  # lets the Forgetter finish what it holds
+        services.runner = None
+    assert all(bot.texts(u) == [MENU_TH] for u in users)
+    with services.db.Session() as s:
+        assert s.scalars(select(OutboxMessage)).all() == []
+        assert len(s.scalars(select(Delivery).where(Delivery.kind == "reply")).all()) == len(users)
+
+
+# -- the webhook's group commit ------------------------------------------------------------------------
+
+
+def _text_event(bot, user):
+    return bot.event(user, "message", message={"type": "text", "id": new_user()[:10], "text": "เมนู", "quoteToken": "q"})
+
+
+@pytest.fixture
+def write_turn_held(services):
+    """Holds the database's write turn, so that webhook stores queue up behind it; yields a function
+    that waits until ``n`` stores are queued, and one that releases the turn."""
+    import contextlib
+    import time
+
+    from sqlalchemy import text
+
+    group = services.inbox._group
+    stack = contextlib.ExitStack()
+    if services.db.is_sqlite:
+        stack.enter_context(services.db.write())
+    else:  # PostgreSQL: the first store's INSERT waits on the table; the rest queue behind it
+        conn = stack.enter_context(services.db.engine.connect())
+        stack.enter_context(conn.begin())
+        conn.execute(text("LOCK TABLE webhook_events IN EXCLUSIVE MODE"))
+
+    def queued(n):
+        """Wait until ``n`` stores were made; start the first one alone."""
+        deadline = time.time() + 10
+        expected = n if services.db.is_sqlite else n - 1  # on PostgreSQL the leader has taken its own
+        while time.time() < deadline and not (group._leading and len(group._waiting) == expected):
+            time.sleep(0.01)
+        assert group._leading and len(group._waiting) == expected
+        time.sleep(0.05)
+
+    with stack:
+        yield queued, stack.close
+
+
+def test_concurrent_deliveries_are_stored_together_and_each_gets_its_own_events(bot, services, write_turn_held):
+    from sqlalchemy import event as sa_event
+
+    queued, release = write_turn_held
+    users = [new_user() for _ in range(6)]
+    events = [_text_event(bot, u) for u in users]
+    results: dict[int, list[int]] = {}
+    inserts = []
+
+    def count(conn, cursor, statement, *args):
+        if statement.lstrip().upper().startswith("INSERT INTO WEBHOOK_EVENTS"):
+            inserts.append(statement)
+
+    def store(i, evs):
+        results[i] = services.inbox.store(1, evs)
+
+    sa_event.listen(services.db.engine, "before_cursor_execute", count)
+    try:
+        # six deliveries at once, and the first one's event delivered a second time meanwhile
+        threads = [threading.Thread(target=store, args=(i, [ev])) for i, ev in enumerate(events)]
+        threads.append(threading.Thread(target=store, args=(6, [events[0]])))
+        threads[0].start()
+        queued(1)
+        for t in threads[1:]:
+            t.start()
+        queued(len(threads))
+        release()
+        for t in threads:
+            t.join(10)
+    finally:
+        sa_event.remove(services.db.engine, "before_cursor_execute", count)
+    assert len(inserts) <= 2  # not one transaction per delivery
+    rows = _rows(services)
+    assert len(rows) == 6  # the repeated event stored once
+    by_wid = {r.webhook_event_id: r.id for r in rows}
+    stored_for = [results[i] for i in range(6)]
+    # each request got the id of its own new event, and the repeat got it at most once in all
+    for i in range(1, 6):
+        assert stored_for[i] == [by_wid[events[i]["webhookEventId"]]]
+    assert sorted(stored_for[0] + results[6]) == [by_wid[events[0]["webhookEventId"]]]
+
+
+def test_a_failed_group_commit_answers_every_delivery_in_it_with_503_and_loses_nothing(
+        app, bot, services, fake_line, write_turn_held):
+    from conftest import sign
+    from sqlalchemy import event as sa_event
+    from sqlalchemy.exc import OperationalError
+
+    queued, release = write_turn_held
+    users = [new_user() for _ in range(3)]
+    bodies = [json.dumps({"destination": "U" + "0" * 32, "events": [_text_event(bot, u)]}).encode() for u in users]
+    statuses: dict[int, int] = {}
+
+    def deliver(i):
+        client = app.test_client()
+        resp = client.post("/callback", data=bodies[i], headers={"X-Line-Signature": sign(bodies[i]),
+                                                                  "Content-Type": "application/json"})
+        statuses[i] = resp.status_code
+
+    def disk_full(conn, cursor, statement, *args):
+        if statement.lstrip().upper().startswith("INSERT INTO WEBHOOK_EVENTS"):
+            raise OperationalError(statement, {}, Exception("database or disk is full"))
+
+    sa_event.listen(services.db.engine, "after_cursor_execute", disk_full)  # after: on PostgreSQL it waits first
+    try:
+        threads = [threading.Thread(target=deliver, args=(i,)) for i in range(3)]
+        threads[0].start()
+        queued(1)
+        for t in threads[1:]:
+            t.start()
+        queued(3)
+        release()
+        for t in threads:
+            t.join(10)
+    finally:
+        sa_event.remove(services.db.engine, "after_cursor_execute", disk_full)
+    assert statuses == {0: 503, 1: 503, 2: 503}  # none acknowledged unstored
+    assert _rows(services) == []
+    for i in range(3):  # LINE redelivers
+        deliver(i)
+    assert statuses == {0: 200, 1: 200, 2: 200}
+    bot.drain()
+    assert all(bot.texts(u) == [MENU_TH] for u in users)
