@@ -246,7 +246,10 @@ def test_a_batch_holds_a_person_s_second_message_until_the_first_reply_is_out(bo
 def test_a_batch_makes_way_for_a_waiting_webhook_and_hands_back_the_rest(bot, services, fake_line, monkeypatch):
     users = [new_user() for _ in range(3)]
     ids = _menu_events(bot, users)
+    from bot import worker
+
     monkeypatch.setattr(services.db, "urgent_waiting", lambda: True)  # LINE is waiting for a store
+    monkeypatch.setattr(worker, "YIELD_AFTER", 0.0)  # and the batch has held the turn long enough
     left = services.processor.process_batch(ids)
     assert left == ids[1:]  # one event, then the write turn is given up
     assert [bool(bot.texts(u)) for u in users] == [True, False, False]
