@@ -111,6 +111,7 @@ class Processor:
         this process waits for the turn (LINE is waiting for that one); the ids not reached are
         returned, for the next batch.
         """
+        event_ids = list(dict.fromkeys(event_ids))  # an id queued twice (webhook and on_sent) once
         kinds = self.inbox.peek_many(event_ids)
         batch = [eid for eid in event_ids if eid in kinds and kinds[eid] not in PREPARE]
         for eid in event_ids:
@@ -446,8 +447,8 @@ class Sweeper:
 
 
 def _take_waiting(q: queue.Queue, items: list, limit: int) -> bool:
-    """Add what is waiting in ``q`` to ``items`` (without duplicates), up to ``limit`` in all, without
-    waiting; True if the stop sign (None) was met."""
+    """Add what is waiting in ``q`` to ``items``, up to ``limit`` in all, without waiting; True if the
+    stop sign (None) was met."""
     while len(items) < limit:
         try:
             item = q.get_nowait()
@@ -455,8 +456,7 @@ def _take_waiting(q: queue.Queue, items: list, limit: int) -> bool:
             return False
         if item is None:
             return True
-        if item not in items:
-            items.append(item)
+        items.append(item)
     return False
 
 

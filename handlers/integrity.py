@@ -121,51 +121,64 @@ def _picked(ctx: Context, action: str, prefix: str, options: tuple[str, ...]) ->
     return None
 
 
+# The helper's questions, by conversation state: (question, label prefix, postback action, options).
+_QUESTIONS = {
+    "giver": ("gift_q_giver", "gift_giver", "g_giver", gifts.GIVERS),
+    "occasion": ("gift_q_occasion", "gift_occ", "g_occ", gifts.OCCASIONS),
+    "value": ("gift_q_value", "gift_val", "g_val", gifts.VALUES),
+    "duties": ("gift_q_duties", "gift_duty", "g_duty", gifts.DUTIES),
+}
+
+
+def _ask(ctx: Context, state: str) -> str:
+    question, prefix, action, options = _QUESTIONS[state]
+    ctx.reply(text_message(ctx.t(question), _choices(ctx, prefix, action, options)))
+    return state
+
+
+def _answer(ctx: Context, state: str) -> str | None:
+    _, prefix, action, options = _QUESTIONS[state]
+    return _picked(ctx, action, prefix, options)
+
+
 def gift_start(ctx: Context) -> str:
     ctx.data = {}
-    ctx.reply(text_message(ctx.t("gift_q_giver"), _choices(ctx, "gift_giver", "g_giver", gifts.GIVERS)))
-    return "giver"
+    return _ask(ctx, "giver")
 
 
 def gift_giver(ctx: Context) -> str:
-    v = _picked(ctx, "g_giver", "gift_giver", gifts.GIVERS)
+    v = _answer(ctx, "giver")
     if v is None:
         return gift_start(ctx) and STAY
     ctx.data["giver"] = v
-    ctx.reply(text_message(ctx.t("gift_q_occasion"), _choices(ctx, "gift_occ", "g_occ", gifts.OCCASIONS)))
-    return "occasion"
+    return _ask(ctx, "occasion")
 
 
 def gift_occasion(ctx: Context) -> str:
-    v = _picked(ctx, "g_occ", "gift_occ", gifts.OCCASIONS)
+    v = _answer(ctx, "occasion")
     if v is None:
-        ctx.reply(text_message(ctx.t("gift_q_occasion"), _choices(ctx, "gift_occ", "g_occ", gifts.OCCASIONS)))
-        return STAY
+        return _ask(ctx, "occasion") and STAY
     ctx.data["occasion"] = v
-    ctx.reply(text_message(ctx.t("gift_q_value"), _choices(ctx, "gift_val", "g_val", gifts.VALUES)))
-    return "value"
+    return _ask(ctx, "value")
 
 
 def gift_value(ctx: Context) -> str:
-    v = _picked(ctx, "g_val", "gift_val", gifts.VALUES)
+    v = _answer(ctx, "value")
     if v is None and ctx.text is not None:  # a typed amount: "2500", "๕๐๐๐ บาท"
         raw = thai_digits_to_arabic(ctx.text)
         if any("0" <= ch <= "9" for ch in raw):
             digits = "".join(ch for ch in raw if "0" <= ch <= "9").lstrip("0")
             v = "small" if len(digits) <= 4 and int(digits or "0") <= 3000 else "large"
     if v is None:
-        ctx.reply(text_message(ctx.t("gift_q_value"), _choices(ctx, "gift_val", "g_val", gifts.VALUES)))
-        return STAY
+        return _ask(ctx, "value") and STAY
     ctx.data["value"] = v
-    ctx.reply(text_message(ctx.t("gift_q_duties"), _choices(ctx, "gift_duty", "g_duty", gifts.DUTIES)))
-    return "duties"
+    return _ask(ctx, "duties")
 
 
 def gift_duties(ctx: Context) -> str | None:
-    v = _picked(ctx, "g_duty", "gift_duty", gifts.DUTIES)
+    v = _answer(ctx, "duties")
     if v is None:
-        ctx.reply(text_message(ctx.t("gift_q_duties"), _choices(ctx, "gift_duty", "g_duty", gifts.DUTIES)))
-        return STAY
+        return _ask(ctx, "duties") and STAY
     verdict = gifts.decide(ctx.data["giver"], ctx.data["occasion"], ctx.data["value"], v)
     lines = [ctx.t(f"gift_v_{verdict.key}"), "", ctx.t("gift_what_now") + ":"]
     lines += [f"• {ctx.t(f'gift_do_{a}')}" for a in verdict.actions]

@@ -202,6 +202,35 @@ def services(app):
     return app.extensions["itabot"]
 
 
+def at_once(services, work, processes: int = 2) -> tuple[list, list[Exception]]:
+    """Run ``work(svc)`` in ``processes`` worker processes at the same moment: ``services`` and others
+    on the same database (each its own engine and pools, as a separate process has). Returns the
+    results and the exceptions raised."""
+    import threading
+
+    from bot.services import Services
+
+    others = [Services(services.settings) for _ in range(processes - 1)]
+    barrier = threading.Barrier(processes)
+    results, errors = [], []
+
+    def go(svc):
+        try:
+            barrier.wait()
+            results.append(work(svc))
+        except Exception as exc:  # reported to the caller
+            errors.append(exc)
+
+    threads = [threading.Thread(target=go, args=(svc,)) for svc in (services, *others)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for svc in others:
+        svc.close()
+    return results, errors
+
+
 def sign(body: bytes, secret: str = CHANNEL_SECRET) -> str:
     return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
 

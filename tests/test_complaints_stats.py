@@ -8,13 +8,13 @@ import io
 import logging
 import re
 import secrets
-import threading
 import zipfile
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 from click.testing import CliRunner
+from conftest import at_once
 from openpyxl import load_workbook
 from sqlalchemy import func, select
 
@@ -380,26 +380,7 @@ def test_digest_goes_once_a_day_from_0830_to_officers_with_open_cases(services, 
 
 
 def test_two_workers_at_the_same_moment_queue_one_digest(services, digest_setup):
-    from bot.services import Services
-
-    others = [Services(services.settings) for _ in range(3)]
-    barrier = threading.Barrier(4)
-    results, errors = [], []
-
-    def go(svc):
-        try:
-            barrier.wait()
-            results.append(digest.run_digest(svc, bkk(2026, 11, 20, 9, 0)))
-        except Exception as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=go, args=(svc,)) for svc in (services, *others)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    for svc in others:
-        svc.close()
+    results, errors = at_once(services, lambda svc: digest.run_digest(svc, bkk(2026, 11, 20, 9, 0)), 4)
     assert errors == [] and sorted(results) == [0, 0, 0, 1]
     assert len(outbox(services)) == 2
 

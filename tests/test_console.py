@@ -12,7 +12,7 @@ from sqlalchemy import select, text, update
 
 from bot.cli import main
 from bot.console import access
-from models import AuditEntry, StaffUser, utcnow
+from models import AuditEntry, StaffOffice, StaffUser, utcnow
 
 PASSWORD = "correct horse battery staple"
 
@@ -63,6 +63,18 @@ def add_user(app, env, email: str, role: str, *offices: str) -> str:
     resp = c.post(path, {"password": PASSWORD, "password2": PASSWORD})
     assert resp.status_code == 302
     return email
+
+
+def signed_in(app, env, role: str, email: str | None = None) -> Console:
+    """A console signed in as a new user with ``role`` (enrolled in 2FA where the role needs it)."""
+    email = email or f"{role}@khet.go.th"
+    add_user(app, env, email, role)
+    c = Console(app)
+    if role in access.NEEDS_2FA:
+        enrol(c, email)
+    else:
+        assert c.login(email).status_code == 302
+    return c
 
 
 @pytest.fixture
@@ -169,12 +181,7 @@ PAGES = {"/console/": "dashboard", "/console/users": "users", "/console/audit": 
 
 @pytest.mark.parametrize("role", ["admin", "complaint_officer", "survey_coordinator", "viewer", "supervisor"])
 def test_each_role_sees_only_its_pages(app, env, services, role):
-    add_user(app, env, f"{role}@khet.go.th", role)
-    c = Console(app)
-    if role in access.NEEDS_2FA:
-        enrol(c, f"{role}@khet.go.th")
-    else:
-        assert c.login(f"{role}@khet.go.th").status_code == 302
+    c = signed_in(app, env, role)
     for path, permission in PAGES.items():
         status = c.client.get(path).status_code
         allowed = permission in access.ROLE_PERMISSIONS[role]
@@ -364,3 +371,17 @@ def test_an_admin_cannot_manage_a_supervisor_who_also_works_elsewhere(app, env, 
     assert resp.status_code == 403
     with services.db.Session() as s:
         assert s.get(StaffUser, sup).role == "supervisor"
+
+
+@pytest.mark.parametrize("role, path", [("admin", "/console/settings"), ("admin", "/console/complaints/settings"),
+                                        ("survey_coordinator", "/console/festivals"),
+                                        ("survey_coordinator", "/console/kb")])
+def test_a_page_of_one_office_at_a_time_offers_the_others_with_the_shown_one_picked(app, env, services, role, path):
+    services.offices.add("nongchok", "สำนักงานเขตหนองจอก", None, None)
+    oid = services.offices.by_slug("nongchok").id
+    c = signed_in(app, env, role)
+    with services.db.session() as s:  # a second office (the data model allows it; the CLI gives it to supervisors only)
+        s.add(StaffOffice(user_id=s.scalar(select(StaffUser.id).where(StaffUser.role == role)), office_id=oid))
+    page = c.client.get(f"{path}?office_id={oid}").get_data(as_text=True)
+    picker = re.search(r'<select name="office_id">(.*?)</select>', page).group(1)
+    assert re.findall(r'<option value="(\d+)"( selected)?>', picker) == [("1", ""), (str(oid), " selected")]

@@ -15,7 +15,7 @@ from datetime import date, timedelta
 import pytest
 from PIL import Image
 from sqlalchemy import select, update
-from test_console import Console, add_user, enrol
+from test_console import Console, add_user, enrol, signed_in
 
 from complaints import cases, officers
 from models import (
@@ -37,17 +37,6 @@ def officer(app, env, email: str = OFFICER, *offices: str) -> Console:
     add_user(app, env, email, "complaint_officer", *offices)
     c = Console(app)
     enrol(c, email)
-    return c
-
-
-def other_role(app, env, role: str, email: str | None = None) -> Console:
-    email = email or f"{role}@khet.go.th"
-    add_user(app, env, email, role)
-    c = Console(app)
-    if role in ("admin", "complaint_officer"):
-        enrol(c, email)
-    else:
-        assert c.login(email).status_code == 302
     return c
 
 
@@ -309,7 +298,7 @@ def test_confidential_identity_is_ciphertext_and_revealed_only_to_an_officer_wit
     path = f"/console/complaints/{cid}"
 
     # Another role: refused before anything is looked up.
-    coord = other_role(app, env, "survey_coordinator")
+    coord = signed_in(app, env, "survey_coordinator")
     assert coord.post(path + "/reveal", {}, form_page="/console/").status_code == 403
 
     # A complaint officer who has only typed the password: sent to the second factor.
@@ -392,7 +381,7 @@ def test_settings_are_validated_and_saved_by_officers_and_admins(app, env, servi
     assert len(changed) == 1 and "first_action_days" in changed[0].detail["fields"]
     assert changed[0].detail["first_action_days"] == 20 and changed[0].actor_email == OFFICER
 
-    admin = other_role(app, env, "admin")
+    admin = signed_in(app, env, "admin")
     page = admin.client.get("/console/complaints/settings").get_data(as_text=True)
     assert 'name="first_action_days" value="20"' in page and 'id="line-link"' not in page
     resp = admin.post("/console/complaints/settings", dict(good, retention_days="730"))
@@ -487,7 +476,7 @@ def test_dashboard_counts_open_and_overdue_cases_for_complaint_officers_only(app
     page = c.client.get("/console/").get_data(as_text=True)
     assert 'data-complaints="open">2<' in page and 'data-complaints="overdue">1<' in page
     assert 'href="/console/complaints"' in page  # the nav link
-    viewer = other_role(app, env, "viewer")
+    viewer = signed_in(app, env, "viewer")
     page = viewer.client.get("/console/").get_data(as_text=True)
     assert "data-complaints" not in page and 'href="/console/complaints"' not in page
 
@@ -529,7 +518,7 @@ def test_every_complaint_route_needs_a_session(app, a_case):
 
 @pytest.mark.parametrize("role", ["survey_coordinator", "viewer", "supervisor", "admin"])
 def test_every_complaint_route_refuses_other_roles(app, env, services, a_case, role):
-    c = other_role(app, env, role)
+    c = signed_in(app, env, role)
     token = c.csrf("/console/")
     for method, path in _complaint_routes(app, *a_case):
         resp = c.client.open(path, method=method, data={"csrf_token": token, "form": "rules"} if method == "POST"

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from conftest import new_user
 from openpyxl import load_workbook
 from sqlalchemy import func, select
-from test_console import Console, add_user, enrol
+from test_console import Console, add_user, signed_in
 
 from bot.cli import main
 from bot.thaidate import be_date
@@ -31,17 +31,6 @@ def coordinator(app, env, email: str = COORDINATOR, *offices: str) -> Console:
     add_user(app, env, email, "survey_coordinator", *offices)
     c = Console(app)
     assert c.login(email).status_code == 302
-    return c
-
-
-def signed_in(app, env, role: str) -> Console:
-    email = f"{role}@khet.go.th"
-    add_user(app, env, email, role)
-    c = Console(app)
-    if role in ("admin", "complaint_officer"):
-        enrol(c, email)
-    else:
-        assert c.login(email).status_code == 302
     return c
 
 

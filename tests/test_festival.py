@@ -4,14 +4,13 @@ through the survey reminders' machinery (quiet hours, quota, chunks with retry k
 from __future__ import annotations
 
 import re
-import threading
 from dataclasses import replace
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
 from click.testing import CliRunner
-from conftest import new_user
+from conftest import at_once, new_user
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -249,25 +248,7 @@ def test_over_quota_a_waiting_office_sends_nothing_until_it_fits_and_never_after
 
 
 def test_the_scheduler_twice_at_once_makes_one_row_and_the_database_refuses_a_second(services):
-    from bot.services import Services
-
-    other = Services(services.settings)
-    barrier = threading.Barrier(2)
-    made, errors = [], []
-
-    def run(svc):
-        try:
-            barrier.wait()
-            made.append(festivals.ensure(svc, at(2026, 11, 22, 9, 0)))
-        except Exception as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(svc,)) for svc in (services, other)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    other.close()
+    made, errors = at_once(services, lambda svc: festivals.ensure(svc, at(2026, 11, 22, 9, 0)))
     # (the app's own scheduler may have made them first: what matters is one row each, no error)
     assert errors == [] and sum(made) <= 2 and len(rows(services)) == 2
     r = rows(services)[0]

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 from click.testing import CliRunner
-from conftest import new_user
+from conftest import at_once, new_user
 from fakeline import Fault
 from sqlalchemy import select, update
 
@@ -168,25 +167,7 @@ def test_retry_key_is_reused_after_a_500_and_a_crash_mid_send_resumes(services, 
 
 
 def _two_dispatchers(services, now):
-    from bot.services import Services
-
-    other = Services(services.settings)
-    barrier = threading.Barrier(2)
-    errors = []
-
-    def run(svc):
-        try:
-            barrier.wait()
-            reminders.run_due(svc, now)
-        except Exception as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(svc,)) for svc in (services, other)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    other.close()
+    _, errors = at_once(services, lambda svc: reminders.run_due(svc, now))
     assert errors == []
 
 
