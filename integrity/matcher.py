@@ -89,9 +89,9 @@ from integrity import smalltalk
 
 #: Below this probability (of the classifier's best entry) the matcher is "not sure"
 #: (chosen by bench/qa/tune.py).
-MIN_PROBABILITY = 0.29
+MIN_PROBABILITY = 0.28
 #: ... and also when less than this share of the question is made of n-grams the knowledge base has.
-MIN_COVERAGE = 0.4
+MIN_COVERAGE = 0.25
 #: ... and also when the closest off-topic example scores at least this multiple of the best entry's
 #: profile score.
 OFFTOPIC_RATIO = 1.5
