@@ -96,24 +96,43 @@ def create_app(
 
 
 def health(services: Services) -> tuple[Response, int]:
-    """Database (and queue, when configured) reachability, and the inbox backlog."""
+    """Database (and queue, when configured) reachability, the backlog, and whether anything works on it."""
     out: dict = {"status": "ok", "mode": "embedded" if services.settings.embedded else "scaled"}
     code = 200
+
+    def degrade() -> None:
+        if out["status"] == "ok":
+            out["status"] = "degraded"
+
     try:
         out["events"] = services.inbox.counts()
+        out["oldest_pending_s"] = services.inbox.oldest_pending_age()
+        out["outbox"] = services.processor.outbox_size()
         out["database"] = "ok"
     except Exception as exc:
         out["database"] = f"error: {exc.__class__.__name__}"
         out["status"] = "error"
         code = 503
+    if services.runner is not None:
+        # Embedded mode: this process's own threads process and send. One that has ended means nothing
+        # here will answer LINE any more (events are still stored): the process needs a restart.
+        stopped = services.runner.stopped_threads()
+        out["worker"] = "ok" if not stopped else "stopped: " + ", ".join(stopped)
+        if stopped:
+            out["status"], code = "error", 503
     if services.queue is not None:
         try:
             services.queue.connection.ping()
             out["queue"] = "ok"
+            from rq import Worker
+
+            out["workers"] = Worker.count(connection=services.queue.connection)
+            if not out["workers"]:
+                degrade()  # events are stored and queued, but no `itabot worker` is there to take them
         except Exception as exc:
             # Events are still stored and acknowledged; the sweeper processes them later.
             out["queue"] = f"error: {exc.__class__.__name__}"
-            out["status"] = "degraded" if code == 200 else out["status"]
+            degrade()
     return jsonify(out), code
 
 

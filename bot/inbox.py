@@ -358,6 +358,14 @@ class Inbox:
             ).all()
         return {status: n for status, n in rows}
 
+    def oldest_pending_age(self, now: datetime | None = None) -> float | None:
+        """Seconds since the oldest event still waiting to be processed arrived (None: nothing waits)."""
+        with self.db.Session() as s:
+            oldest = s.scalar(select(func.min(WebhookEvent.received_at)).where(WebhookEvent.status == PENDING))
+        if oldest is None:
+            return None
+        return max(0.0, round(((now or utcnow()) - oldest).total_seconds(), 1))
+
     def prune(self, now: datetime | None = None) -> int:
         """Forget processed event ids once LINE can no longer redeliver them, and erase the content
         of events parked as failed once an operator has had a month to look at them."""

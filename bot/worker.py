@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import OperationalError
 
 from bot.gateway import LineError, new_retry_key
@@ -308,6 +308,11 @@ class Processor:
                 time.sleep(delay)
                 delay = min(delay * 2, 2.0)
 
+    def outbox_size(self) -> int:
+        """Replies and pushes not yet accepted by LINE (being sent, or waiting for a retry)."""
+        with self.db.Session() as s:
+            return s.scalar(select(func.count()).select_from(OutboxMessage)) or 0
+
     def due_outbox(self, limit: int = 200) -> list[int]:
         with self.db.Session() as s:
             return list(
@@ -587,6 +592,13 @@ class EmbeddedRunner:
                 for eid in left:
                     self.processor.process(eid)
                 return
+
+    def stopped_threads(self) -> list[str]:
+        """Names of this runner's threads that have ended although it was not stopped (for /healthz)."""
+        threads = [*self._workers, self.sweeper._thread]
+        if self.forgetter is not None:
+            threads.append(self.forgetter._thread)
+        return [t.name for t in threads if t is not None and not t.is_alive()]
 
     def stop(self) -> None:
         for _ in self._workers:

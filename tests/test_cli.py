@@ -116,7 +116,8 @@ def test_serve_starts_on_a_fresh_instance_with_the_simulator(tmp_path):
                     break
             except OSError:
                 time.sleep(0.3)
-        assert health == {"database": "ok", "events": {}, "mode": "embedded", "status": "ok"}
+        assert health == {"database": "ok", "events": {}, "mode": "embedded", "status": "ok",
+                          "oldest_pending_s": None, "outbox": 0, "worker": "ok"}
         # A message through the simulator is answered by the in-process worker.
         user = "U" + "c" * 32
         req = urllib.request.Request(f"http://127.0.0.1:{port}/simulator/api/default/events",

@@ -281,6 +281,33 @@ def test_the_runner_records_every_send_and_leaves_the_outbox_empty(bot, services
         assert len(s.scalars(select(Delivery).where(Delivery.kind == "reply")).all()) == len(users)
 
 
+def test_healthz_fails_when_the_processing_thread_has_ended_and_shows_the_backlog(bot, services, fake_line):
+    """An embedded web process whose processing thread is gone still stores events but answers none:
+    /healthz must say so (503, so the platform restarts it), and show the waiting events and their age."""
+    import time
+
+    client = bot.app.test_client()
+    services.start_embedded_worker()
+    try:
+        health = client.get("/healthz")
+        assert health.status_code == 200
+        assert health.json == {"status": "ok", "mode": "embedded", "database": "ok", "events": {},
+                               "oldest_pending_s": None, "outbox": 0, "worker": "ok"}
+        services.runner.queue.put(None)  # the processing thread ends, as if it had died
+        services.runner._workers[0].join(timeout=5)
+        bot.text(new_user(), "เมนู", drain=False)  # stored and acknowledged, but nobody processes it
+        time.sleep(0.05)
+        health = client.get("/healthz")
+        assert health.status_code == 503
+        assert health.json["status"] == "error" and health.json["worker"] == "stopped: itabot-worker-0"
+        assert health.json["events"] == {"pending": 1} and health.json["oldest_pending_s"] >= 0.05
+        assert health.json["database"] == "ok"
+    finally:
+        services.runner.stop()
+        services.runner = None
+    assert fake_line.calls("/reply") == []
+
+
 # -- the webhook's group commit ------------------------------------------------------------------------
 
 

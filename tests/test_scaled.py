@@ -45,6 +45,24 @@ def test_webhook_enqueues_and_an_rq_worker_processes(scaled_app, fake_line):
     assert health["queue"] == "ok" and health["mode"] == "scaled"
 
 
+def test_healthz_is_degraded_while_no_worker_is_registered(scaled_app):
+    """Scaled mode: events are queued, but with no `itabot worker` alive nothing answers them."""
+    from rq import SimpleWorker
+
+    client = scaled_app.test_client()
+    health = client.get("/healthz")
+    assert health.status_code == 200
+    assert health.json["status"] == "degraded" and health.json["workers"] == 0 and health.json["queue"] == "ok"
+    queue = scaled_app.extensions["itabot"].queue
+    worker = SimpleWorker([queue], connection=queue.connection)
+    worker.register_birth()
+    try:
+        health = client.get("/healthz")
+        assert health.json["status"] == "ok" and health.json["workers"] == 1
+    finally:
+        worker.register_death()
+
+
 def test_redis_down_the_webhook_still_stores_and_events_are_processed_later(tmp_path, database_url, fake_line):
     app = create_app(load_settings(make_env(tmp_path, database_url, fake_line.url,
                                             REDIS_URL="redis://127.0.0.1:1/0")))
