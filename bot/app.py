@@ -114,8 +114,8 @@ def health(services: Services) -> tuple[Response, int]:
         out["status"] = "error"
         code = 503
     if services.runner is not None:
-        # Embedded mode: this process's own threads process and send. One that has ended means nothing
-        # here will answer LINE any more (events are still stored): the process needs a restart.
+        # Embedded mode: this process's own threads process and send. If one has ended, events are still
+        # stored, but answered only by the sweeper, seconds late, or not at all: the process needs a restart.
         stopped = services.runner.stopped_threads()
         out["worker"] = "ok" if not stopped else "stopped: " + ", ".join(stopped)
         if stopped:

@@ -281,9 +281,10 @@ def test_the_runner_records_every_send_and_leaves_the_outbox_empty(bot, services
         assert len(s.scalars(select(Delivery).where(Delivery.kind == "reply")).all()) == len(users)
 
 
-def test_healthz_fails_when_the_processing_thread_has_ended_and_shows_the_backlog(bot, services, fake_line):
-    """An embedded web process whose processing thread is gone still stores events but answers none:
-    /healthz must say so (503, so the platform restarts it), and show the waiting events and their age."""
+def test_healthz_fails_when_the_processing_thread_has_ended_and_shows_the_backlog(bot, services):
+    """An embedded web process whose processing thread is gone still stores events, but leaves them to the
+    sweeper (seconds late): /healthz must say so (503, so the platform restarts it), and show the waiting
+    events and their age."""
     import time
 
     client = bot.app.test_client()
@@ -305,7 +306,6 @@ def test_healthz_fails_when_the_processing_thread_has_ended_and_shows_the_backlo
     finally:
         services.runner.stop()
         services.runner = None
-    assert fake_line.calls("/reply") == []
 
 
 # -- the webhook's group commit ------------------------------------------------------------------------
