@@ -133,6 +133,16 @@ def test_penalties_match_the_organic_act(entries):
     assert "3 years" in e.answer_en and "5 years" in e.answer_en
 
 
+def test_survey_iit_describes_the_invite_code_as_the_bot_issues_it(entries):
+    from datetime import timedelta
+
+    from surveys.campaigns import INVITE_TTL
+
+    e = next(x for x in entries if x.id == "survey.iit")
+    assert "ใช้ได้ครั้งเดียวและมีอายุหนึ่งเดือน" in e.answer_th and "works once and lasts a month" in e.answer_en
+    assert timedelta(days=28) <= INVITE_TTL <= timedelta(days=31)  # "a month"
+
+
 def test_complaint_entries_describe_what_the_bot_does(entries):
     by = {e.id: e for e in entries}
     assert "แจ้งเบาะแส" in by["complaint.how"].answer_th and "20 ตัวอักษร" in by["complaint.how"].answer_th
