@@ -105,8 +105,7 @@ def health(services: Services) -> tuple[Response, int]:
             out["status"] = "degraded"
 
     try:
-        out["events"] = services.inbox.counts()
-        out["oldest_pending_s"] = services.inbox.oldest_pending_age()
+        out["events"], out["oldest_pending_s"] = services.inbox.backlog()
         out["outbox"] = services.processor.outbox_size()
         out["database"] = "ok"
     except Exception as exc:

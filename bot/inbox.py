@@ -349,22 +349,18 @@ class Inbox:
                 )
             )
 
-    def counts(self) -> dict[str, int]:
+    def backlog(self, now: datetime | None = None) -> tuple[dict[str, int], float | None]:
+        """Events not done, by status, and the seconds since the oldest pending one arrived (None: none
+        waits) — one query, for /healthz."""
         with self.db.Session() as s:
             rows = s.execute(
-                select(WebhookEvent.status, func.count())
+                select(WebhookEvent.status, func.count(), func.min(WebhookEvent.received_at))
                 .where(WebhookEvent.status != DONE)
                 .group_by(WebhookEvent.status)
             ).all()
-        return {status: n for status, n in rows}
-
-    def oldest_pending_age(self, now: datetime | None = None) -> float | None:
-        """Seconds since the oldest event still waiting to be processed arrived (None: nothing waits)."""
-        with self.db.Session() as s:
-            oldest = s.scalar(select(func.min(WebhookEvent.received_at)).where(WebhookEvent.status == PENDING))
-        if oldest is None:
-            return None
-        return max(0.0, round(((now or utcnow()) - oldest).total_seconds(), 1))
+        oldest = next((first for status, _, first in rows if status == PENDING), None)
+        age = None if oldest is None else max(0.0, round(((now or utcnow()) - oldest).total_seconds(), 1))
+        return {status: n for status, n, _ in rows}, age
 
     def prune(self, now: datetime | None = None) -> int:
         """Forget processed event ids once LINE can no longer redeliver them, and erase the content

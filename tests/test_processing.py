@@ -76,7 +76,7 @@ def test_a_failing_handler_is_retried_then_parked(bot, services, fake_line, monk
     row = _rows(services)[0]
     assert row.status == FAILED
     assert len(calls) == 6
-    assert services.inbox.counts() == {FAILED: 1}
+    assert services.inbox.backlog() == ({FAILED: 1}, None)
 
 
 def test_a_transient_failure_then_success_processes_once(bot, services, fake_line, monkeypatch):
