@@ -451,18 +451,23 @@ class Sweeper:
             self._thread.join(timeout=5)
 
 
-def _take_waiting(q: queue.Queue, items: list, limit: int) -> bool:
-    """Add what is waiting in ``q`` to ``items``, up to ``limit`` in all, without waiting; True if the
-    stop sign (None) was met."""
+def _next_batch(q: queue.Queue, items: list, limit: int) -> tuple[list, bool]:
+    """``items`` (waiting for a first one from ``q`` if there are none) plus what else is waiting in ``q``,
+    up to ``limit`` in all; and True if the stop sign (None) was met."""
+    if not items:
+        first = q.get()
+        if first is None:
+            return [], True
+        items = [first]
     while len(items) < limit:
         try:
             item = q.get_nowait()
         except queue.Empty:
-            return False
+            return items, False
         if item is None:
-            return True
+            return items, True
         items.append(item)
-    return False
+    return items, False
 
 
 class Forgetter:
@@ -490,11 +495,9 @@ class Forgetter:
     def _run(self) -> None:
         stopping = False
         while not stopping:
-            item = self.queue.get()
-            if item is None:
+            batch, stopping = _next_batch(self.queue, [], self.BATCH)
+            if not batch:
                 return
-            batch = [item]
-            stopping = _take_waiting(self.queue, batch, self.BATCH)
             try:
                 self.processor._forget([(oid, records) for oid, records, _ in batch])
             except Exception:  # left in the outbox: sent again when the lease runs out
@@ -576,13 +579,9 @@ class EmbeddedRunner:
     def _run(self) -> None:
         left: list[int] = []  # ids a batch did not reach, first in the next one
         while True:
-            ids = left
+            ids, stop = _next_batch(self.queue, left, self.batch)
             if not ids:
-                event_id = self.queue.get()
-                if event_id is None:
-                    return
-                ids = [event_id]
-            stop = _take_waiting(self.queue, ids, self.batch)
+                return
             try:
                 left = self.processor.process_batch(ids)
             except Exception:  # the sweeper will retry them
