@@ -36,7 +36,7 @@ How it works
 
 Why this method
 ---------------
-Measured with ``bench/qa/tune.py`` (5-fold cross-validation over the examples plus a development
+Measured with ``bench/qa/tune.py`` (5-fold cross-validation over the examples, three times, plus a development
 set written blind, ``bench/qa/dev.jsonl``); the bench set is never used for choices:
 
 * **Character n-grams, not a Thai word tokenizer.** N-grams need no segmentation, so unspaced Thai,

@@ -1,6 +1,7 @@
 """Choosing the matcher's settings without looking at the bench set.
 
-    python bench/qa/tune.py [--variants [--only NAME]] [--show] [--folds 5] [--max-oos-false 0.10] [--max-wrong 0.05]
+    python bench/qa/tune.py [--variants [--only NAME]] [--show] [--folds 5] [--repeats 3] [--max-oos-false 0.10]
+                            [--max-wrong 0.05]
 
 * **In scope, cross-validated:** the knowledge base's example questions are split into ``--folds``
   parts; each part is matched by a matcher trained without it (titles, answers and the other
@@ -112,24 +113,34 @@ def signals(m: mm.Matcher, q: str) -> tuple:
     return probs[0][0], probs[0][1], coverage, off, profile
 
 
-def collect(entries, folds: int = 5) -> tuple[list[tuple], list[tuple]]:
+def collect(entries, folds: int = 5, repeats: int = 1) -> tuple[list[tuple], list[tuple]]:
     """(expected, top, probability, coverage, off-topic, profile) for the cross-validated examples and the
-    in-scope development questions, and the same with expected None for the out-of-scope questions."""
+    in-scope development questions, and the same with expected None for the out-of-scope questions.
+
+    With ``repeats`` > 1 the cross-validation runs that many times, each with the examples dealt into folds
+    in another (seeded) order, and the development and out-of-scope rows count that many times too: one
+    added or removed example no longer reshuffles every fold and moves the recommended setting by chance."""
+    import random
+
     ids = [e.id for e in entries]
     docs = [(i, t, w, k) for i, e in enumerate(entries) for t, w, k in mm.documents(e)]
     offtopic = mm.offtopic_examples()
     cache: dict[str, dict[str, float]] = {}
     examples = [k for k, d in enumerate(docs) if d[3] == "example"]
     inside = []
-    for f in range(folds):
-        held = set(examples[f::folds])
-        m = mm.Matcher.from_documents(ids, [d for k, d in enumerate(docs) if k not in held], cache=cache,
-                                      offtopic=offtopic)
-        inside += [(ids[docs[k][0]], *signals(m, docs[k][1])) for k in sorted(held)]
+    for r in range(repeats):
+        order = list(examples)
+        if r:  # the first round keeps the files' order (the single-round result of earlier sessions)
+            random.Random(r).shuffle(order)
+        for f in range(folds):
+            held = set(order[f::folds])
+            m = mm.Matcher.from_documents(ids, [d for k, d in enumerate(docs) if k not in held], cache=cache,
+                                          offtopic=offtopic)
+            inside += [(ids[docs[k][0]], *signals(m, docs[k][1])) for k in sorted(held)]
     full = mm.Matcher.from_documents(ids, docs, cache=cache, offtopic=offtopic)
-    outside = [(None, *signals(full, q)) for q in OUT_OF_SCOPE]
-    inside += [(d["id"], *signals(full, d["q"])) for d in _dev if d["id"] is not None]
-    outside += [(None, *signals(full, d["q"])) for d in _dev if d["id"] is None]
+    outside = [(None, *signals(full, q)) for q in OUT_OF_SCOPE] * repeats
+    inside += [(d["id"], *signals(full, d["q"])) for d in _dev if d["id"] is not None] * repeats
+    outside += [(None, *signals(full, d["q"])) for d in _dev if d["id"] is None] * repeats
     return inside, outside
 
 
@@ -200,6 +211,7 @@ def main() -> None:
     ap.add_argument("--max-oos-false", type=float, default=0.10)
     ap.add_argument("--max-wrong", type=float, default=0.05)
     ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--repeats", type=int, default=3, help="cross-validation rounds, each with other folds")
     ap.add_argument("--variants", action="store_true", help="compare design alternatives too")
     ap.add_argument("--only", help="with --variants: only those whose name contains this")
     ap.add_argument("--show", action="store_true", help="list the misses at the setting in use")
@@ -209,11 +221,11 @@ def main() -> None:
     entries = load_entries()
     _dev[:] = [] if args.no_dev else load_dev(args.dev, entries)
     n_examples = sum(len(e.examples.get("th", ())) + len(e.examples.get("en", ())) for e in entries)
-    print(f"{len(entries)} entries, {n_examples} example questions ({args.folds}-fold), "
+    print(f"{len(entries)} entries, {n_examples} example questions ({args.folds}-fold × {args.repeats}), "
           f"{len(OUT_OF_SCOPE)} out-of-scope tuning questions, development set: "
           f"{sum(d['id'] is not None for d in _dev)} in scope + {sum(d['id'] is None for d in _dev)} out of scope, "
           f"{len(mm.offtopic_examples())} off-topic examples\n")
-    inside, outside = collect(entries, args.folds)
+    inside, outside = collect(entries, args.folds, args.repeats)
     chosen = report("this matcher", inside, outside, args)
     in_use = (mm.MIN_PROBABILITY, mm.MIN_COVERAGE, mm.OFFTOPIC_RATIO)
     print(f"{'':<24} in use: probability {in_use[0]:.2f} coverage {in_use[1]:.2f} off-topic {in_use[2]:.1f}: "
@@ -238,11 +250,11 @@ def main() -> None:
             variants = [v for v in variants if args.only in v[0]]
         for name, values in variants:
             with patched(**values):
-                report(name, *collect(entries, args.folds), args)
+                report(name, *collect(entries, args.folds, args.repeats), args)
     if args.show:
         questions = [None] * len(inside)  # examples are shown by entry only; development questions in full
         dev_in = [d["q"] for d in _dev if d["id"] is not None]
-        questions[len(inside) - len(dev_in):] = dev_in
+        questions[len(inside) - len(dev_in) * args.repeats:] = dev_in * args.repeats
         print("\nin scope, not answered right at the setting in use:")
         for row, q in zip(inside, questions, strict=True):
             exp, top, prob, cov, off, profile = row
@@ -250,7 +262,8 @@ def main() -> None:
                 print(f"  {exp} → {top if answered(row, *in_use) else 'not sure'} (p {prob:.2f}, coverage {cov:.2f}, "
                       f"off-topic {off:.2f} vs {profile:.2f})" + (f"  {q}" if q else ""))
         print("out of scope answered at the setting in use:")
-        for row, q in zip(outside, OUT_OF_SCOPE + [d["q"] for d in _dev if d["id"] is None], strict=True):
+        for row, q in zip(outside, OUT_OF_SCOPE * args.repeats + [d["q"] for d in _dev if d["id"] is None] * args.repeats,
+                          strict=True):
             if answered(row, *in_use):
                 print(f"  {q} → {row[1]} (p {row[2]:.2f}, coverage {row[3]:.2f}, off-topic {row[4]:.2f} vs {row[5]:.2f})")
     if chosen:
