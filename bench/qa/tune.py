@@ -255,16 +255,22 @@ def main() -> None:
         questions = [None] * len(inside)  # examples are shown by entry only; development questions in full
         dev_in = [d["q"] for d in _dev if d["id"] is not None]
         questions[len(inside) - len(dev_in) * args.repeats:] = dev_in * args.repeats
+        shown: set[str] = set()  # development and out-of-scope rows repeat identically in every round
         print("\nin scope, not answered right at the setting in use:")
         for row, q in zip(inside, questions, strict=True):
             exp, top, prob, cov, off, profile = row
+            if q in shown:
+                continue
+            if q:
+                shown.add(q)
             if not (answered(row, *in_use) and top == exp):
                 print(f"  {exp} → {top if answered(row, *in_use) else 'not sure'} (p {prob:.2f}, coverage {cov:.2f}, "
                       f"off-topic {off:.2f} vs {profile:.2f})" + (f"  {q}" if q else ""))
         print("out of scope answered at the setting in use:")
         for row, q in zip(outside, OUT_OF_SCOPE * args.repeats + [d["q"] for d in _dev if d["id"] is None] * args.repeats,
                           strict=True):
-            if answered(row, *in_use):
+            if answered(row, *in_use) and q not in shown:
+                shown.add(q)
                 print(f"  {q} → {row[1]} (p {row[2]:.2f}, coverage {row[3]:.2f}, off-topic {row[4]:.2f} vs {row[5]:.2f})")
     if chosen:
         print(f"\nrecommended: MIN_PROBABILITY = {chosen[0]:.2f}, MIN_COVERAGE = {chosen[1]:.2f}, "
