@@ -1,4 +1,5 @@
-"""Messages that are not questions: greetings, thanks, acknowledgements, laughter, emoji.
+"""Messages that are not questions: greetings, thanks (and what they are for), praise, acknowledgements,
+laughter, emoji.
 
 The Q&A would otherwise match "ขอบคุณค่ะ" against the entry whose answer says "thank" (gift.citizen)
 or answer "not sure" and offer to ask an officer. ``kind`` recognises a whole message made only of
@@ -16,9 +17,19 @@ from handlers.text import normalize
 # Whole messages made only of these words (any order, any particles, punctuation or emoji).
 _SMALL_TALK = {
     "hello": ("สวัสดี", "หวัดดี", "ดีครับ", "ดีค่ะ", "ดีจ้า", "hello", "hi", "hey", "good morning",
-              "good afternoon", "good evening", "how are you", "แอดมิน", "admin"),
+              "good afternoon", "good evening", "how are you", "แอดมิน", "admin", "บอท", "น้องบอท", "bot"),
     "thanks": ("ขอบคุณ", "ขอบคุน", "ขอบใจ", "ขอบคุณมาก", "มากๆ", "มาก", "เลย", "นะ", "thank you", "thanks",
-               "thx", "ty", "much", "so", "very", "a lot", "alot", "anyway"),
+               "thx", "ty", "much", "so", "very", "a lot", "alot", "anyway",
+               # what the thanks are for: phrases, never a bare verb ("ช่วยด้วย" is a cry for help)
+               "ที่ตอบ", "ที่ช่วย", "ที่ช่วยตอบ", "ที่ช่วยอธิบาย", "ที่ช่วยแนะนำ", "ที่ให้ข้อมูล", "ที่แนะนำ",
+               "ที่อธิบาย", "สำหรับข้อมูล", "สำหรับคำตอบ", "สำหรับคำแนะนำ", "for the answer", "for the answers",
+               "for answering",
+               "for the info", "for the information", "for the help", "for your help", "for helping",
+               "for the reply", "for the advice",
+               # praise is answered like thanks ("ยินดีค่ะ")
+               "เก่ง", "สุดยอด", "เจ๋ง", "ชัดเจน", "เข้าใจง่าย", "มีประโยชน์", "ช่วยได้มาก",
+               "ช่วยได้เยอะ", "ตอบไว", "ตอบเร็ว", "great", "awesome", "nice", "helpful", "useful", "perfect",
+               "good job", "well done"),
     "ack": ("โอเค", "ok", "okay", "ได้", "ครับ", "ค่ะ", "คะ", "จ้า", "รับทราบ", "เข้าใจแล้ว", "ทราบแล้ว",
             "got it", "fine", "good", "ดี", "เยี่ยม"),
 }

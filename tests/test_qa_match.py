@@ -145,6 +145,20 @@ def test_greetings_and_thanks_are_small_talk_not_questions(matcher, message, kin
     assert result.id is None and result.small_talk == kind
 
 
+@pytest.mark.parametrize("message", ["ขอบคุณสำหรับคำตอบนะคะ น้องบอทเก่งมาก", "ขอบคุณที่ช่วยอธิบายครับ ชัดเจนมาก",
+                                     "thanks for the info, very helpful!", "สุดยอดเลยค่ะ ตอบไวมาก"])
+def test_thanks_for_an_answer_and_praise_are_thanks_not_a_gift_question(matcher, message):
+    # "ขอบคุณที่ตอบ" once reached the matcher and was answered with gift.citizen (thanking an officer)
+    result = matcher.match(message)
+    assert result.id is None and result.small_talk == "thanks"
+
+
+@pytest.mark.parametrize("message", ["ช่วยด้วยค่ะ", "ขอบคุณค่ะ แล้วถ้าของขวัญเกินสามพันต้องทำยังไง", "บอทตอบไม่ชัดเจน",
+                                     "thanks, but can I keep a gift from my aunt?"])
+def test_thanks_or_praise_words_around_a_question_or_a_plea_are_not_small_talk(matcher, message):
+    assert matcher.match(message).small_talk is None
+
+
 def test_candidates_are_distinct_best_first_and_start_with_the_answer(matcher):
     result = matcher.match("ของขวัญราคาเท่าไหร่ถึงรับได้ครับ")
     assert result.id == "gift.limit"
