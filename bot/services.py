@@ -34,7 +34,9 @@ class Services:
         self.cipher = DataCipher(settings.data_key)
         self.offices = OfficeDirectory(self.db, settings, self.cipher)
         self.inbox = Inbox(self.db, hashlib.sha256(b"source-key:" + settings.secret_key.encode()).digest())
-        self._gateways: dict[int, LineGateway] = {}
+        # office id -> ((simulated, access token), gateway); gateways replaced by a channel change are retired
+        self._gateways: dict[int, tuple[tuple[bool, str], LineGateway]] = {}
+        self._retired: list[LineGateway] = []
         self._lock = threading.Lock()
         self.simulator_app = None  # set by the app factory when the simulator serves LINE's API
         self.runner = None  # EmbeddedRunner in embedded web processes
@@ -47,12 +49,16 @@ class Services:
         return ensure_default_office(self.db, self.settings)
 
     def gateway(self, office_id: int) -> LineGateway:
-        gw = self._gateways.get(office_id)
-        if gw is not None:
-            return gw
+        """The office's LINE gateway, rebuilt when its channel changes (a new token in the console, or an office
+        moved from the simulator to a real channel): the office directory's cache (a minute at most) says which
+        credentials are current in every process."""
         office = self.offices.by_id(office_id)
         if office is None:
             raise LookupError(f"no office {office_id}")
+        channel = (office.simulated, office.access_token)
+        hit = self._gateways.get(office_id)
+        if hit is not None and hit[0] == channel:
+            return hit[1]
         pool = None
         api, data_api = self.settings.line_api_base_url, self.settings.line_data_api_base_url
         if office.simulated:
@@ -71,8 +77,13 @@ class Services:
             connections=self.settings.sender_threads + 4,  # senders, plus the processing and sweeper threads
         )
         with self._lock:
-            self._gateways.setdefault(office_id, gw)
-        return self._gateways[office_id]
+            current = self._gateways.get(office_id)
+            if current is not None and current[0] == channel:  # another thread was first
+                return current[1]
+            if current is not None:  # sends in flight may still use it: closed with the process
+                self._retired.append(current[1])
+            self._gateways[office_id] = (channel, gw)
+        return gw
 
     def _recorder(self, office_id: int):
         def record(**fields) -> None:
@@ -135,6 +146,6 @@ class Services:
         if self.runner is not None:
             self.runner.stop()
             self.runner = None
-        for gw in self._gateways.values():
+        for gw in [gw for _, gw in self._gateways.values()] + self._retired:
             gw.close()
         self.db.dispose()

@@ -12,6 +12,7 @@ from sqlalchemy import select, text, update
 
 from bot.cli import main
 from bot.console import access
+from bot.gateway import LineError
 from models import AuditEntry, StaffOffice, StaffUser, utcnow
 
 PASSWORD = "correct horse battery staple"
@@ -345,6 +346,26 @@ def test_admin_connects_an_office_s_line_channel_and_deploys_its_rich_menus(app,
     assert _audit(services, "richmenu.deployed")[0].office_id == oid
     # The default office is not this admin's: 404, whatever its id.
     assert c.client.get("/console/settings?office_id=1").status_code == 404
+
+
+def test_a_new_channel_token_is_used_for_the_next_send_without_a_restart(app, env, services, fake_line):
+    services.offices.add("nongchok", "สำนักงานเขตหนองจอก", "feedfacefeedfacefeedfacefeedface", "revoked-token")
+    oid = services.offices.by_slug("nongchok").id
+    with pytest.raises(LineError, match="401"):  # the process has talked to LINE with the old token ...
+        services.gateway(oid).quota()
+    add_user(app, env, "admin@nongchok.go.th", "admin", "nongchok")
+    c = Console(app)
+    enrol(c, "admin@nongchok.go.th")
+    resp = c.post("/console/settings", {"office_id": str(oid), "name": "สำนักงานเขตหนองจอก",
+                                        "channel_secret": "feedfacefeedfacefeedfacefeedface",
+                                        "access_token": fake_line.token}, form_page="/console/settings")
+    assert resp.status_code == 200
+    fake_line.reset()
+    # ... and the admin's next action sends with the new one (it once kept the old token until a restart)
+    resp = c.post("/console/settings/richmenu", {"office_id": str(oid)}, form_page="/console/settings")
+    assert resp.status_code == 302
+    assert fake_line.calls(ok_only=False) and all(r.status < 400 for r in fake_line.calls(ok_only=False))
+    assert len([r for r in fake_line.calls("/v2/bot/richmenu", method="POST") if r.path == "/v2/bot/richmenu"]) == 2
 
 
 def test_signing_out_ends_a_copied_session_cookie(app, env, services):
