@@ -57,7 +57,12 @@ def answer_free_text(ctx: Context) -> str | None:
     quick.append(ctx.quick_postback(ctx.t("qa_ask_officer"), "action=qa_ask"))
     quick.append(ctx.quick_postback(ctx.t("menu_menu"), "action=menu"))
     ctx.reply(text_message(ctx.t("qa_not_sure"), quick))
-    ctx.data = {"q": text[: store.QUESTION_MAX]}
+    # Kept under the message's id, so that an unsend erases it before anyone can tap "ask an officer".
+    ctx.data = {}
+    if isinstance(ctx.message.get("id"), str):
+        ctx.remember_message(text[: store.QUESTION_MAX])
+    else:
+        ctx.data["q"] = text[: store.QUESTION_MAX]
     return "offered"
 
 
@@ -72,13 +77,19 @@ def entry_tapped(ctx: Context) -> str | None:
 
 
 def ask_officer(ctx: Context) -> str | None:
-    question = (ctx.data or {}).get("q")
-    if not question:
+    data = ctx.data or {}
+    message_id, question = next(iter((data.get("_messages") or {}).items()), (None, data.get("q")))
+    if not question:  # nothing asked yet, or the question was unsent
         ctx.say("qa_nothing_to_ask")
         return None
-    store.ask_officer(ctx.session, ctx.office_id, question, ctx.user_id, ctx.lang, ctx.cipher)
+    store.ask_officer(ctx.session, ctx.office_id, question, ctx.user_id, ctx.lang, ctx.cipher, message_id)
     ctx.say("qa_asked")
     return None
+
+
+def on_unsend(ctx: Context, message_id: str) -> None:
+    """The person unsent a question they had sent to an officer: it leaves the queue."""
+    store.forget_message(ctx.session, ctx.office_id, store.message_key(ctx.cipher, ctx.office_id, message_id))
 
 
 def qa_intro(ctx: Context) -> None:
@@ -318,6 +329,10 @@ GIFT_REGISTER = Conversation(
 
 
 def register(engine: Engine) -> None:
+    from handlers.dispatcher import UNSEND_HOOKS
+
+    if on_unsend not in UNSEND_HOOKS:
+        UNSEND_HOOKS.append(on_unsend)
     # Free text that no flow or keyword wanted is a question for the knowledge base.
     engine.default = lambda ctx: engine.start(ctx, QA, answer_free_text)
     engine.add(QA)

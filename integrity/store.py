@@ -223,13 +223,28 @@ MATCHERS = MatcherCache()
 # -- questions for an officer ----------------------------------------------------------------
 
 
+def message_key(cipher: DataCipher, office_id: int, message_id: str) -> str:
+    return cipher.keyed_hash("question-message", f"{office_id}:{message_id}")
+
+
 def ask_officer(s: Session, office_id: int, question: str, asker: str | None, lang: str,
-                cipher: DataCipher) -> UnansweredQuestion:
+                cipher: DataCipher, message_id: str | None = None) -> UnansweredQuestion:
     q = UnansweredQuestion(office_id=office_id, question=question[:QUESTION_MAX],
-                           asker_enc=cipher.encrypt(asker) if asker else None, asker_lang=lang, status="open")
+                           asker_enc=cipher.encrypt(asker) if asker else None, asker_lang=lang, status="open",
+                           message_key=message_key(cipher, office_id, message_id) if message_id else None)
     s.add(q)
     s.flush()
     return q
+
+
+def forget_message(s: Session, office_id: int, key: str) -> int:
+    """The person unsent the message a question came from: the question goes, whatever its status (an
+    officer's answer has been sent already; an example an officer added is the knowledge base's own)."""
+    rows = s.scalars(select(UnansweredQuestion).where(UnansweredQuestion.office_id == office_id,
+                                                      UnansweredQuestion.message_key == key)).all()
+    for q in rows:
+        s.delete(q)
+    return len(rows)
 
 
 def answer_question(s: Session, q: UnansweredQuestion, answer: str, staff_id: int | None,

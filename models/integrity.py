@@ -55,6 +55,8 @@ class UnansweredQuestion(Base):
     answer: Mapped[str | None] = mapped_column(Text)
     answered_by: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id", ondelete="SET NULL"))
     added_to: Mapped[str | None] = mapped_column(String(64))  # kb key it became an example of
+    # Keyed hash of the LINE message it came from: an unsend deletes the question (never the id itself).
+    message_key: Mapped[str | None] = mapped_column(String(64), index=True)
     asked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 

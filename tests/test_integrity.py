@@ -10,7 +10,7 @@ from conftest import new_user
 from sqlalchemy import select
 
 from integrity import gifts, store
-from models import GiftReport, KbEntry, UnansweredQuestion
+from models import ConversationState, GiftReport, KbEntry, UnansweredQuestion
 from surveys import campaigns
 
 
@@ -40,6 +40,28 @@ def test_not_sure_offers_three_entries_and_an_officer(bot, services):
         assert user not in (q.asker_enc or "")
         to = store.answer_question(s, q, "สาย 8 ไม่ผ่านค่ะ", None, services.cipher)
         assert to == user and q.asker_enc is None and q.status == "answered"
+
+
+def test_an_unsent_question_never_reaches_an_officer(bot, services):
+    user = new_user()
+    event = bot.text(user, "รถเมล์สาย 8 ผ่านเขตนี้ไหม โทร 0812345678")
+    bot.send(user, "unsend", unsend={"messageId": event["message"]["id"]})
+    bot.postback(user, "action=qa_ask")
+    assert "พิมพ์คำถามของคุณก่อน" in bot.last_text(user)
+    with services.db.Session() as s:
+        assert s.scalar(select(UnansweredQuestion.id)) is None
+        assert "0812345678" not in str(s.scalar(select(ConversationState.data)))
+
+
+def test_unsending_a_question_already_asked_takes_it_out_of_the_queue(bot, services):
+    user, other = new_user(), new_user()
+    event = bot.text(user, "รถเมล์สาย 8 ผ่านเขตนี้ไหม โทร 0812345678")
+    bot.postback(user, "action=qa_ask")
+    bot.text(other, "ร้านก๋วยเตี๋ยวแถวนี้อร่อยไหม")
+    bot.postback(other, "action=qa_ask")
+    bot.send(user, "unsend", unsend={"messageId": event["message"]["id"]})
+    with services.db.Session() as s:
+        assert s.scalars(select(UnansweredQuestion.question)).all() == ["ร้านก๋วยเตี๋ยวแถวนี้อร่อยไหม"]
 
 
 def test_tapping_a_candidate_shows_that_answer(bot):
