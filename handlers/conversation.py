@@ -202,9 +202,11 @@ class Engine:
     def handle(self, ctx: Context) -> None:
         state = self.state_of(ctx)
         if state is not None and state.expires_at <= utcnow():
+            conv = self._conversation(state.conversation)
             self.leave(ctx, state)
             state = None
-            ctx.say("expired")
+            if conv is None or not conv.release_unmatched:  # buttons on offer were nothing in progress
+                ctx.say("expired")
 
         if CANCEL(ctx) or (ctx.type == "postback" and postback_data(ctx).get("action") == "cancel"):
             if state is not None:
@@ -242,6 +244,13 @@ class Engine:
                         if matcher(ctx) and not isinstance(matcher, AnyText):
                             self.leave(ctx, state)
                             self._run(ctx, other, step, None)
+                            return
+                # Any other button (an answer's related topics, the rich menu's survey link ...) does what it
+                # says; like the menu, it does not end the conversation: the person may come back to it.
+                if ctx.type == "postback":
+                    for matcher, step in self.routes:
+                        if matcher(ctx):
+                            step(ctx)
                             return
                 if not conv.release_unmatched:
                     if conv.reprompt is not None:

@@ -3,14 +3,14 @@ an officer, the gift decision helper's verdicts, and the staff gift register."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from conftest import new_user
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from integrity import gifts, store
-from models import ConversationState, GiftReport, KbEntry, UnansweredQuestion
+from models import ConversationState, GiftReport, KbEntry, UnansweredQuestion, utcnow
 from surveys import campaigns
 
 
@@ -126,6 +126,27 @@ def test_gift_helper_on_line(bot):
     bot.postback(user, "action=g_duty&v=yes")
     verdict = bot.last_text(user)
     assert "No Gift Policy" in verdict and "ปฏิเสธอย่างสุภาพ" in verdict and "ที่มา:" in verdict
+
+
+def test_buttons_of_answers_and_the_rich_menu_work_in_the_middle_of_the_gift_helper(bot, services):
+    user = new_user()
+    bot.text(user, "ได้รับของขวัญ")
+    bot.postback(user, "action=qa_intro")  # the rich menu's "ask about gifts"
+    assert "พิมพ์คำถามเรื่องการรับของขวัญ" in bot.last_text(user)
+    bot.postback(user, "action=qa&id=gift.limit")  # a related-topic button of an earlier answer
+    assert "ที่มา:" in bot.last_text(user)
+    with services.db.Session() as s:  # the helper is still there to come back to
+        assert s.scalar(select(ConversationState.conversation)) == "gift_helper"
+
+
+def test_a_not_sure_offer_that_lapsed_is_not_reported_as_a_timed_out_conversation(bot, services):
+    user = new_user()
+    bot.text(user, "รถเมล์สาย 8 ผ่านเขตนี้ไหม")
+    with services.db.session() as s:
+        s.execute(update(ConversationState).values(expires_at=utcnow() - timedelta(seconds=1)))
+    bot.text(user, "รับกระเช้าปีใหม่จากผู้รับเหมาได้ไหมครับ")
+    assert not any("หมดเวลา" in t for t in bot.texts(user))
+    assert "ที่มา:" in bot.last_text(user)
 
 
 def _enrol(bot, services, user):
