@@ -40,7 +40,8 @@ def show_answer(ctx: Context, answer: store.Answer, by_id: dict[str, store.Answe
 def answer_free_text(ctx: Context) -> str | None:
     """The engine's default: anything typed outside a flow is a question."""
     text = (ctx.text or "").strip()
-    if not text:
+    if not text:  # blank or invisible characters only: say what can be asked
+        qa_intro(ctx)
         return None
     matcher, by_id = store.MATCHERS.get(ctx.session, ctx.office_id)
     result = matcher.match(text)
@@ -48,6 +49,9 @@ def answer_free_text(ctx: Context) -> str | None:
         ctx.reply(text_message(ctx.t(f"small_{result.small_talk}"), [
             ctx.quick_postback(ctx.t("menu_menu"), "action=menu"),
             ctx.quick_postback(ctx.t("menu_gift_helper"), "action=gift_helper")]))
+        return None
+    if not any(ch.isalpha() for ch in text):  # "...", "12345": not a question to guess at or send an officer
+        qa_intro(ctx)
         return None
     if result.id is not None and result.id in by_id:
         show_answer(ctx, by_id[result.id], by_id)

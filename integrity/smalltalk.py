@@ -19,7 +19,11 @@ _SMALL_TALK = {
     "hello": ("สวัสดี", "หวัดดี", "ดีครับ", "ดีค่ะ", "ดีจ้า", "hello", "hi", "hey", "good morning",
               "good afternoon", "good evening", "how are you", "แอดมิน", "admin", "บอท", "น้องบอท", "bot"),
     "thanks": ("ขอบคุณ", "ขอบคุน", "ขอบใจ", "ขอบคุณมาก", "มากๆ", "มาก", "เลย", "นะ", "thank you", "thanks",
-               "thx", "ty", "much", "so", "very", "a lot", "alot", "anyway",
+               "thx", "ty", "tks", "tq", "thank u", "thanks u", "much", "so", "very", "a lot", "alot", "anyway",
+               "ขอบคุณเจ้าหน้าที่", "ขอบคุณแอดมิน", "ทุกท่าน", "ทุกคน",
+               # goodbyes are answered like thanks too ("ask me anything else")
+               "บาย", "บ๊ายบาย", "ลาก่อน", "ไม่มีแล้ว", "ไม่มีอะไรแล้ว", "แค่นี้", "bye", "goodbye", "bye bye",
+               "that's all", "thats all", "nothing else", "see you",
                # what the thanks are for: phrases, never a bare verb ("ช่วยด้วย" is a cry for help)
                "ที่ตอบ", "ที่ช่วย", "ที่ช่วยตอบ", "ที่ช่วยอธิบาย", "ที่ช่วยแนะนำ", "ที่ให้ข้อมูล", "ที่แนะนำ",
                "ที่อธิบาย", "สำหรับข้อมูล", "สำหรับคำตอบ", "สำหรับคำแนะนำ", "for the answer", "for the answers",
@@ -33,7 +37,7 @@ _SMALL_TALK = {
     "ack": ("โอเค", "ok", "okay", "ได้", "ครับ", "ค่ะ", "คะ", "จ้า", "รับทราบ", "เข้าใจแล้ว", "ทราบแล้ว",
             "got it", "fine", "good", "ดี", "เยี่ยม"),
 }
-_PARTICLE_WORDS = ("ครับผม", "ครับ", "คับ", "ค่ะ", "คะ", "ค่า", "จ้า", "จ้ะ", "นะ", "น้า", "ด้วย", "na")
+_PARTICLE_WORDS = ("ครับผม", "ครับ", "คับ", "ค้าบ", "คร้าบ", "ค่ะ", "คะ", "ค่า", "จ้า", "จ้ะ", "นะ", "น้า", "ด้วย", "na")
 
 
 def _alternatives(words) -> str:
@@ -43,7 +47,7 @@ def _alternatives(words) -> str:
 _SMALL_TALK_ALL = re.compile("(?:{})+".format(_alternatives(
     [w for words in _SMALL_TALK.values() for w in words] + list(_PARTICLE_WORDS))))
 _SMALL_TALK_KIND = {kind: re.compile(_alternatives(_SMALL_TALK[kind])) for kind in ("thanks", "hello")}
-_LAUGH = re.compile(r"(?:5{3,}|(?:ha){2,}|(?:ฮ่?า){2,}|lol)")
+_LAUGH = re.compile(r"(?:5{3,}\+*|(?:ha){2,}|(?:ฮ่?า){2,}|ฮ่?าๆ+|(?:อิ){2,}|(?:คิ){2,}|lol)")
 
 
 def kind(text: str) -> str | None:

@@ -64,6 +64,16 @@ def test_unsending_a_question_already_asked_takes_it_out_of_the_queue(bot, servi
         assert s.scalars(select(UnansweredQuestion.question)).all() == ["ร้านก๋วยเตี๋ยวแถวนี้อร่อยไหม"]
 
 
+@pytest.mark.parametrize("noise", ["   ", "\u200b", "...", "12345"])
+def test_blank_or_letterless_text_gets_what_to_ask_not_a_guess_or_an_officer(bot, services, noise):
+    user = new_user()
+    bot.text(user, noise)
+    assert "พิมพ์คำถามเรื่องการรับของขวัญ" in bot.last_text(user)
+    bot.postback(user, "action=qa_ask")
+    with services.db.Session() as s:
+        assert s.scalar(select(UnansweredQuestion.id)) is None
+
+
 def test_tapping_a_candidate_shows_that_answer(bot):
     user = new_user()
     bot.text(user, "xyzzy plugh")

@@ -139,21 +139,25 @@ def test_unrelated_question_is_not_sure_and_offers_three_choices(matcher, questi
 
 
 @pytest.mark.parametrize("message,kind", [("สวัสดี", "hello"), ("ขอบคุณมากๆ ครับ", "thanks"), ("โอเคค่ะ", "ack"),
-                                          ("🙏🙏", "ack"), ("5555", "ack"), ("Thanks a lot!", "thanks")])
+                                          ("🙏🙏", "ack"), ("5555", "ack"), ("ฮ่าๆๆ", "ack"),
+                                          ("Thanks a lot!", "thanks")])
 def test_greetings_and_thanks_are_small_talk_not_questions(matcher, message, kind):
     result = matcher.match(message)
     assert result.id is None and result.small_talk == kind
 
 
 @pytest.mark.parametrize("message", ["ขอบคุณสำหรับคำตอบนะคะ น้องบอทเก่งมาก", "ขอบคุณที่ช่วยอธิบายครับ ชัดเจนมาก",
-                                     "thanks for the info, very helpful!", "สุดยอดเลยค่ะ ตอบไวมาก"])
+                                     "thanks for the info, very helpful!", "สุดยอดเลยค่ะ ตอบไวมาก", "ขอบคุณค้าบ",
+                                     "thank u", "ขอบคุณเจ้าหน้าที่ทุกท่านค่ะ", "บ๊ายบายค่ะ", "ไม่มีแล้วครับ ขอบคุณ",
+                                     "ok that's all, bye"])
 def test_thanks_for_an_answer_and_praise_are_thanks_not_a_gift_question(matcher, message):
     # "ขอบคุณที่ตอบ" once reached the matcher and was answered with gift.citizen (thanking an officer)
     result = matcher.match(message)
     assert result.id is None and result.small_talk == "thanks"
 
 
-@pytest.mark.parametrize("message", ["ช่วยด้วยค่ะ", "ขอบคุณค่ะ แล้วถ้าของขวัญเกินสามพันต้องทำยังไง", "บอทตอบไม่ชัดเจน",
+@pytest.mark.parametrize("message", ["ช่วยด้วยค่ะ", "เจ้าหน้าที่", "ไม่มีสิทธิ์รับของขวัญเหรอ",
+                                     "ขอบคุณค่ะ แล้วถ้าของขวัญเกินสามพันต้องทำยังไง", "บอทตอบไม่ชัดเจน",
                                      "thanks, but can I keep a gift from my aunt?"])
 def test_thanks_or_praise_words_around_a_question_or_a_plea_are_not_small_talk(matcher, message):
     assert matcher.match(message).small_talk is None
