@@ -15,6 +15,7 @@ and cleaned (``complaints.evidence``), and stored by the step.
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 import threading
 import time
@@ -453,7 +454,10 @@ def on_exit(ctx: Context) -> None:
 # -- following a case ---------------------------------------------------------------------
 
 STATUS_PREFIXES = ("สถานะ", "ติดตาม", "ติดตามเรื่อง", "status", "track", "follow")
-REPLY_PREFIXES = ("ตอบ", "reply", "answer")
+REPLY_PREFIXES = ("ตอบ", "ตอบกลับ", "reply", "answer")
+# What may follow the code of a status request: politeness, not a message ("ติดตาม <code> ค่ะ").
+_FILLER = re.compile(r"(?:ครับผม|ครับ|คับ|ค้าบ|ค่ะ|คะ|ค่า|จ้า|จ้ะ|นะ|หน่อย|ด้วย|ขอบคุณ|please|pls|plz|thanks|thank you|\W)*",
+                     re.IGNORECASE)
 
 
 def _strip_prefix(text: str, prefixes: tuple[str, ...]) -> str | None:
@@ -475,7 +479,7 @@ class StatusRequest(Matcher):
         if rest is None:
             return False
         code, after = receipts.split_code(rest)
-        return code is not None and not after
+        return code is not None and _FILLER.fullmatch(after) is not None
 
 
 class ReplyRequest(Matcher):
@@ -520,8 +524,6 @@ def show_status(ctx: Context, code_text: str) -> None:
         lines.append(ctx.t("c_status_outcome", outcome=catalog.label(catalog.OUTCOMES, complaint.outcome, ctx.lang)))
     if complaint.status == "referred" and complaint.referred_to:
         lines.append(ctx.t("c_status_referred", body=catalog.label(catalog.REFERRALS, complaint.referred_to, ctx.lang)))
-    if latest is not None and latest.kind == "status" and latest.body:
-        lines.append(f"“{latest.body}”")
     question = cases.open_question(ctx.session, complaint)
     if question is not None:
         lines.append(ctx.t("c_status_question", text=question.body or "", code=code))
@@ -529,7 +531,8 @@ def show_status(ctx: Context, code_text: str) -> None:
 
 
 def status_typed(ctx: Context) -> None:
-    show_status(ctx, _strip_prefix(ctx.text or "", STATUS_PREFIXES) or "")
+    code, _ = receipts.split_code(_strip_prefix(ctx.text or "", STATUS_PREFIXES) or "")
+    show_status(ctx, code or "")
 
 
 def status_code_only(ctx: Context) -> None:

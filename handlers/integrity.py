@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from bot.thaidate import be_date, parse_thai_date
+from complaints import receipts
 from handlers.context import Context, text_message
 from handlers.conversation import STAY, AnyText, Conversation, Engine, Keyword, Postback, postback_data
 from handlers.text import normalize, thai_digits_to_arabic
@@ -42,6 +43,10 @@ def answer_free_text(ctx: Context) -> str | None:
     text = (ctx.text or "").strip()
     if not text:  # blank or invisible characters only: say what can be asked
         qa_intro(ctx)
+        return None
+    if receipts.find_code(text) is not None:
+        # A complaint's receipt code is the key to the case: it never goes to the Q&A or its officers' queue.
+        ctx.say("qa_receipt_code", quick=[ctx.quick_postback(ctx.t("menu_menu"), "action=menu")])
         return None
     matcher, by_id = store.MATCHERS.get(ctx.session, ctx.office_id)
     result = matcher.match(text)

@@ -24,6 +24,7 @@ from models import (
     LineGroup,
     StaffOffice,
     StaffUser,
+    UnansweredQuestion,
 )
 
 CODE = re.compile(r"\b([A-Z2-9]{4}-[A-Z2-9]{4}-[A-Z2-9]{4}-[A-Z2-9]{4}-[A-Z2-9]{4})\b")
@@ -177,6 +178,32 @@ def test_status_lookup_and_two_way_exchange_through_the_code(bot, services):
     other = new_user()
     bot.text(other, f"status {code}")
     assert "Investigating" in bot.last_text(other) or "กำลังตรวจสอบ" in bot.last_text(other)
+
+
+def test_the_officers_private_note_on_a_status_change_never_reaches_line(bot, services):
+    user = new_user()
+    code = report(bot, user)
+    with services.db.session() as s:
+        c = s.scalar(select(Complaint))
+        cases.change_status(s, c, None, "investigating", note="ภายใน: น่าจะเป็นหัวหน้าเทศกิจ")
+    bot.text(user, f"สถานะ {code}")
+    assert "กำลังตรวจสอบ" in bot.last_text(user)
+    assert not any("หัวหน้าเทศกิจ" in t for t in bot.texts(user))
+
+
+def test_a_code_with_politeness_after_it_is_a_status_request_and_never_goes_to_the_q_and_a(bot, services):
+    user = new_user()
+    code = report(bot, user)
+    bot.text(user, f"ติดตาม {code} ค่ะ 🙏")
+    assert "รับเรื่องแล้ว" in bot.last_text(user)
+    bot.text(user, f"ตอบกลับ {code} เกิดเหตุประมาณบ่ายสอง")
+    assert "ส่งข้อความถึงเจ้าหน้าที่แล้ว" in bot.last_text(user)
+    # Any other sentence holding the code: not answered as a question, no "ask an officer" to tap.
+    bot.text(user, f"ช่วยดูเรื่อง {code.lower()} ให้หน่อยได้ไหมคะ ผ่านมานานแล้ว")
+    assert "ไม่ส่งต่อ" in bot.last_text(user)
+    bot.postback(user, "action=qa_ask")
+    with services.db.Session() as s:
+        assert s.scalar(select(UnansweredQuestion.id)) is None
 
 
 def test_follow_button_then_code(bot):
