@@ -238,16 +238,17 @@ class Engine:
                     if matcher(ctx):
                         self._run(ctx, conv, step, state)
                         return
-                # Another conversation's entry point (e.g. a rich-menu tap) starts it anew.
-                for other in self.conversations:
-                    for matcher, step in other.entry_points:
-                        if matcher(ctx) and not isinstance(matcher, AnyText):
-                            self.leave(ctx, state)
-                            self._run(ctx, other, step, None)
-                            return
+                # Another conversation's entry point (e.g. a rich-menu tap) starts it anew, unless leaving would
+                # throw away a draft (on_exit): that is finished or cancelled first (the reprompt says so).
+                starts = next(((other, step) for other in self.conversations for matcher, step in other.entry_points
+                               if matcher(ctx) and not isinstance(matcher, AnyText)), None)
+                if starts is not None and conv.on_exit is None:
+                    self.leave(ctx, state)
+                    self._run(ctx, starts[0], starts[1], None)
+                    return
                 # Any other button (an answer's related topics, the rich menu's survey link ...) does what it
                 # says; like the menu, it does not end the conversation: the person may come back to it.
-                if ctx.type == "postback":
+                if ctx.type == "postback" and starts is None:
                     for matcher, step in self.routes:
                         if matcher(ctx):
                             step(ctx)

@@ -93,6 +93,27 @@ def test_cancel_discards_the_draft(bot, demo, services):
     assert "ยกเลิกแล้ว" in bot.texts(user)[-2]
 
 
+def test_another_flow_s_button_does_not_throw_a_draft_away(bot, demo, services):
+    user = new_user()
+    bot.text(user, "demo")
+    bot.text(user, "สมชาย")
+    bot.send(user, "message", message={"type": "image", "id": "p1", "contentProvider": {"type": "line"}})
+    bot.postback(user, "action=gift_helper")  # the rich menu's "I received a gift" in the middle of the draft
+    assert bot.last_text(user) == "ส่งรูป หรือพิมพ์ เสร็จ"  # finish or cancel first, the reprompt says
+    bot.postback(user, "action=demo")  # the draft's own button again does not restart it either
+    assert not exited
+    bot.text(user, "เสร็จ")
+    assert bot.last_text(user) == "เสร็จแล้ว สมชาย 1"
+
+
+def test_another_flow_s_button_starts_it_when_nothing_would_be_lost(bot, services):
+    user = new_user()
+    bot.text(user, "ได้รับของขวัญ")  # the gift helper keeps no draft
+    bot.postback(user, "action=complaint")  # the rich menu's "report corruption"
+    assert "ทุจริต" in bot.last_text(user)
+    assert _state(services, user).conversation == "complaint"
+
+
 def test_menu_does_not_end_the_conversation(bot, demo, services):
     user = new_user()
     bot.text(user, "demo")
