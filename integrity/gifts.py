@@ -13,11 +13,18 @@ the helper takes the safe side. Figures are marked for the office's legal owner 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
+LIMIT_BAHT = 3000  # per person per occasion (NACC announcement 2563)
 GIVERS = ("relative", "served", "contractor", "colleague", "other")
 OCCASIONS = ("festival", "personal", "after_service")
 VALUES = ("small", "large", "unsure")  # ≤ 3,000 baht; more; not sure
 DUTIES = ("yes", "no", "unsure")
+
+
+def value_of(amount: Decimal | int) -> str:
+    """The value answer for a known amount: "small" up to the limit (3,000.00 is not over), else "large"."""
+    return "small" if amount <= LIMIT_BAHT else "large"
 
 
 @dataclass(frozen=True)
