@@ -329,3 +329,26 @@ def test_every_new_text_has_thai_and_english_and_labels_fit():
                 "gift_v_other_unsure", "gift_v_colleague_unsure"):
         assert t(key, "th") and t(key, "en") and t(key, "th") != t(key, "en")
     assert len(t("gift_report_label", "th")) <= 20 and len(t("gift_report_label", "en")) <= 20
+
+
+def test_the_register_in_english(bot, services, staff):
+    bot.text(staff, "English")
+    for answer in ("report a gift", "my boss", "a vase", "2k", "yesterday"):
+        bot.text(staff, answer)
+    bot.text(staff, "what now?")
+    assert bot.last_text(staff) == f"{t('pick_a_button', 'en')}\n\n{t('gr_q_action', 'en')}"
+    bot.text(staff, "gave it back")
+    assert "a vase · 2,000 baht · 21 Nov 2569 BE · Returned" in bot.last_text(staff)
+
+
+@pytest.mark.parametrize("typed", ["จาก" * 1666, "ให้" * 2500, "a " * 2500, "ประมาณ" * 800, "บาท" * 1666,
+                                   "1 " + "พ." * 2500, "9" * 5000 + "กว่า", "สอง" * 1666])
+def test_long_odd_messages_are_read_quickly(typed):
+    import time
+
+    start = time.perf_counter()
+    typed_choice(typed, "gift_giver", gifts.GIVERS)
+    value_answer(typed)
+    parse_baht(typed)
+    parse_thai_date(typed, TODAY, relative=True)
+    assert time.perf_counter() - start < 0.5
