@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 BANGKOK = ZoneInfo("Asia/Bangkok")
@@ -38,23 +38,99 @@ def parse_ce_date(text: str | None) -> date | None:
 
 _ISO = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})")
 _DMY = re.compile(r"(\d{1,2})\s*[/.-]\s*(\d{1,2})\s*[/.-]\s*(\d{4}|\d{2})")
+_DM = re.compile(r"(\d{1,2})\s*/\s*(\d{1,2})")
+
+# Month names as typed, dots and spaces removed: full, spoken (no -คม/-ยน/-พันธ์), abbreviated, with the
+# commonest misspellings (พฤษจิกายน, กรกฏาคม); English full and short.
+_FULL_TH = ("มกราคม", "กุมภาพันธ์", "มีนาคม", "เมษายน", "พฤษภาคม", "มิถุนายน", "กรกฎาคม", "สิงหาคม", "กันยายน",
+            "ตุลาคม", "พฤศจิกายน", "ธันวาคม")
+_SPOKEN_TH = ("มกรา", "กุมภา", "มีนา", "เมษา", "พฤษภา", "มิถุนา", "กรกฎา", "สิงหา", "กันยา", "ตุลา", "พฤศจิกา",
+              "ธันวา")
+_MONTH_NAMES = {
+    **{name: i for i, name in enumerate(_FULL_TH, 1)},
+    **{name: i for i, name in enumerate(_SPOKEN_TH, 1)},
+    **{abbr.replace(".", ""): i for i, abbr in enumerate(MONTHS_TH, 1)},
+    "กุมภาพันธ": 2, "กรกฏาคม": 7, "กรกฏา": 7, "พฤษจิกายน": 11, "พฤษจิกา": 11,
+    **{name: i for i, name in enumerate(("january", "february", "march", "april", "may", "june", "july",
+                                          "august", "september", "october", "november", "december"), 1)},
+    **{name: i for i, name in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct",
+                                          "nov", "dec"), 1)},
+    "sept": 9,
+}
+_ERA = r"(?:พ\.?\s*ศ\.?|ค\.?\s*ศ\.?|b\.?e\.?|c\.?e\.?|a\.?d\.?)"
+_MONTH = r"([\u0e01-\u0e4e.]+?|[a-z]+\.?)"
+_YEAR = rf"(?:\s*[,/-]?\s*{_ERA}?\s*(\d{{4}}|\d{{2}})(?:\s*{_ERA})?)?"
+_DAY_MONTH = re.compile(rf"(\d{{1,2}})(?:st|nd|rd|th)?\s*[/-]?\s*{_MONTH}{_YEAR}")
+_MONTH_DAY = re.compile(rf"([a-z]+\.?)\s*(\d{{1,2}})(?:st|nd|rd|th)?{_YEAR}")
+_LEAD = re.compile(r"^(?:เมื่อวันที่|เมื่อ|วันที่|ได้รับวันที่|on|the)\s*")
+_RELATIVE = {"วันนี้": 0, "today": 0, "เมื่อวาน": 1, "เมื่อวานนี้": 1, "วานนี้": 1, "yesterday": 1,
+             "เมื่อวานซืน": 2, "วานซืน": 2, "เมื่อวานซืนนี้": 2, "the day before yesterday": 2}
+_DAYS_AGO = re.compile(r"(\d{1,2})\s*(?:วัน(?:ก่อน|ที่แล้ว)|days? ago)")
 
 
-def parse_thai_date(text: str | None) -> date | None:
-    """A day as Thai people type it: ``D/M/YYYY`` (also ``.`` or ``-``, two-digit years) or
-    ``YYYY-MM-DD``, in the Buddhist or Common Era, Arabic or Thai digits; None if it is not one.
-    Years from 2400 are BE (2569 → 2026); two-digit years over 60 are BE ("69" → 2569)."""
-    from handlers.text import thai_digits_to_arabic
+def _month(name: str) -> int | None:
+    return _MONTH_NAMES.get(name.replace(".", "").replace(" ", ""))
 
-    t = thai_digits_to_arabic(text or "").strip()
+
+def _year(two_or_four: str) -> int:
+    year = int(two_or_four)
+    if year < 100:
+        year += 2500 if year > 60 else 2000
+    return year
+
+
+def _latest(month: int, day: int, today: date) -> date | None:
+    """The most recent ``day``/``month`` that is not after ``today`` (29 Feb: the last leap year)."""
+    for year in range(today.year, today.year - 8, -1):
+        try:
+            d = date(year, month, day)
+        except ValueError:
+            continue
+        if d <= today:
+            return d
+    return None
+
+
+def parse_thai_date(text: str | None, today: date | None = None, *, relative: bool = False) -> date | None:
+    """A day as Thai people type it; None if it is not one. Arabic or Thai digits, Buddhist or Common Era:
+
+    * ``D/M/YYYY`` (also ``.`` or ``-``) and ``YYYY-MM-DD``;
+    * a month's name, Thai (มกราคม, มกรา, ม.ค., มค) or English (January, Jan): "15 พ.ย. 69",
+      "15 พฤศจิกายน 2569", "15 Nov 2026", "Nov 15, 2026", with or without พ.ศ./ค.ศ.;
+    * no year ("15 พ.ย.", "Nov 15", "15/11"): the latest such day that is not after ``today``
+      (Bangkok's today unless given);
+    * with ``relative``: วันนี้/เมื่อวาน/วานนี้/เมื่อวานซืน, today/yesterday, "3 วันก่อน", "3 days ago".
+
+    Years from 2400 are BE (2569 → 2026); two-digit years over 60 are BE ("69" → 2569), others CE ("26" →
+    2026). Relative words are asked for: a complaint keeps "เมื่อวาน" as the person's own words."""
+    from handlers.text import normalize
+
+    t = normalize(text or "").rstrip(" !?")
+    if today is None:
+        today = datetime.now(BANGKOK).date()
+    if relative:
+        if t in _RELATIVE:
+            return today - timedelta(days=_RELATIVE[t])
+        if m := _DAYS_AGO.fullmatch(t):
+            return today - timedelta(days=int(m.group(1)))
+    t = _LEAD.sub("", t)
+    month: int | None
     if m := _ISO.fullmatch(t):
         year, month, day = (int(x) for x in m.groups())
     elif m := _DMY.fullmatch(t):
-        day, month, year = (int(x) for x in m.groups())
-        if year < 100:
-            year += 2500 if year > 60 else 2000
+        day, month, year = int(m.group(1)), int(m.group(2)), _year(m.group(3))
+    elif m := _DM.fullmatch(t):
+        day, month, year = int(m.group(1)), int(m.group(2)), None
+    elif (m := _DAY_MONTH.fullmatch(t)) and _month(m.group(2)):
+        day, month, year = int(m.group(1)), _month(m.group(2)), _year(m.group(3)) if m.group(3) else None
+    elif (m := _MONTH_DAY.fullmatch(t)) and _month(m.group(1)):
+        month, day, year = _month(m.group(1)), int(m.group(2)), _year(m.group(3)) if m.group(3) else None
     else:
         return None
+    if month is None or not 1 <= month <= 12:
+        return None
+    if year is None:
+        return _latest(month, day, today)
     if year >= 2400:
         year -= 543
     if not 1990 <= year <= 2200:

@@ -5,15 +5,17 @@ entries and "ask an officer"; the gift decision helper; staff's gift register.
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
+from functools import cache
 
 from bot.thaidate import be_date, parse_thai_date
 from complaints import receipts
 from handlers.context import Context, text_message
 from handlers.conversation import STAY, AnyText, Conversation, Engine, Keyword, Postback, postback_data
-from handlers.text import normalize, thai_digits_to_arabic
+from handlers.i18n import t as catalog_text
+from handlers.text import normalize, parse_amount, parse_baht
 from integrity import gifts, store
-from models import utcnow
 from surveys import campaigns
 
 MENU_ITEM = ("menu_menu", "action=menu")
@@ -120,6 +122,118 @@ QA = Conversation(
 
 # -- the gift decision helper --------------------------------------------------------------
 
+# Don't-know answers, in either language (compared after ``normalize``).
+UNSURE_WORDS = ("ไม่แน่ใจ", "ไม่รู้", "ไม่ทราบ", "ไม่รู้สิ", "ไม่รู้เหมือนกัน", "ไม่แน่ใจเหมือนกัน", "บอกไม่ได้",
+                "ตอบไม่ได้", "จำไม่ได้", "not sure", "unsure", "i'm not sure", "im not sure", "don't know",
+                "dont know", "i don't know", "i dont know", "no idea", "unknown")
+# What people type for a choice instead of tapping it, by the choice's label prefix: beside the labels
+# themselves (Thai and English) and the choices' numbers. Whole answers only, so "ไม่ใช่ญาติ" is not
+# "relative"; an answer that names nothing gets the buttons again with a word on why.
+TYPED_CHOICES: dict[str, dict[str, tuple[str, ...]]] = {
+    "gift_giver": {
+        "relative": ("ญาติ", "ญาติพี่น้อง", "พี่น้อง", "ครอบครัว", "คนในครอบครัว", "พ่อ", "แม่", "พ่อแม่", "พี่", "น้อง", "พี่ชาย",
+                     "พี่สาว", "น้องชาย", "น้องสาว", "ลุง", "ป้า", "น้า", "อา", "ปู่", "ย่า", "ตา", "ยาย", "ลูก",
+                     "หลาน", "สามี", "ภรรยา", "แฟน", "relative", "family", "my family", "a family member",
+                     "mother", "father", "mom", "mum", "dad", "parents", "brother", "sister", "aunt", "uncle",
+                     "cousin", "grandmother", "grandfather", "wife", "husband"),
+        "served": ("ผู้มารับบริการ", "ผู้รับบริการ", "ผู้ใช้บริการ", "ผู้มาติดต่อ", "ผู้มาติดต่อราชการ", "คนมาติดต่อ",
+                   "คนที่มาติดต่อ", "คนที่มาติดต่องาน", "ประชาชน", "ชาวบ้าน", "someone i served",
+                   "a person i served", "citizen", "a citizen", "member of the public", "the public", "resident",
+                   "a resident", "service user", "client", "customer"),
+        "contractor": ("ผู้รับเหมา", "ผรม", "ผรม.", "ผ.ร.ม.", "คู่สัญญา", "บริษัทคู่สัญญา", "ผู้ยื่นประมูล",
+                       "ผู้ประมูล", "ผู้เสนอราคา", "ผู้ยื่นข้อเสนอ", "ผู้รับจ้าง", "บริษัทรับเหมา", "contractor",
+                       "a contractor", "bidder", "a bidder", "supplier", "a supplier", "vendor", "a vendor"),
+        "colleague": ("เพื่อนร่วมงาน", "หัวหน้า", "หัวหน้างาน", "ผู้บังคับบัญชา", "ผู้บังคับบัญชา", "เจ้านาย", "ผอ.",
+                      "ผอ", "ผู้อำนวยการ", "ผู้อำนวยการเขต", "ลูกน้อง", "ผู้ใต้บังคับบัญชา", "ผู้ใต้บังคับบัญชา",
+                      "เพื่อนที่ทำงาน", "colleague", "a colleague", "coworker", "co-worker", "a coworker", "boss",
+                      "my boss", "superior", "my superior", "manager", "my manager", "subordinate",
+                      "a subordinate", "my subordinate"),
+        "other": ("บุคคลอื่น", "คนอื่น", "อื่นๆ", "อื่น ๆ", "อื่น", "เพื่อน", "คนรู้จัก", "คนไม่รู้จัก", "someone else",
+                  "other", "others", "somebody else", "a friend", "friend", "stranger", "a stranger"),
+    },
+    "gift_occ": {
+        "festival": ("เทศกาล", "ปีใหม่", "วันปีใหม่", "ส่งท้ายปีเก่า", "สงกรานต์", "ตรุษจีน", "คริสต์มาส", "คริสมาส",
+                     "วันหยุด", "ไหว้พระจันทร์", "สารทจีน", "ฮารีรายอ", "festival", "a festival", "new year",
+                     "new year's", "christmas", "songkran", "chinese new year", "lunar new year", "holiday",
+                     "the holidays", "eid"),
+        "personal": ("โอกาสส่วนตัว", "ส่วนตัว", "วันเกิด", "แต่งงาน", "งานแต่ง", "งานแต่งงาน", "บวช", "งานบวช",
+                     "ขึ้นบ้านใหม่", "เกษียณ", "งานเกษียณ", "เลื่อนตำแหน่ง", "ย้ายงาน", "คลอดลูก", "รับขวัญ",
+                     "เยี่ยมไข้", "personal", "personal occasion", "a personal occasion", "birthday",
+                     "my birthday", "wedding", "my wedding", "ordination", "housewarming", "retirement",
+                     "promotion", "new baby", "farewell"),
+        "after_service": ("หลังให้บริการ", "หลังบริการ", "หลังทำงาน", "หลังทำงานให้", "หลังจากให้บริการ",
+                          "ขอบคุณที่ช่วย", "ขอบคุณที่ช่วยเหลือ", "ตอบแทน", "สินน้ำใจ", "after a service",
+                          "after service", "after the service", "after the work", "as thanks", "to thank me",
+                          "a thank-you gift", "a thank you gift"),
+    },
+    "gift_val": {"unsure": UNSURE_WORDS},
+    "gift_duty": {
+        "yes": ("ใช่", "เกี่ยว", "เกี่ยวข้อง", "เกี่ยวกับงาน", "เกี่ยวข้องกับงาน", "เกี่ยวกับงานในหน้าที่", "เคย",
+                "เคยมาติดต่อ", "จะมาติดต่อ", "มีติดต่องาน", "yes", "y", "yeah", "yep", "yup", "related",
+                "connected", "it is", "yes it is"),
+        "no": ("ไม่", "ไม่ใช่", "ไม่เกี่ยว", "ไม่เกี่ยวข้อง", "ไม่เกี่ยวกับงาน", "ไม่เกี่ยวข้องกับงาน", "ไม่เคย",
+               "ไม่มี", "no", "n", "nope", "not related", "unrelated", "not connected", "no it isn't",
+               "it isn't", "it is not"),
+        "unsure": (*UNSURE_WORDS, "อาจจะ", "อาจจะเกี่ยว", "maybe", "perhaps"),
+    },
+    "gr_act": {
+        "declined": ("ปฏิเสธ", "ปฏิเสธแล้ว", "ไม่รับ", "ไม่ได้รับไว้", "declined", "i declined", "refused",
+                     "i refused", "said no"),
+        "returned": ("คืน", "คืนแล้ว", "ส่งคืน", "ส่งคืนแล้ว", "คืนผู้ให้", "returned", "returned it",
+                     "i returned it", "gave it back", "sent it back"),
+        "handed_over": ("ส่งมอบ", "ส่งมอบแล้ว", "ส่งมอบให้หน่วยงาน", "มอบให้หน่วยงาน", "ส่งหน่วยงาน",
+                        "ให้หน่วยงาน", "handed over", "handed it over", "gave it to the office", "to the office"),
+        "kept_reported": ("เก็บไว้", "เก็บไว้แล้ว", "รับไว้", "รับไว้แล้ว", "เก็บไว้และรายงาน", "kept",
+                          "kept it", "i kept it", "kept and reported"),
+    },
+}
+# Words around an answer: "จากหัวหน้า", "เป็นญาติ", "ผู้รับเหมาให้มา", "from my boss", "it's a wedding".
+_BEFORE = ("ได้รับจาก", "ได้จาก", "จาก", "เป็น", "คือ", "it's", "it is", "it was", "from", "by", "my", "a", "an",
+           "the", "for")
+_AFTER = ("เอามาให้", "ส่งมาให้", "ให้มา", "ให้", "gave it to me", "gave it", "gave me")  # longest first
+
+
+def _bare(text: str) -> str:
+    """A typed answer without what surrounds it, normalised (particles, case, Thai digits). A few words
+    at most: a long message is no choice, and "จากจากจาก…" must not cost a pass per word."""
+    t = normalize(text.replace("’", "'")).strip(" .!?")
+    if len(t) > 80:
+        return t
+    for _ in range(4):
+        before = t
+        for w in _BEFORE:
+            ascii_word = w.isascii()
+            if t.startswith(w + " " if ascii_word else w) and len(t) > len(w):
+                t = normalize(t[len(w):])
+        for w in _AFTER:
+            if t.endswith(" " + w if w.isascii() else w) and len(t) > len(w):
+                t = normalize(t[: -len(w)])
+        if t == before:
+            break
+    return t
+
+
+@cache
+def _typed_words(prefix: str, option: str) -> frozenset[str]:
+    labels = (catalog_text(f"{prefix}_{option}", "th"), catalog_text(f"{prefix}_{option}", "en"))
+    return frozenset(_bare(w) for w in (*labels, *TYPED_CHOICES.get(prefix, {}).get(option, ())))
+
+
+def typed_choice(text: str, prefix: str, options: tuple[str, ...]) -> str | None:
+    """The choice a typed answer plainly names ("ผู้รับเหมาค่ะ", "from my boss", "ปีใหม่"), else None."""
+    typed = _bare(text)
+    found = [o for o in options if typed in _typed_words(prefix, o)]
+    return found[0] if len(found) == 1 else None
+
+
+@cache
+def _unsure_words() -> frozenset[str]:
+    return frozenset(_bare(w) for w in UNSURE_WORDS)
+
+
+def is_unsure(text: str | None) -> bool:
+    return text is not None and _bare(text) in _unsure_words()
+
 
 def _choices(ctx: Context, prefix: str, action: str, options: tuple[str, ...]) -> list[dict]:
     return [ctx.quick_postback(ctx.t(f"{prefix}_{o}"), f"action={action}&v={o}") for o in options] + [
@@ -131,13 +245,10 @@ def _picked(ctx: Context, action: str, prefix: str, options: tuple[str, ...]) ->
     if data.get("action") == action and data.get("v") in options:
         return data["v"]
     if ctx.text is not None:
-        typed = normalize(ctx.text)
-        number = thai_digits_to_arabic(typed)
+        number = normalize(ctx.text)
         if number.isdecimal() and len(number) <= 3 and 1 <= int(number) <= len(options):
             return options[int(number) - 1]
-        for o in options:
-            if typed == normalize(ctx.t(f"{prefix}_{o}")):
-                return o
+        return typed_choice(ctx.text, prefix, options)
     return None
 
 
@@ -150,15 +261,49 @@ _QUESTIONS = {
 }
 
 
-def _ask(ctx: Context, state: str) -> str:
+def _ask(ctx: Context, state: str, why: str | None = None) -> str:
+    """The question of ``state`` with its buttons; after ``why`` (a catalog key) when the last answer named
+    no choice."""
     question, prefix, action, options = _QUESTIONS[state]
-    ctx.reply(text_message(ctx.t(question), _choices(ctx, prefix, action, options)))
+    text = ctx.t(question) if why is None else f"{ctx.t(why)}\n\n{ctx.t(question)}"
+    ctx.reply(text_message(text, _choices(ctx, prefix, action, options)))
     return state
 
 
 def _answer(ctx: Context, state: str) -> str | None:
     _, prefix, action, options = _QUESTIONS[state]
     return _picked(ctx, action, prefix, options)
+
+
+# A bound instead of an amount: "ไม่เกิน 2,000", "เกิน 5 พัน", "less than 1000"; and "สองพันกว่าบาท".
+_AT_MOST = re.compile(r"(?:ไม่เกิน|up to|at most|≤|<=)\s*(.+)")
+_BELOW = re.compile(r"(?:ไม่ถึง|น้อยกว่า|ต่ำกว่า|under|below|less than|<)\s*(.+)")
+_ABOVE = re.compile(r"(?:เกิน|มากกว่า|สูงกว่า|over|more than|above|>)\s*(.+)")
+_AT_LEAST = re.compile(r"(?:อย่างน้อย|at least|≥|>=)\s*(.+)")
+_ODD = re.compile(r"(.+?)\s*(?:กว่า ?ๆ|กว่า|\+)\s*(?:บาท|baht)?")
+
+
+def value_answer(text: str) -> str | None:
+    """The value question's answer in a typed reply: an amount ("5 พันบาท", "3000.00", "2k"), a bound
+    ("ไม่เกิน 2,000", "more than 5000"), "about 2,000-odd" (สองพันกว่า) or don't-know; None if none of those.
+    A bound that straddles the limit is "unsure"."""
+    if is_unsure(text):
+        return "unsure"
+    t = _bare(text)
+    limit = gifts.LIMIT_BAHT
+    if (amount := parse_amount(t)) is not None:
+        return gifts.value_of(amount) if amount > 0 else None
+    for pattern, small, large in ((_AT_MOST, lambda x: x <= limit, lambda x: False),
+                                  (_BELOW, lambda x: x <= limit, lambda x: False),
+                                  (_ABOVE, lambda x: False, lambda x: x >= limit),
+                                  (_AT_LEAST, lambda x: False, lambda x: x > limit)):
+        if (m := pattern.fullmatch(t)) and (bound := parse_amount(m.group(1))):
+            return "small" if small(bound) else "large" if large(bound) else "unsure"
+    if (m := _ODD.fullmatch(t)) and (base := parse_amount(m.group(1))) and base == int(base):
+        # 2,000-odd is under 3,000; 500-odd under 600; 3,000-odd over
+        step = 10 ** (len(str(int(base))) - len(str(int(base)).rstrip("0")))
+        return "large" if base >= limit else "small" if base + step <= limit else "unsure"
+    return None
 
 
 def gift_start(ctx: Context) -> str:
@@ -169,7 +314,7 @@ def gift_start(ctx: Context) -> str:
 def gift_giver(ctx: Context) -> str:
     v = _answer(ctx, "giver")
     if v is None:
-        return gift_start(ctx) and STAY
+        return _ask(ctx, "giver", "pick_a_button") and STAY
     ctx.data["giver"] = v
     return _ask(ctx, "occasion")
 
@@ -177,20 +322,17 @@ def gift_giver(ctx: Context) -> str:
 def gift_occasion(ctx: Context) -> str:
     v = _answer(ctx, "occasion")
     if v is None:
-        return _ask(ctx, "occasion") and STAY
+        return _ask(ctx, "occasion", "pick_a_button") and STAY
     ctx.data["occasion"] = v
     return _ask(ctx, "value")
 
 
 def gift_value(ctx: Context) -> str:
     v = _answer(ctx, "value")
-    if v is None and ctx.text is not None:  # a typed amount: "2500", "๕๐๐๐ บาท"
-        raw = thai_digits_to_arabic(ctx.text)
-        if any("0" <= ch <= "9" for ch in raw):
-            digits = "".join(ch for ch in raw if "0" <= ch <= "9").lstrip("0")
-            v = "small" if len(digits) <= 4 and int(digits or "0") <= 3000 else "large"
+    if v is None and ctx.text is not None:  # typed: "2500", "๕ พันบาท", "ประมาณ 2,000", "ไม่เกิน 2000"
+        v = value_answer(ctx.text)
     if v is None:
-        return _ask(ctx, "value") and STAY
+        return _ask(ctx, "value", "gift_bad_value") and STAY
     ctx.data["value"] = v
     return _ask(ctx, "duties")
 
@@ -198,7 +340,7 @@ def gift_value(ctx: Context) -> str:
 def gift_duties(ctx: Context) -> str | None:
     v = _answer(ctx, "duties")
     if v is None:
-        return _ask(ctx, "duties") and STAY
+        return _ask(ctx, "duties", "pick_a_button") and STAY
     verdict = gifts.decide(ctx.data["giver"], ctx.data["occasion"], ctx.data["value"], v)
     lines = [ctx.t(f"gift_v_{verdict.key}"), "", ctx.t("gift_what_now") + ":"]
     lines += [f"• {ctx.t(f'gift_do_{a}')}" for a in verdict.actions]
@@ -209,7 +351,7 @@ def gift_duties(ctx: Context) -> str | None:
              for r in verdict.related if r in by_id]
     if "report" in verdict.actions and ctx.user is not None and \
             campaigns.staff_member(ctx.session, ctx.office_id, ctx.user.line_user_id) is not None:
-        quick.insert(0, ctx.quick_postback(ctx.t("gift_do_report").split(":")[0][:20], "action=gift_report"))
+        quick.insert(0, ctx.quick_postback(ctx.t("gift_report_label"), "action=gift_report"))
     quick.append(ctx.quick_postback(ctx.t("menu_menu"), "action=menu"))
     ctx.reply(text_message("\n".join(lines), quick))
     return None
@@ -235,6 +377,13 @@ GIFT_HELPER = Conversation(
 
 REGISTER_GIVERS = store.GIVER_TYPES
 REGISTER_ACTIONS = store.GIFT_ACTIONS
+_VALUE_UNKNOWN = ("ไม่ทราบมูลค่า", "ไม่ทราบราคา", "ไม่รู้ราคา", "ไม่รู้มูลค่า", "value unknown")
+
+
+def _ask_register(ctx: Context, question: str, prefix: str, action: str, options: tuple[str, ...],
+                  why: str | None = None) -> None:
+    text = ctx.t(question) if why is None else f"{ctx.t(why)}\n\n{ctx.t(question)}"
+    ctx.reply(text_message(text, _choices(ctx, prefix, action, options)))
 
 
 def report_start(ctx: Context) -> str | None:
@@ -243,18 +392,22 @@ def report_start(ctx: Context) -> str | None:
         ctx.say("gr_not_staff")
         return None
     ctx.data = {"member": member.id}
-    ctx.reply(text_message(ctx.t("gr_q_giver"), _choices(ctx, "gift_giver", "r_giver", REGISTER_GIVERS)))
+    _ask_register(ctx, "gr_q_giver", "gift_giver", "r_giver", REGISTER_GIVERS)
     return "giver"
 
 
 def report_giver(ctx: Context) -> str:
     v = _picked(ctx, "r_giver", "gift_giver", REGISTER_GIVERS)
     if v is None:
-        ctx.reply(text_message(ctx.t("gr_q_giver"), _choices(ctx, "gift_giver", "r_giver", REGISTER_GIVERS)))
+        _ask_register(ctx, "gr_q_giver", "gift_giver", "r_giver", REGISTER_GIVERS, "pick_a_button")
         return STAY
     ctx.data["giver"] = v
     ctx.say("gr_q_item")
     return "item"
+
+
+def _ask_value(ctx: Context, key: str) -> None:
+    ctx.reply(text_message(ctx.t(key), [ctx.quick_postback(ctx.t("c_unknown"), "action=r_value&v=unknown")]))
 
 
 def report_item(ctx: Context) -> str:
@@ -263,33 +416,39 @@ def report_item(ctx: Context) -> str:
         ctx.say("gr_q_item")
         return STAY
     ctx.data["item"] = item[:300]
-    ctx.reply(text_message(ctx.t("gr_q_value"), [ctx.quick_postback(ctx.t("c_unknown"), "action=r_value&v=unknown")]))
+    _ask_value(ctx, "gr_q_value")
     return "value"
+
+
+def _ask_date(ctx: Context, key: str) -> None:
+    today = campaigns.today_bangkok().isoformat()
+    picker = {"type": "action", "action": {"type": "datetimepicker", "label": ctx.t("c_pick_date")[:20],
+                                           "data": "action=r_date", "mode": "date", "max": today}}
+    ctx.reply(text_message(ctx.t(key), [picker, ctx.quick_postback(ctx.t("gr_today"), "action=r_today")]))
 
 
 def report_value(ctx: Context) -> str:
     data = postback_data(ctx)
-    typed = normalize(ctx.text or "")
-    if data.get("action") == "r_value" or typed in (normalize(ctx.t("c_unknown")), "ไม่ทราบ", "ไม่รู้", "unknown"):
+    typed = ctx.text or ""
+    if data.get("action") == "r_value" or is_unsure(typed) or \
+            _bare(typed) in {_bare(w) for w in (ctx.t("c_unknown"), *_VALUE_UNKNOWN)}:
         ctx.data["value"] = None
     else:
-        digits = thai_digits_to_arabic(typed).replace(",", "").replace("บาท", "").replace("baht", "").strip()
-        if not digits.isdecimal() or len(digits) > 9:
-            ctx.say("gr_bad_value")
+        value = parse_baht(typed)
+        if value is None or value <= 0:  # a gift worth nothing is a typo: ask again
+            _ask_value(ctx, "gr_bad_value")
             return STAY
-        ctx.data["value"] = int(digits)
-    today = utcnow().date().isoformat()
-    picker = {"type": "action", "action": {"type": "datetimepicker", "label": ctx.t("c_pick_date")[:20],
-                                           "data": "action=r_date", "mode": "date", "max": today}}
-    ctx.reply(text_message(ctx.t("gr_q_date"), [picker, ctx.quick_postback(ctx.t("gr_today"), "action=r_today")]))
+        ctx.data["value"] = value
+    _ask_date(ctx, "gr_q_date")
     return "date"
 
 
 def report_date(ctx: Context) -> str:
     data = postback_data(ctx)
+    today = campaigns.today_bangkok()
     d: date | None = None
-    if data.get("action") == "r_today" or normalize(ctx.text or "") in ("วันนี้", "today"):
-        d = campaigns.today_bangkok()
+    if data.get("action") == "r_today":
+        d = today
     elif data.get("action") == "r_date":
         params = ctx.postback.get("params") if isinstance(ctx.postback.get("params"), dict) else {}
         try:
@@ -297,19 +456,19 @@ def report_date(ctx: Context) -> str:
         except ValueError:
             d = None
     elif ctx.text:
-        d = parse_thai_date(ctx.text)
-    if d is None or d > campaigns.today_bangkok():
-        ctx.say("gr_bad_date")
+        d = parse_thai_date(ctx.text, today, relative=True)  # "15 พ.ย. 69", "เมื่อวาน", "Nov 15"
+    if d is None or d > today:
+        _ask_date(ctx, "gr_bad_date" if d is None else "gr_future_date")
         return STAY
     ctx.data["date"] = d.isoformat()
-    ctx.reply(text_message(ctx.t("gr_q_action"), _choices(ctx, "gr_act", "r_act", REGISTER_ACTIONS)))
+    _ask_register(ctx, "gr_q_action", "gr_act", "r_act", REGISTER_ACTIONS)
     return "action"
 
 
 def report_action(ctx: Context) -> str | None:
     v = _picked(ctx, "r_act", "gr_act", REGISTER_ACTIONS)
     if v is None:
-        ctx.reply(text_message(ctx.t("gr_q_action"), _choices(ctx, "gr_act", "r_act", REGISTER_ACTIONS)))
+        _ask_register(ctx, "gr_q_action", "gr_act", "r_act", REGISTER_ACTIONS, "pick_a_button")
         return STAY
     d = date.fromisoformat(ctx.data["date"])
     report = store.report_gift(ctx.session, ctx.office_id, ctx.data.get("member"), giver_type=ctx.data["giver"],

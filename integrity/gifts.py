@@ -13,11 +13,18 @@ the helper takes the safe side. Figures are marked for the office's legal owner 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
+LIMIT_BAHT = 3000  # per person per occasion (NACC announcement 2563)
 GIVERS = ("relative", "served", "contractor", "colleague", "other")
 OCCASIONS = ("festival", "personal", "after_service")
 VALUES = ("small", "large", "unsure")  # ≤ 3,000 baht; more; not sure
 DUTIES = ("yes", "no", "unsure")
+
+
+def value_of(amount: Decimal | int) -> str:
+    """The value answer for a known amount: "small" up to the limit (3,000.00 is not over), else "large"."""
+    return "small" if amount <= LIMIT_BAHT else "large"
 
 
 @dataclass(frozen=True)
@@ -41,14 +48,17 @@ def decide(giver: str, occasion: str, value: str, duties: str) -> Verdict:
                        ("gift.policy", "gift.offered", "gift.report"))
     if giver == "relative":
         return Verdict("relative", True, ("keep_custom",), ("s128", "nacc2563"), ("gift.relatives", "gift.policy"))
+    # From here the value decides. Not knowing it is not a fact about it: the verdict says that it
+    # depends, and takes the safe side (it may be over the limit).
     if giver == "colleague":
         if value == "small" and occasion in ("festival", "personal"):
             return Verdict("colleague_small", True, ("prefer_blessing",), ("pmo2565", "policy"),
                            ("gift.superior", "gift.festival"))
-        return Verdict("colleague_large", False, ("return", "report"), ("pmo2565", "s128"),
-                       ("gift.superior", "gift.report"))
+        return Verdict("colleague_unsure" if value == "unsure" else "colleague_large", False, ("return", "report"),
+                       ("pmo2565", "s128"), ("gift.superior", "gift.report"))
     # someone else, for a reason unrelated to the work
     if value == "small":
         return Verdict("other_small", True, ("prefer_blessing",), ("s128", "nacc2563", "policy"),
                        ("gift.limit", "gift.policy"))
-    return Verdict("other_large", False, ("report", "return"), ("s128", "nacc2563"), ("gift.limit", "gift.report"))
+    return Verdict("other_unsure" if value == "unsure" else "other_large", False, ("report", "return"),
+                   ("s128", "nacc2563"), ("gift.limit", "gift.report"))
