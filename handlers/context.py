@@ -51,6 +51,8 @@ class Context:
     # The current conversation's draft, persisted by the engine after each step.
     data: dict = field(default_factory=dict)
     conversation: str | None = None
+    # This reply's language when it is not the person's setting (a question asked in the other language).
+    reply_lang: str | None = None
 
     # -- facts about the event ------------------------------------------------------------
 
@@ -101,6 +103,8 @@ class Context:
 
     @property
     def lang(self) -> str:
+        if self.reply_lang is not None:
+            return self.reply_lang
         return self.user.language if self.user is not None else "th"
 
     def after_commit(self, call) -> None:

@@ -34,7 +34,7 @@ def show_answer(ctx: Context, answer: store.Answer, by_id: dict[str, store.Answe
         lines.append(ctx.t("qa_read_more", url=answer.read_more))
     if answer.needs_legal_review:
         lines.append(ctx.t("qa_legal_note"))
-    quick = [ctx.quick_postback(_label(by_id[r].title(ctx.lang)), f"action=qa&id={r}")
+    quick = [ctx.quick_postback(_label(by_id[r].title(ctx.lang)), f"action=qa&id={r}&lang={ctx.lang}")
              for r in answer.related if r in by_id][:4]
     quick.append(ctx.quick_postback(ctx.t("menu_menu"), "action=menu"))
     ctx.reply(text_message("\n\n".join(lines), quick))
@@ -46,6 +46,11 @@ def answer_free_text(ctx: Context) -> str | None:
     if not text:  # blank or invisible characters only: say what can be asked
         qa_intro(ctx)
         return None
+    # A question is answered in the language it was asked in (the setting stays as it is).
+    if any("\u0e00" <= ch <= "\u0e7f" for ch in text):
+        ctx.reply_lang = "th"
+    elif any("a" <= ch.lower() <= "z" for ch in text):
+        ctx.reply_lang = "en"
     if receipts.find_code(text) is not None:
         # A complaint's receipt code is the key to the case: it never goes to the Q&A or its officers' queue.
         ctx.say("qa_receipt_code", quick=[ctx.quick_postback(ctx.t("menu_menu"), "action=menu")])
@@ -63,13 +68,13 @@ def answer_free_text(ctx: Context) -> str | None:
     if result.id is not None and result.id in by_id:
         show_answer(ctx, by_id[result.id], by_id)
         return None
-    quick = [ctx.quick_postback(_label(by_id[c].title(ctx.lang)), f"action=qa&id={c}")
+    quick = [ctx.quick_postback(_label(by_id[c].title(ctx.lang)), f"action=qa&id={c}&lang={ctx.lang}")
              for c, _ in result.candidates[:3] if c in by_id]
     quick.append(ctx.quick_postback(ctx.t("qa_ask_officer"), "action=qa_ask"))
     quick.append(ctx.quick_postback(ctx.t("menu_menu"), "action=menu"))
     ctx.reply(text_message(ctx.t("qa_not_sure"), quick))
     # Kept under the message's id, so that an unsend erases it before anyone can tap "ask an officer".
-    ctx.data = {}
+    ctx.data = {"lang": ctx.lang}
     if isinstance(ctx.message.get("id"), str):
         ctx.remember_message(text[: store.QUESTION_MAX])
     else:
@@ -78,6 +83,8 @@ def answer_free_text(ctx: Context) -> str | None:
 
 
 def entry_tapped(ctx: Context) -> str | None:
+    if postback_data(ctx).get("lang") in ("th", "en"):  # the language the question was asked in
+        ctx.reply_lang = postback_data(ctx)["lang"]
     key = postback_data(ctx).get("id", "")
     _, by_id = store.MATCHERS.get(ctx.session, ctx.office_id)
     if key in by_id:
@@ -89,6 +96,8 @@ def entry_tapped(ctx: Context) -> str | None:
 
 def ask_officer(ctx: Context) -> str | None:
     data = ctx.data or {}
+    if data.get("lang") in ("th", "en"):
+        ctx.reply_lang = data["lang"]
     message_id, question = next(iter((data.get("_messages") or {}).items()), (None, data.get("q")))
     if not question:  # nothing asked yet, or the question was unsent
         ctx.say("qa_nothing_to_ask")
@@ -347,7 +356,7 @@ def gift_duties(ctx: Context) -> str | None:
     lines += ["", ctx.t("qa_sources", sources="; ".join(ctx.t(f"gift_src_{s}") for s in verdict.sources)),
               ctx.t("qa_legal_note")]
     _, by_id = store.MATCHERS.get(ctx.session, ctx.office_id)
-    quick = [ctx.quick_postback(_label(by_id[r].title(ctx.lang)), f"action=qa&id={r}")
+    quick = [ctx.quick_postback(_label(by_id[r].title(ctx.lang)), f"action=qa&id={r}&lang={ctx.lang}")
              for r in verdict.related if r in by_id]
     if "report" in verdict.actions and ctx.user is not None and \
             campaigns.staff_member(ctx.session, ctx.office_id, ctx.user.line_user_id) is not None:

@@ -10,7 +10,7 @@ from conftest import new_user
 from sqlalchemy import select, update
 
 from integrity import gifts, store
-from models import ConversationState, GiftReport, KbEntry, UnansweredQuestion, utcnow
+from models import ConversationState, GiftReport, KbEntry, LineUser, UnansweredQuestion, utcnow
 from surveys import campaigns
 
 
@@ -74,9 +74,24 @@ def test_blank_or_letterless_text_gets_what_to_ask_not_a_guess_or_an_officer(bot
         assert s.scalar(select(UnansweredQuestion.id)) is None
 
 
+def test_a_question_is_answered_in_the_language_it_was_asked_in(bot, services):
+    user = new_user()
+    bot.text(user, "Can I accept a New Year hamper from a contractor?")  # the setting is Thai
+    assert "Source:" in bot.last_text(user)
+    related = next(q for q in bot.fake.sent_to(user)[-1]["quickReply"]["items"]
+                   if q["action"]["data"].startswith("action=qa&id="))
+    assert not any("\u0e00" <= ch <= "\u0e7f" for ch in related["action"]["label"])
+    bot.postback(user, related["action"]["data"])  # a related answer follows the question's language
+    assert "Source:" in bot.last_text(user)
+    bot.text(user, "รับกระเช้าปีใหม่จากผู้รับเหมาได้ไหมครับ")
+    assert "ที่มา:" in bot.last_text(user)
+    with services.db.Session() as s:
+        assert s.scalar(select(LineUser.language).where(LineUser.line_user_id == user)) == "th"
+
+
 def test_tapping_a_candidate_shows_that_answer(bot):
     user = new_user()
-    bot.text(user, "xyzzy plugh")
+    bot.text(user, "รถเมล์สาย 8 ผ่านเขตนี้ไหม")
     quick = bot.fake.sent_to(user)[-1]["quickReply"]["items"]
     first = next(q for q in quick if q["action"]["data"].startswith("action=qa&id="))
     bot.postback(user, first["action"]["data"])
