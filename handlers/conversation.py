@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -50,6 +51,10 @@ class Matcher:
         raise NotImplementedError
 
 
+# Politeness around a command ("cancel please", "ขอเมนูหน่อย", "english pls"): not part of the command.
+_POLITE = re.compile(r"^(?:please|pls|plz|ขอ)\s*|\s*(?:please|pls|plz|หน่อย|ด้วย|นะ)$")
+
+
 @dataclass(frozen=True)
 class Keyword(Matcher):
     """The whole message is one of these words (Thai digits, particles, case ignored)."""
@@ -60,7 +65,16 @@ class Keyword(Matcher):
         object.__setattr__(self, "words", keywords(*words))
 
     def __call__(self, ctx: Context) -> bool:
-        return ctx.text is not None and normalize(ctx.text) in self.words
+        if ctx.text is None:
+            return False
+        t = normalize(ctx.text)
+        if t in self.words:
+            return True
+        for _ in range(2):  # "please ... please" at most
+            t = normalize(_POLITE.sub("", t))
+            if t in self.words:
+                return True
+        return False
 
 
 @dataclass(frozen=True)

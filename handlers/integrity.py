@@ -40,6 +40,9 @@ def show_answer(ctx: Context, answer: store.Answer, by_id: dict[str, store.Answe
     ctx.reply(text_message("\n\n".join(lines), quick))
 
 
+_LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
+
+
 def answer_free_text(ctx: Context) -> str | None:
     """The engine's default: anything typed outside a flow is a question."""
     text = (ctx.text or "").strip()
@@ -49,7 +52,7 @@ def answer_free_text(ctx: Context) -> str | None:
     # A question is answered in the language it was asked in (the setting stays as it is).
     if any("\u0e00" <= ch <= "\u0e7f" for ch in text):
         ctx.reply_lang = "th"
-    elif any("a" <= ch.lower() <= "z" for ch in text):
+    elif len(_LATIN_WORD.findall(text)) >= 2:  # words, not one string (Thai typed on the English layout)
         ctx.reply_lang = "en"
     if receipts.find_code(text) is not None:
         # A complaint's receipt code is the key to the case: it never goes to the Q&A or its officers' queue.
