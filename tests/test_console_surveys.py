@@ -288,3 +288,20 @@ def test_admin_sets_the_office_s_sending_hours_and_what_happens_over_quota(app, 
     coord = coordinator(app, env)
     page = coord.client.get(create(coord).headers["Location"] + "/reminders").get_data(as_text=True)
     assert "ส่งการแจ้งเตือนเฉพาะเวลา 07:30–21:00 น." in page and "รอจนโควตาพอสำหรับทุกคน" in page
+
+
+def test_poster_for_a_thai_or_quoted_source_name_downloads_with_a_valid_header(app, env, services):
+    from urllib.parse import quote
+
+    c = coordinator(app, env)
+    detail_path = create(c).headers["Location"]
+    for source in ("เคาน์เตอร์ 1", 'counter "A"'):
+        c.post(detail_path + "/sources", {"source": source}, form_page=detail_path)
+        with services.db.Session() as s:
+            link = s.scalar(select(TrackedLink).where(TrackedLink.source == source))
+        resp = c.client.get(f"{detail_path}/poster/{link.id}.png")
+        assert resp.status_code == 200 and resp.data.startswith(b"\x89PNG")
+        header = resp.headers["Content-Disposition"]
+        header.encode("ascii")  # what gunicorn sends: a Thai character here was a 500
+        assert header.count('"') == 2  # one quoted ASCII name, never a broken quote
+        assert f"filename*=UTF-8''{quote(f'poster-EIT-{source}.png', safe='')}" in header

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import re
 from datetime import timedelta
 
 from flask import Response, abort, current_app, g, redirect, render_template, request, url_for
@@ -168,9 +169,21 @@ def poster(campaign_id: int, link_id: int, fmt: str):
     if not content.link.startswith("https://"):  # a printed http link would not be trusted or opened
         return render_template("console/error.html", title=text("poster"), message=text("poster_needs_https")), 409
     data = render_poster_pdf(content) if fmt == "pdf" else render_poster_png(content)
-    name = f"poster-{c.kind}-{link.source.replace(':', '-')}.{fmt}"
     return Response(data, mimetype="application/pdf" if fmt == "pdf" else "image/png",
-                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+                    headers={"Content-Disposition": attachment(f"poster-{c.kind}-{link.source}.{fmt}",
+                                                               f"poster-{c.kind}-{link.id}.{fmt}")})
+
+
+def attachment(name: str, fallback: str) -> str:
+    """A Content-Disposition for a download named after what people typed (Thai, quotes): RFC 6266
+    with the real name as RFC 5987 ``filename*`` and a plain ASCII ``filename`` (``fallback``) for
+    old clients. Only ASCII letters, digits, dots, dashes and underscores go in the quoted part."""
+    from urllib.parse import quote
+
+    name = re.sub(r"[\x00-\x1f\x7f/\\:]+", "-", name).strip()
+    if re.fullmatch(r"[A-Za-z0-9._-]+", name):
+        return f'attachment; filename="{name}"'
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
 @bp.get("/surveys/<int:campaign_id>/reach.csv")
