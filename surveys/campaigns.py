@@ -159,7 +159,7 @@ def invite_staff(s: Session, office_id: int, name: str, division: str, started_o
     member = StaffMember(office_id=office_id, name=name.strip(), division=division.strip(), started_on=started_on)
     s.add(member)
     s.flush()
-    raw = codes.random_code(8)
+    raw = codes.random_code(8, with_digit=True)
     code = f"{raw[:4]}-{raw[4:]}"
     s.add(StaffInviteCode(office_id=office_id, staff_id=member.id, code_hash=_code_hash(code),
                           expires_at=utcnow() + INVITE_TTL))
@@ -167,10 +167,20 @@ def invite_staff(s: Session, office_id: int, name: str, division: str, started_o
 
 
 def looks_like_code(text: str) -> bool:
-    t = text.strip().upper()
+    """A message that is only an invite code: "G6ER-27V9", "g6er 27v9", "รหัส: G๖ER๒๗V๙" (Thai digits).
+
+    Plain words are not codes: eight letters without a digit or a dash ("feedback", "take care") go to
+    the ordinary text handling and never count towards the wrong-code lock. Codes issued since have
+    at least one digit; an older all-letter code still works typed as printed (with its dash) or
+    after "รหัส"/"code"."""
+    t = text.translate(codes.THAI_DIGITS).strip().upper()
+    prefixed = False
     for prefix in ("รหัส", "CODE"):
-        t = t.removeprefix(prefix).strip(" :")
-    return len(t) in (8, 9) and len(normalize_code(t)) == 8 and all(ch in CODE_ALPHABET + "- " for ch in t)
+        if t.startswith(prefix):
+            t, prefixed = t.removeprefix(prefix).strip(" :"), True
+    if not (len(t) in (8, 9) and len(normalize_code(t)) == 8 and all(ch in CODE_ALPHABET + "- " for ch in t)):
+        return False
+    return prefixed or "-" in t or any(ch.isdigit() for ch in t)
 
 
 @dataclass(frozen=True)
