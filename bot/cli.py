@@ -513,6 +513,8 @@ ERRORS = {
     "festival_bad_gap": "the reminder must go out 1–60 days before the festival day",
     "festival_bad_audience": "the audience is staff or followers",
     "festival_bad_text": "a text must not be empty or longer than 4,000 characters",
+    "festival_duplicate": "a festival with this name, or on this day for the same audience, already exists: "
+                          "change that one with `itabot festivals set KEY` (see `itabot festivals list`)",
 }
 
 
