@@ -210,47 +210,112 @@ def reach_csv(campaign_id: int):
 # -- staff ---------------------------------------------------------------------------------------
 
 
+CSV_LIMIT = 1024 * 512
+
+
+def decode_csv(data: bytes) -> str | None:
+    """A CSV's text: UTF-8 (with or without Excel's BOM), else Thai Windows (cp874/TIS-620, what Excel
+    writes as "CSV" on Thai Windows); None if it is neither (UTF-16, a spreadsheet, an image)."""
+    for encoding in ("utf-8-sig", "cp874"):
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        return None if "\x00" in text else text
+    return None
+
+
+def _staff_rows(raw: str) -> tuple[list[tuple[str, str, object]], str | None]:
+    """(name, division, start date) rows of an uploaded CSV, or the error to show (in the console's language)."""
+    rows = [r for r in csv.reader(io.StringIO(raw)) if any(cell.strip() for cell in r)]
+    if rows and not rules.parse_start_date(rows[0][2] if len(rows[0]) > 2 else None):
+        rows = rows[1:]  # a header row
+    today = rules.today_bangkok()
+    parsed = []
+    for n, r in enumerate(rows, start=1):
+        started = rules.parse_start_date(r[2]) if len(r) > 2 else None
+        if len(r) < 3 or not r[0].strip() or not r[1].strip() or started is None:
+            return [], text("staff_bad_row", row=n)
+        if started > today:
+            return [], text("staff_future_row", row=n, date=be_date(started, g.get("lang", "th")))
+        parsed.append((r[0].strip(), r[1].strip(), started))
+    return parsed, (None if parsed else text("staff_empty"))
+
+
 @bp.route("/staff", methods=["GET", "POST"])
 @access.requires("staff")
 def staff():
-    """Staff list; import a CSV of (name, division, start date) and print invite slips."""
+    """Staff list; import a CSV of (name, division, start date) and print invite slips. Someone already
+    on the list (same name and division) is updated, not added again."""
     services = _services()
     if not access.office_ids():
         abort(404)
     office_id = access.office_ids()[0]
-    slips = None
     error = None
     if request.method == "POST":
         upload = request.files.get("file")
-        raw = upload.read(1024 * 512).decode("utf-8-sig", errors="replace") if upload else ""
-        rows = [r for r in csv.reader(io.StringIO(raw)) if any(cell.strip() for cell in r)]
-        if rows and not parse_ce_date(rows[0][2] if len(rows[0]) > 2 else None):
-            rows = rows[1:]  # a header row
-        parsed = []
-        for n, r in enumerate(rows, start=1):
-            started = parse_ce_date(r[2]) if len(r) > 2 else None
-            if len(r) < 3 or not r[0].strip() or not r[1].strip() or started is None:
-                error = text("staff_bad_row", row=n)
-                break
-            parsed.append((r[0].strip(), r[1].strip(), started))
-        if error is None and not parsed:
-            error = text("staff_empty")
+        data = upload.read(CSV_LIMIT + 1) if upload else b""
+        raw = decode_csv(data) if len(data) <= CSV_LIMIT else None
+        if len(data) > CSV_LIMIT:
+            error = text("staff_too_big")
+        elif raw is None:
+            error = text("staff_bad_encoding")
+        else:
+            parsed, error = _staff_rows(raw)
         if error is None:
             try:
                 with services.db.session() as s:
-                    slips = [(name, division, rules.invite_staff(s, office_id, name, division, started))
-                             for name, division, started in parsed]
-                    audit.record(s, "staff.imported", office_id=office_id, detail={"count": len(slips)})
-            except rules.CampaignError as exc:
-                error, slips = str(exc), None
-    with services.db.Session() as s:
+                    done = [rules.register_staff(s, office_id, name, division, started)
+                            for name, division, started in parsed]
+                    slips = [(i.member.name, i.member.division, i.code) for i in done if i.code]
+                    counts = {k: sum(1 for i in done if i.status == k)
+                              for k in ("new", "renewed", "has_code", "enrolled")}
+                    audit.record(s, "staff.imported", office_id=office_id,
+                                 detail={"count": len(done), **counts})
+                    office = s.get(Office, office_id)
+                    return render_template("console/slips.html", slips=slips, office=office,
+                                           summary=text("staff_import_summary", rows=len(done),
+                                                        new=counts["new"], updated=len(done) - counts["new"],
+                                                        renewed=counts["renewed"], has_code=counts["has_code"],
+                                                        enrolled=counts["enrolled"]))
+            except rules.CampaignError:
+                error = text("staff_bad_file")
+    return _staff_page(office_id, error)
+
+
+def _staff_page(office_id: int, error: str | None):
+    from models import StaffInviteCode
+
+    with _services().db.Session() as s:
         members = s.scalars(select(StaffMember).where(StaffMember.office_id == office_id)
                             .order_by(StaffMember.division, StaffMember.name)).all()
+        code_until = dict(s.execute(
+            select(StaffInviteCode.staff_id, func.max(StaffInviteCode.expires_at))
+            .where(StaffInviteCode.office_id == office_id, StaffInviteCode.used_at.is_(None),
+                   StaffInviteCode.expires_at > rules.utcnow())
+            .group_by(StaffInviteCode.staff_id)).all())
         office = s.get(Office, office_id)
-    if slips is not None:
-        return render_template("console/slips.html", slips=slips, office=office)
     return render_template("console/staff.html", members=members, error=error, office=office,
-                           lang=g.get("lang", "th")), (400 if error else 200)
+                           code_until=code_until, lang=g.get("lang", "th")), (400 if error else 200)
+
+
+@bp.post("/staff/<int:member_id>/reissue")
+@access.requires("staff")
+def staff_reissue(member_id: int):
+    """A new invite code for someone not yet on LINE whose slip was lost or whose code expired."""
+    services = _services()
+    with services.db.session() as s:
+        member = access.get_scoped_or_404(s, StaffMember, member_id)
+        if member.line_user_id is not None:
+            office_id = member.office_id
+            error = text("staff_already_enrolled")
+        else:
+            code = rules.reissue_code(s, member)
+            audit.record(s, "staff.code_reissued", office_id=member.office_id, target=f"staff:{member.id}")
+            office = s.get(Office, member.office_id)
+            return render_template("console/slips.html", slips=[(member.name, member.division, code)],
+                                   office=office, summary=text("staff_reissued"))
+    return _staff_page(office_id, error)
 
 
 # -- LINE groups ---------------------------------------------------------------------------------
