@@ -239,6 +239,29 @@ def test_new_invite_codes_always_have_a_digit_and_old_all_letter_codes_still_wor
     assert "ยืนยันตัวตนเรียบร้อย" in bot.last_text(user)
 
 
+def test_inviting_the_same_person_again_makes_no_second_code_and_reissue_replaces_a_lost_one(bot, env, services):
+    code = _invite(env, started="1/3/2558")  # Thai Excel's D/M/YYYY in the Buddhist Era
+    again = cli(env, "staff", "invite", "--name", "สมศรี  ใจดี", "--division", "ฝ่ายทะเบียน", "--started", "2558-03-01")
+    assert again.exit_code == 1 and "already registered" in again.output and "staff reissue" in again.output
+    listing = cli(env, "staff", "list").output.strip().splitlines()
+    assert len(listing) == 1 and "1 Mar 2558 BE" in listing[0] and "code until" in listing[0]
+    member_id = listing[0].split("\t")[0]
+    new = cli(env, "staff", "reissue", member_id)
+    assert new.exit_code == 0, new.output
+    fresh = new.output.strip().splitlines()[-1]
+    user = new_user()
+    bot.text(user, code)
+    assert "หมดอายุ" in bot.last_text(user)  # the lost slip no longer works
+    bot.text(user, fresh)
+    assert "ยืนยันตัวตนเรียบร้อย" in bot.last_text(user)
+    assert "enrolled" in cli(env, "staff", "list").output
+    assert cli(env, "staff", "reissue", member_id).exit_code == 1  # on LINE already: nothing to reissue
+    with services.db.Session() as s:
+        from models import StaffMember
+
+        assert len(s.scalars(select(StaffMember)).all()) == 1
+
+
 @pytest.mark.parametrize("bad", ["--started 2099-01-01", "--name ''"])
 def test_staff_invite_refuses_bad_input(env, bad):
     flag, value = bad.split(" ", 1)
