@@ -371,3 +371,43 @@ def test_importing_again_updates_people_and_never_makes_a_second_code(app, env, 
     bot.text(late, new[0])
     assert "วิไล รักดี" in bot.last_text(late)
     assert "staff.code_reissued" in _actions(services)
+
+
+def test_the_iit_total_never_gives_away_a_small_division_or_counts_people_who_are_not_staff(app, env, services):
+    c = coordinator(app, env)
+    cid = int(create(c, kind="IIT", url="https://itas.nacc.go.th/iit/x").headers["Location"].rsplit("/", 1)[-1])
+    long_ago = TODAY - timedelta(days=800)
+    staff: dict[str, list[str]] = {}
+    with services.db.session() as s:
+        for division, n in (("ฝ่ายทะเบียน", 6), ("ฝ่ายคลัง", 3)):
+            for i in range(n):
+                uid = new_user()
+                staff.setdefault(division, []).append(uid)
+                s.add(StaffMember(office_id=1, name=f"{division} {i}", division=division, started_on=long_ago,
+                                  line_user_id=uid))
+        s.add(SurveyAnswered(campaign_id=cid, line_user_id=staff["ฝ่ายทะเบียน"][0]))
+
+    def seen() -> tuple[str, str]:
+        page = c.client.get(f"/console/surveys/{cid}").get_data(as_text=True)
+        headline = re.search(r'id="answered">([^<]*)<', page).group(1).strip()
+        listing = c.client.get("/console/surveys").get_data(as_text=True)
+        return headline, re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", listing))
+
+    before = seen()
+    assert before[0].startswith("1 / 100")
+    with services.db.session() as s:
+        s.add(SurveyAnswered(campaign_id=cid, line_user_id=staff["ฝ่ายคลัง"][0]))  # the small division answers
+        s.add(SurveyAnswered(campaign_id=cid, line_user_id=new_user()))  # a citizen taps ตอบแล้ว on an IIT card
+    assert seen() == before  # nothing a coordinator sees has moved
+    page = c.client.get(f"/console/surveys/{cid}").get_data(as_text=True)
+    assert "ไม่รวม 1 ฝ่าย" in page
+    # two small divisions that together reach 5 are shown as one group, and then counted
+    with services.db.session() as s:
+        for i in range(2):
+            s.add(StaffMember(office_id=1, name=f"โยธา {i}", division="ฝ่ายโยธา", started_on=long_ago,
+                              line_user_id=new_user()))
+    page = c.client.get(f"/console/surveys/{cid}").get_data(as_text=True)
+    other = page[page.index('id="other-divisions"'):]
+    other = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", other[:other.index("</tr>")]))
+    assert "ฝ่ายอื่น ๆ รวมกัน (2 ฝ่าย" in other and " 5 5 1 (20%)" in other
+    assert re.search(r'id="answered">\s*2 / 100', page) and "ไม่รวม" not in page.split('id="answered"')[1][:300]

@@ -66,8 +66,7 @@ def surveys():
             .join(LinkClicks, LinkClicks.link_id == TrackedLink.id)
             .where(TrackedLink.office_id.in_(access.office_ids()))
             .group_by(TrackedLink.campaign_id)).all())
-        answered = dict(s.execute(
-            select(SurveyAnswered.campaign_id, func.count()).group_by(SurveyAnswered.campaign_id)).all())
+        answered = {c.id: answered_count(s, c) for c, _ in rows}
         offices = s.scalars(access.scoped(select(Office), Office.id).order_by(Office.id)).all()
     today = rules.today_bangkok()
     return render_template("console/surveys.html", rows=rows, clicks=clicks, answered=answered, offices=offices,
@@ -78,25 +77,48 @@ def _campaign_or_404(s, campaign_id: int) -> SurveyCampaign:
     return access.get_scoped_or_404(s, SurveyCampaign, campaign_id)
 
 
-def division_participation(s, campaign: SurveyCampaign) -> list[dict]:
-    """IIT: enrolled, eligible staff per division and how many said they answered — only as
-    aggregates, and no figure at all for a division of fewer than SUPPRESS_BELOW people."""
+def division_participation(s, campaign: SurveyCampaign) -> dict:
+    """IIT: enrolled, eligible staff per division and how many said they answered — only as aggregates,
+    and no figure at all for a division of fewer than SUPPRESS_BELOW eligible people.
+
+    The small divisions are shown together as "other divisions" when that group reaches SUPPRESS_BELOW;
+    otherwise they are left out of every figure, the headline too (``partial``), so that no total minus
+    the divisions shown gives away a small division's count. Only eligible staff count: a "ตอบแล้ว" from
+    anyone else (the public, staff under a year) changes nothing here."""
     members = s.scalars(select(StaffMember).where(StaffMember.office_id == campaign.office_id)).all()
     said = set(s.scalars(select(SurveyAnswered.line_user_id).where(SurveyAnswered.campaign_id == campaign.id)))
     by_division: dict[str, list[StaffMember]] = {}
     for m in members:
-        by_division.setdefault(m.division, []).append(m)
-    out = []
+        if rules.served_a_year(m.started_on):
+            by_division.setdefault(m.division, []).append(m)
+
+    def figures(people: list[StaffMember]) -> dict:
+        answered = sum(1 for m in people if m.line_user_id and m.line_user_id in said)
+        return {"suppressed": False, "eligible": len(people), "enrolled": sum(1 for m in people if m.line_user_id),
+                "answered": answered, "percent": round(100 * answered / len(people))}
+
+    rows, hidden = [], []
     for division, people in sorted(by_division.items()):
-        eligible = [m for m in people if rules.served_a_year(m.started_on)]
-        if len(eligible) < SUPPRESS_BELOW:
-            out.append({"division": division, "suppressed": True})
-            continue
-        answered = sum(1 for m in eligible if m.line_user_id and m.line_user_id in said)
-        enrolled = sum(1 for m in eligible if m.line_user_id)
-        out.append({"division": division, "suppressed": False, "eligible": len(eligible), "enrolled": enrolled,
-                    "answered": answered, "percent": round(100 * answered / len(eligible))})
-    return out
+        if len(people) < SUPPRESS_BELOW:
+            rows.append({"division": division, "suppressed": True})
+            hidden += people
+        else:
+            rows.append({"division": division, **figures(people)})
+    small = sum(1 for r in rows if r["suppressed"])
+    others = {"divisions": small, **figures(hidden)} if len(hidden) >= SUPPRESS_BELOW else None
+    counted = [r for r in rows if not r["suppressed"]] + ([others] if others else [])
+    return {"rows": rows, "others": others, "hidden": small if others is None else 0,
+            "answered": sum(r["answered"] for r in counted)}
+
+
+def answered_count(s, campaign: SurveyCampaign) -> tuple[int, int]:
+    """The headline "said they answered" and how many small divisions it leaves out (IIT, see
+    :func:`division_participation`); for the EIT everyone who said so."""
+    if campaign.kind == "IIT":
+        p = division_participation(s, campaign)
+        return p["answered"], p["hidden"]
+    return s.scalar(select(func.count()).select_from(SurveyAnswered)
+                    .where(SurveyAnswered.campaign_id == campaign.id)), 0
 
 
 @bp.get("/surveys/<int:campaign_id>")
@@ -114,9 +136,8 @@ def survey_detail(campaign_id: int):
         per_day_link = {(day, link_id): n for link_id, day, n in s.execute(
             select(LinkClicks.link_id, LinkClicks.day, LinkClicks.clicks)
             .where(LinkClicks.link_id.in_([link.id for link in links]), LinkClicks.day >= start)).all()}
-        answered = s.scalar(select(func.count()).select_from(SurveyAnswered)
-                            .where(SurveyAnswered.campaign_id == c.id))
-        divisions = division_participation(s, c) if c.kind == "IIT" else []
+        participation = division_participation(s, c) if c.kind == "IIT" else None
+        answered, hidden = answered_count(s, c)
     days = [start + timedelta(days=i) for i in range(CHART_DAYS)]
     # Clicks by source over time: one stacked bar a day, one colour a source.
     colours = {link.id: PALETTE[i % len(PALETTE)] for i, link in enumerate(links)}
@@ -130,7 +151,8 @@ def survey_detail(campaign_id: int):
                 y += n
         chart.append({"day": d, "total": y, "segments": segments})
     return render_template(
-        "console/survey.html", c=c, links=links, per_link=per_link, answered=answered, divisions=divisions,
+        "console/survey.html", c=c, links=links, per_link=per_link, answered=answered, hidden=hidden,
+        participation=participation,
         chart=chart, chart_max=max([day["total"] for day in chart] + [1]), colours=colours,
         base=services.settings.public_base_url, suppress_below=SUPPRESS_BELOW,
     )
