@@ -513,6 +513,8 @@ ERRORS = {
     "festival_bad_gap": "the reminder must go out 1–60 days before the festival day",
     "festival_bad_audience": "the audience is staff or followers",
     "festival_bad_text": "a text must not be empty or longer than 4,000 characters",
+    "festival_duplicate": "a festival with this name, or on this day for the same audience, already exists: "
+                          "change that one with `itabot festivals set KEY` (see `itabot festivals list`)",
 }
 
 
@@ -559,22 +561,81 @@ def staff() -> None:
     pass
 
 
-@staff.command("invite", help="Register a member of staff; the last line is their single-use code (30 days).")
+@staff.command("invite", help="Register a member of staff; the last line is their single-use code (30 days). "
+                              "The same name and division again is the same person: no second code while "
+                              "theirs works (see `staff reissue`).")
 @click.option("--name", required=True)
 @click.option("--division", required=True, help="ฝ่าย, e.g. ฝ่ายทะเบียน")
-@click.option("--started", required=True, help="first day of service, YYYY-MM-DD (CE)")
+@click.option("--started", required=True, help="first day of service: 2015-03-01, or 1/3/2558 (D/M/YYYY BE)")
 @click.option("--office", "slug", default=None)
 def staff_invite(name: str, division: str, started: str, slug: str | None) -> None:
-    from surveys.campaigns import CampaignError, invite_staff
+    from bot.thaidate import be_date
+    from surveys.campaigns import CampaignError, parse_start_date, register_staff
+
+    day = parse_start_date(started)
+    if day is None:
+        raise click.BadParameter(f"{started!r} is not a date like 2015-03-01 or 1/3/2558", param_hint="--started")
+    services = _services()
+    office_id = _office_id(services, slug)
+    try:
+        with services.db.session() as s:
+            invited = register_staff(s, office_id, name, division, day)
+            member_id = invited.member.id
+    except CampaignError as exc:
+        raise click.ClickException(str(exc)) from None
+    if invited.status == "enrolled":
+        raise click.ClickException(f"{name} ({division}) is already registered (#{member_id}) and enrolled on "
+                                   "LINE: no code is needed (start date updated)")
+    if invited.status == "has_code":
+        raise click.ClickException(
+            f"{name} ({division}) is already registered (#{member_id}) and their code works until "
+            f"{be_date(invited.expires_at, 'en')}: no second code was made. If it was lost: "
+            f"itabot staff reissue {member_id}")
+    if invited.status == "renewed":
+        click.echo(f"{name} ({division}) was already registered (#{member_id}) and their code had expired; "
+                   "send this new code to the office's LINE account within 30 days:")
+    else:
+        click.echo(f"{name} ({division}) registered; send this code to the office's LINE account within 30 days:")
+    click.echo(invited.code)
+
+
+@staff.command("list", help="The office's staff: id, name, division, start date, on LINE or the code's state.")
+@click.option("--office", "slug", default=None)
+def staff_list(slug: str | None) -> None:
+    from bot.thaidate import be_date
+    from models import StaffMember
+    from surveys.campaigns import working_code_expiry
+
+    services = _services()
+    office_id = _office_id(services, slug)
+    with services.db.Session() as s:
+        for m in s.scalars(select(StaffMember).where(StaffMember.office_id == office_id)
+                           .order_by(StaffMember.division, StaffMember.name)):
+            expires = None if m.line_user_id else working_code_expiry(s, m)
+            state = ("enrolled" if m.line_user_id else
+                     f"code until {be_date(expires, 'en')}" if expires else "no working code (staff reissue)")
+            click.echo(f"{m.id}\t{m.name}\t{m.division}\t{be_date(m.started_on, 'en')}\t{state}")
+
+
+@staff.command("reissue", help="A new code for a member not yet on LINE (lost or expired); the old one stops working.")
+@click.argument("member_id", type=click.IntRange(min=1, max=2**31 - 1))
+@click.option("--office", "slug", default=None)
+def staff_reissue(member_id: int, slug: str | None) -> None:
+    from models import StaffMember
+    from surveys.campaigns import CampaignError, reissue_code
 
     services = _services()
     office_id = _office_id(services, slug)
     try:
         with services.db.session() as s:
-            code = invite_staff(s, office_id, name, division, _ce_date(started, "--started"))
+            member = s.get(StaffMember, member_id)
+            if member is None or member.office_id != office_id:
+                raise click.ClickException(f"no member of staff #{member_id} in this office (see `itabot staff list`)")
+            name, division = member.name, member.division
+            code = reissue_code(s, member)
     except CampaignError as exc:
-        raise click.ClickException(str(exc)) from None
-    click.echo(f"{name} ({division}) registered; send this code to the office's LINE account within 30 days:")
+        raise click.ClickException(f"#{member_id}: {exc}") from None
+    click.echo(f"{name} ({division}): new code, the earlier one no longer works; send it within 30 days:")
     click.echo(code)
 
 

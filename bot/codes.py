@@ -8,15 +8,20 @@ import secrets
 from sqlalchemy import select
 
 ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+THAI_DIGITS = str.maketrans("๐๑๒๓๔๕๖๗๘๙", "0123456789")
 
 
-def random_code(length: int) -> str:
-    return "".join(secrets.choice(ALPHABET) for _ in range(length))
+def random_code(length: int, *, with_digit: bool = False) -> str:
+    """``with_digit``: at least one digit, so the code is never an ordinary word ("FEEDBACK")."""
+    while True:
+        code = "".join(secrets.choice(ALPHABET) for _ in range(length))
+        if not with_digit or any(ch.isdigit() for ch in code):
+            return code
 
 
 def code_letters(text: str) -> str:
-    """The code's letters however it was typed (lower case, spaces, dashes dropped)."""
-    return "".join(ch for ch in text.upper() if ch in ALPHABET)
+    """The code's letters however it was typed (lower case, spaces, dashes dropped, Thai digits)."""
+    return "".join(ch for ch in text.translate(THAI_DIGITS).upper() if ch in ALPHABET)
 
 
 def unique_reference(session, column, prefix: str, length: int = 6) -> str:

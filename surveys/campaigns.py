@@ -150,27 +150,128 @@ def normalize_code(text: str) -> str:
     return codes.code_letters(text)
 
 
-def invite_staff(s: Session, office_id: int, name: str, division: str, started_on: date) -> str:
-    """Register a member of staff and return their single-use invite code (e.g. "KX7P-R2MD")."""
-    if not name.strip() or not division.strip():
-        raise CampaignError("name and division are required")
-    if started_on > today_bangkok():
-        raise CampaignError("the start date is in the future")
-    member = StaffMember(office_id=office_id, name=name.strip(), division=division.strip(), started_on=started_on)
-    s.add(member)
-    s.flush()
-    raw = codes.random_code(8)
+def parse_start_date(text: str | None) -> date | None:
+    """A first day of service as offices type it, or None: ``YYYY-MM-DD`` or ``D/M/YYYY`` (Thai Excel's
+    "1/3/2558"; ``.`` or ``-`` too), Thai digits, or a month's name ("1 มี.ค. 2558"). A year from 2400 is
+    Buddhist Era (2558 → 2015), so a พ.ศ. year is never taken for a day in the far future."""
+    import re
+
+    from bot.thaidate import parse_thai_date
+    from handlers.text import thai_digits_to_arabic
+
+    t = thai_digits_to_arabic((text or "").strip())
+    if m := re.fullmatch(r"(\d{4})-(\d{1,2})-(\d{1,2})", t):
+        year, month, day = (int(x) for x in m.groups())
+    elif m := re.fullmatch(r"(\d{1,2})\s*[/.-]\s*(\d{1,2})\s*[/.-]\s*(\d{4})", t):
+        day, month, year = (int(x) for x in m.groups())
+    elif re.search(r"[^\d\s/.,-]", t) and re.search(r"\d{2,4}$", t):  # a month's name and a year
+        return parse_thai_date(t)
+    else:
+        return None
+    if year >= 2400:
+        year -= 543
+    try:
+        return date(year, month, day) if year >= 1900 else None
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class Invited:
+    """What registering one member of staff did. ``status``: "new" (a new member), "renewed" (already
+    registered, no working code: a fresh one), "has_code" (already registered with a code that still
+    works: none made, ``expires_at`` says until when), "enrolled" (already on LINE: no code needed)."""
+
+    member: StaffMember
+    status: str
+    code: str | None = None
+    expires_at: datetime | None = None
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _issue_code(s: Session, member: StaffMember) -> str:
+    raw = codes.random_code(8, with_digit=True)
     code = f"{raw[:4]}-{raw[4:]}"
-    s.add(StaffInviteCode(office_id=office_id, staff_id=member.id, code_hash=_code_hash(code),
+    s.add(StaffInviteCode(office_id=member.office_id, staff_id=member.id, code_hash=_code_hash(code),
                           expires_at=utcnow() + INVITE_TTL))
     return code
 
 
+def working_code_expiry(s: Session, member: StaffMember) -> datetime | None:
+    """Until when the member's unused invite code works, or None if they have none that works."""
+    return s.scalar(select(StaffInviteCode.expires_at).where(
+        StaffInviteCode.staff_id == member.id, StaffInviteCode.used_at.is_(None),
+        StaffInviteCode.expires_at > utcnow()).order_by(StaffInviteCode.expires_at.desc()).limit(1))
+
+
+def register_staff(s: Session, office_id: int, name: str, division: str, started_on: date) -> Invited:
+    """Register a member of staff, or update one already registered: the same name and division in the
+    same office are the same person (a CSV imported again, someone invited twice), so the eligible
+    count is not inflated and nobody holds two working codes. A new code is made only for someone not
+    yet on LINE who has no code that still works (:func:`reissue_code` replaces a lost one)."""
+    name, division = _one_line(name), _one_line(division)
+    if not name or not division:
+        raise CampaignError("name and division are required")
+    if started_on > today_bangkok():
+        raise CampaignError("the start date is in the future")
+    member = s.scalar(select(StaffMember).where(StaffMember.office_id == office_id, StaffMember.name == name,
+                                                StaffMember.division == division)
+                      .order_by(StaffMember.line_user_id.is_(None), StaffMember.id).limit(1))
+    if member is None:
+        member = StaffMember(office_id=office_id, name=name, division=division, started_on=started_on)
+        s.add(member)
+        s.flush()
+        return Invited(member, "new", _issue_code(s, member))
+    member.started_on = started_on
+    if member.line_user_id is not None:
+        return Invited(member, "enrolled")
+    expires_at = working_code_expiry(s, member)
+    if expires_at is not None:
+        return Invited(member, "has_code", expires_at=expires_at)
+    return Invited(member, "renewed", _issue_code(s, member))
+
+
+def invite_staff(s: Session, office_id: int, name: str, division: str, started_on: date) -> str:
+    """Register a new member of staff and return their single-use invite code (e.g. "KX7P-R2MD");
+    someone already registered is refused unless they need a new code (see :func:`register_staff`)."""
+    invited = register_staff(s, office_id, name, division, started_on)
+    if invited.code is None:
+        raise CampaignError("already registered" + (" and enrolled on LINE" if invited.status == "enrolled"
+                                                    else "; their code still works (reissue replaces a lost one)"))
+    return invited.code
+
+
+def reissue_code(s: Session, member: StaffMember) -> str:
+    """A new invite code for a member not yet on LINE whose code was lost or expired; any earlier
+    unused code stops working (it then answers "expired", which tells them to ask again)."""
+    if member.line_user_id is not None:
+        raise CampaignError("already enrolled on LINE")
+    now = utcnow()
+    for invite in s.scalars(select(StaffInviteCode).where(StaffInviteCode.staff_id == member.id,
+                                                          StaffInviteCode.used_at.is_(None),
+                                                          StaffInviteCode.expires_at > now)):
+        invite.expires_at = now
+    return _issue_code(s, member)
+
+
 def looks_like_code(text: str) -> bool:
-    t = text.strip().upper()
+    """A message that is only an invite code: "G6ER-27V9", "g6er 27v9", "รหัส: G๖ER๒๗V๙" (Thai digits).
+
+    Plain words are not codes: eight letters without a digit or a dash ("feedback", "take care") go to
+    the ordinary text handling and never count towards the wrong-code lock. Codes issued since have
+    at least one digit; an older all-letter code still works typed as printed (with its dash) or
+    after "รหัส"/"code"."""
+    t = text.translate(codes.THAI_DIGITS).strip().upper()
+    prefixed = False
     for prefix in ("รหัส", "CODE"):
-        t = t.removeprefix(prefix).strip(" :")
-    return len(t) in (8, 9) and len(normalize_code(t)) == 8 and all(ch in CODE_ALPHABET + "- " for ch in t)
+        if t.startswith(prefix):
+            t, prefixed = t.removeprefix(prefix).strip(" :"), True
+    if not (len(t) in (8, 9) and len(normalize_code(t)) == 8 and all(ch in CODE_ALPHABET + "- " for ch in t)):
+        return False
+    return prefixed or "-" in t or any(ch.isdigit() for ch in t)
 
 
 @dataclass(frozen=True)

@@ -283,6 +283,20 @@ def key_for(name_en: str, taken: list[Festival]) -> str:
     return key
 
 
+def duplicate_of(festival: Festival, others: list[Festival]) -> Festival | None:
+    """Another festival that is the same one: the same Thai or English name (case and spacing aside),
+    or the same day for the same audience. Turned-off ones count too (turn that one on instead)."""
+    def same(a: str, b: str) -> bool:
+        return " ".join(a.split()).casefold() == " ".join(b.split()).casefold()
+
+    for other in others:
+        if other.key != festival.key and (
+                same(other.name_th, festival.name_th) or same(other.name_en, festival.name_en)
+                or (other.day == festival.day and other.audience == festival.audience)):
+            return other
+    return None
+
+
 def change(s: Session, office: Office, key: str | None, now: datetime | None = None, **values) -> str | None:
     """Change one of the office's festivals, or add one (``key`` None: from ``name_en``), then bring its
     reminders in line (:func:`sync`). ``text_th``/``text_en`` of "" or None go back to the default
@@ -306,6 +320,9 @@ def change(s: Session, office: Office, key: str | None, now: datetime | None = N
     error = validate(new)
     if error is not None:
         return error
+    clash = duplicate_of(new, current)
+    if clash is not None and (old is None or duplicate_of(old, [clash]) is None):
+        return "festival_duplicate"  # a second one would send the same No Gift message twice
     store(office, [new if f.key == new.key else f for f in current] + ([new] if old is None else []))
     sync(s, office, now)
     return None

@@ -288,3 +288,126 @@ def test_admin_sets_the_office_s_sending_hours_and_what_happens_over_quota(app, 
     coord = coordinator(app, env)
     page = coord.client.get(create(coord).headers["Location"] + "/reminders").get_data(as_text=True)
     assert "ส่งการแจ้งเตือนเฉพาะเวลา 07:30–21:00 น." in page and "รอจนโควตาพอสำหรับทุกคน" in page
+
+
+def test_poster_for_a_thai_or_quoted_source_name_downloads_with_a_valid_header(app, env, services):
+    from urllib.parse import quote
+
+    c = coordinator(app, env)
+    detail_path = create(c).headers["Location"]
+    for source in ("เคาน์เตอร์ 1", 'counter "A"'):
+        c.post(detail_path + "/sources", {"source": source}, form_page=detail_path)
+        with services.db.Session() as s:
+            link = s.scalar(select(TrackedLink).where(TrackedLink.source == source))
+        resp = c.client.get(f"{detail_path}/poster/{link.id}.png")
+        assert resp.status_code == 200 and resp.data.startswith(b"\x89PNG")
+        header = resp.headers["Content-Disposition"]
+        header.encode("ascii")  # what gunicorn sends: a Thai character here was a 500
+        assert header.count('"') == 2  # one quoted ASCII name, never a broken quote
+        assert f"filename*=UTF-8''{quote(f'poster-EIT-{source}.png', safe='')}" in header
+
+
+def _upload(c, data: bytes):
+    import io
+
+    form = {"file": (io.BytesIO(data), "staff.csv"), "csrf_token": c.csrf("/console/staff")}
+    return c.client.post("/console/staff", data=form, content_type="multipart/form-data")
+
+
+def test_a_csv_from_thai_excel_imports_in_thai_with_be_dates(app, env, services, bot):
+    from datetime import date
+
+    c = coordinator(app, env)
+    text = "ชื่อ,ฝ่าย,วันเริ่มงาน\r\nสมหญิง ดีใจ,ฝ่ายรายได้,1/3/2558\r\nสมปอง ใจงาม,ฝ่ายคลัง,2562-05-01\r\n"
+    resp = _upload(c, text.encode("cp874"))  # what Excel saves as "CSV" on Thai Windows
+    page = resp.get_data(as_text=True)
+    assert resp.status_code == 200, page
+    assert "สมหญิง ดีใจ · ฝ่ายรายได้" in page and "สมปอง ใจงาม · ฝ่ายคลัง" in page and "\ufffd" not in page
+    with services.db.Session() as s:
+        started = {m.name: m.started_on for m in s.scalars(select(StaffMember))}
+    assert started == {"สมหญิง ดีใจ": date(2015, 3, 1), "สมปอง ใจงาม": date(2019, 5, 1)}  # BE years read as BE
+    future = _upload(c, "สมใจ,ฝ่ายคลัง,1/3/2599\n".encode())
+    assert future.status_code == 400 and "แถวที่ 1" in future.get_data(as_text=True)
+    binary = _upload(c, "ชื่อ,ฝ่าย\n".encode("utf-16"))  # neither UTF-8 nor Thai: refused, nothing stored
+    assert binary.status_code == 400 and "CSV UTF-8" in binary.get_data(as_text=True)
+    with services.db.Session() as s:
+        assert len(s.scalars(select(StaffMember)).all()) == 2
+
+
+def test_importing_again_updates_people_and_never_makes_a_second_code(app, env, services, bot):
+    from surveys.campaigns import served_a_year
+
+    c = coordinator(app, env)
+    rows = "ชื่อ,ฝ่าย,วันเริ่มงาน\nสมหญิง ดีใจ,ฝ่ายรายได้,2015-03-01\nสมปอง ใจงาม,ฝ่ายรายได้,2016-01-01\n"
+    first = re.findall(r'class="code big">([A-Z0-9]{4}-[A-Z0-9]{4})<', _upload(c, rows.encode()).get_data(as_text=True))
+    assert len(first) == 2
+    user = new_user()
+    bot.text(user, first[0])
+    again = _upload(c, (rows + "วิไล รักดี,ฝ่ายโยธา,2017-01-01\n").encode()).get_data(as_text=True)
+    assert re.findall(r'class="code big">([A-Z0-9]{4}-[A-Z0-9]{4})<', again) != []
+    summary = re.search(r'id="import-summary">([^<]*)<', again).group(1)
+    assert "เพิ่มใหม่ 1 คน" in summary and "ปรับปรุงข้อมูลผู้ที่มีอยู่แล้ว 2 คน" in summary
+    assert "วิไล รักดี · ฝ่ายโยธา" in again and "สมหญิง ดีใจ ·" not in again and "สมปอง ใจงาม ·" not in again
+    with services.db.Session() as s:
+        members = s.scalars(select(StaffMember)).all()
+        assert sorted(m.name for m in members) == ["วิไล รักดี", "สมปอง ใจงาม", "สมหญิง ดีใจ"]
+        assert sum(1 for m in members if m.division == "ฝ่ายรายได้" and served_a_year(m.started_on)) == 2
+        somphong = next(m for m in members if m.name == "สมปอง ใจงาม")
+    other = new_user()
+    bot.text(other, first[1])  # the first slip still works: importing again did not replace it
+    assert "สมปอง ใจงาม" in bot.last_text(other)
+    # a lost or expired slip: the staff page issues a new code, and the old one stops working
+    with services.db.Session() as s:
+        vilai = s.scalar(select(StaffMember).where(StaffMember.name == "วิไล รักดี"))
+    old = re.search(r'class="code big">([A-Z0-9]{4}-[A-Z0-9]{4})<', again).group(1)
+    page = c.client.get("/console/staff").get_data(as_text=True)
+    assert f"/console/staff/{vilai.id}/reissue" in page and f"/console/staff/{somphong.id}/reissue" not in page
+    resp = c.post(f"/console/staff/{vilai.id}/reissue", {}, form_page="/console/staff")
+    new = re.findall(r'class="code big">([A-Z0-9]{4}-[A-Z0-9]{4})<', resp.get_data(as_text=True))
+    assert resp.status_code == 200 and len(new) == 1 and new[0] != old
+    late = new_user()
+    bot.text(late, old)
+    assert "หมดอายุ" in bot.last_text(late)
+    bot.text(late, new[0])
+    assert "วิไล รักดี" in bot.last_text(late)
+    assert "staff.code_reissued" in _actions(services)
+
+
+def test_the_iit_total_never_gives_away_a_small_division_or_counts_people_who_are_not_staff(app, env, services):
+    c = coordinator(app, env)
+    cid = int(create(c, kind="IIT", url="https://itas.nacc.go.th/iit/x").headers["Location"].rsplit("/", 1)[-1])
+    long_ago = TODAY - timedelta(days=800)
+    staff: dict[str, list[str]] = {}
+    with services.db.session() as s:
+        for division, n in (("ฝ่ายทะเบียน", 6), ("ฝ่ายคลัง", 3)):
+            for i in range(n):
+                uid = new_user()
+                staff.setdefault(division, []).append(uid)
+                s.add(StaffMember(office_id=1, name=f"{division} {i}", division=division, started_on=long_ago,
+                                  line_user_id=uid))
+        s.add(SurveyAnswered(campaign_id=cid, line_user_id=staff["ฝ่ายทะเบียน"][0]))
+
+    def seen() -> tuple[str, str]:
+        page = c.client.get(f"/console/surveys/{cid}").get_data(as_text=True)
+        headline = re.search(r'id="answered">([^<]*)<', page).group(1).strip()
+        listing = c.client.get("/console/surveys").get_data(as_text=True)
+        return headline, re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", listing))
+
+    before = seen()
+    assert before[0].startswith("1 / 100")
+    with services.db.session() as s:
+        s.add(SurveyAnswered(campaign_id=cid, line_user_id=staff["ฝ่ายคลัง"][0]))  # the small division answers
+        s.add(SurveyAnswered(campaign_id=cid, line_user_id=new_user()))  # a citizen taps ตอบแล้ว on an IIT card
+    assert seen() == before  # nothing a coordinator sees has moved
+    page = c.client.get(f"/console/surveys/{cid}").get_data(as_text=True)
+    assert "ไม่รวม 1 ฝ่าย" in page
+    # two small divisions that together reach 5 are shown as one group, and then counted
+    with services.db.session() as s:
+        for i in range(2):
+            s.add(StaffMember(office_id=1, name=f"โยธา {i}", division="ฝ่ายโยธา", started_on=long_ago,
+                              line_user_id=new_user()))
+    page = c.client.get(f"/console/surveys/{cid}").get_data(as_text=True)
+    other = page[page.index('id="other-divisions"'):]
+    other = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", other[:other.index("</tr>")]))
+    assert "ฝ่ายอื่น ๆ รวมกัน (2 ฝ่าย" in other and " 5 5 1 (20%)" in other
+    assert re.search(r'id="answered">\s*2 / 100', page) and "ไม่รวม" not in page.split('id="answered"')[1][:300]

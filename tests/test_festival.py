@@ -351,3 +351,40 @@ def test_cli_adds_changes_lists_and_removes_festivals(env, services):
     assert gone.exit_code == 0
     listing = CliRunner().invoke(main, ["reminders", "list"], env=env).output
     assert re.search(r"chinese_new_year 25\d\d\t.*\tcancelled", listing)
+
+
+def test_the_same_festival_cannot_be_added_twice_so_staff_never_get_the_message_twice(app, env, services):
+    add = ["festivals", "set", "--add", "--name-th", "ตรุษจีน", "--name-en", "Chinese New Year",
+           "--day", "17/02", "--send", "07/02"]
+    assert CliRunner().invoke(main, add, env=env).exit_code == 0
+    again = CliRunner().invoke(main, add, env=env)
+    assert again.exit_code != 0 and "already exists" in again.output and "Traceback" not in again.output
+    same_day = CliRunner().invoke(main, ["festivals", "set", "--add", "--name-th", "วันตรุษจีน",
+                                         "--name-en", "Lunar New Year", "--day", "17/02", "--send", "10/02"], env=env)
+    assert same_day.exit_code != 0 and "already exists" in same_day.output
+    with services.db.Session() as s:
+        office = s.get(Office, 1)
+        assert [f.key for f in festivals.of_office(office)].count("chinese_new_year") == 1
+        assert not any(f.key.startswith("chinese_new_year_") for f in festivals.of_office(office))
+        assert len([r for r in festivals.upcoming(s, 1) if r.festival.startswith("chinese")]) == 1
+    # the same day for the other audience is a different reminder, and is allowed
+    public = CliRunner().invoke(main, ["festivals", "set", "--add", "--name-th", "ตรุษจีน (ประชาชน)",
+                                       "--name-en", "Chinese New Year (public)", "--day", "17/02", "--send", "10/02",
+                                       "--audience", "followers"], env=env)
+    assert public.exit_code == 0, public.output
+    # an office that already has a duplicate (from before this check) can still turn it off
+    with services.db.session() as s:
+        office = s.get(Office, 1)
+        current = festivals.of_office(office)
+        twin = replace(festivals.find(current, "chinese_new_year"), key="chinese_new_year_2")
+        festivals.store(office, current + [twin])
+    off = CliRunner().invoke(main, ["festivals", "set", "chinese_new_year_2", "--off"], env=env)
+    assert off.exit_code == 0, off.output
+    from test_console import Console, add_user
+
+    add_user(app, env, "coord@khet.go.th", "survey_coordinator")
+    c = Console(app)
+    assert c.login("coord@khet.go.th").status_code == 302
+    resp = c.post("/console/festivals", {"action": "add", "name_th": "ปีใหม่สากล", "name_en": "New Year's Day",
+                                         "day": "1/1", "send": "20/12", "audience": "staff"})
+    assert resp.status_code == 400 and "มีเทศกาลนี้อยู่แล้ว" in resp.get_data(as_text=True)

@@ -204,6 +204,64 @@ def test_codes_expire_and_guessing_is_throttled(bot, env, services):
     assert "ยืนยันตัวตนเรียบร้อย" in bot.last_text(guesser)
 
 
+def test_a_code_typed_with_thai_digits_enrols(bot, env):
+    code = _invite(env)
+    thai = code.translate(str.maketrans("0123456789", "๐๑๒๓๔๕๖๗๘๙"))
+    assert thai != code  # every new code has a digit
+    user = new_user()
+    bot.text(user, thai)
+    assert "ยืนยันตัวตนเรียบร้อย" in bot.last_text(user)
+
+
+def test_plain_english_words_are_not_taken_for_codes_and_never_lock_anyone(bot, env):
+    _invite(env)
+    user = new_user()
+    for word in ("feedback", "Standard", "WHATSAPP", "take care", "feedback", "Standard"):
+        bot.text(user, word)
+        reply = bot.last_text(user)
+        assert "ไม่ถูกต้องหรือถูกใช้ไปแล้ว" not in reply and "รอ 15 นาที" not in reply, (word, reply)
+    bot.text(user, _invite(env, name="ก้อง"))  # not locked out by the words
+    assert "ยืนยันตัวตนเรียบร้อย" in bot.last_text(user)
+
+
+def test_new_invite_codes_always_have_a_digit_and_old_all_letter_codes_still_work_dashed(bot, env, services):
+    from surveys.campaigns import _code_hash, invite_staff, looks_like_code
+
+    with services.db.session() as s:
+        fresh = [invite_staff(s, 1, f"คน {i}", "ฝ่ายโยธา", TODAY - timedelta(days=800)) for i in range(60)]
+    assert all(any(ch.isdigit() for ch in code) for code in fresh)
+    assert looks_like_code("ABCD-EFGH") and looks_like_code("รหัส ABCDEFGH") and not looks_like_code("ABCDEFGH")
+    with services.db.session() as s:  # a code issued before codes had digits
+        s.execute(update(StaffInviteCode).where(StaffInviteCode.code_hash == _code_hash(fresh[0]))
+                  .values(code_hash=_code_hash("ABCD-EFGH")))
+    user = new_user()
+    bot.text(user, "abcd-efgh")
+    assert "ยืนยันตัวตนเรียบร้อย" in bot.last_text(user)
+
+
+def test_inviting_the_same_person_again_makes_no_second_code_and_reissue_replaces_a_lost_one(bot, env, services):
+    code = _invite(env, started="1/3/2558")  # Thai Excel's D/M/YYYY in the Buddhist Era
+    again = cli(env, "staff", "invite", "--name", "สมศรี  ใจดี", "--division", "ฝ่ายทะเบียน", "--started", "2558-03-01")
+    assert again.exit_code == 1 and "already registered" in again.output and "staff reissue" in again.output
+    listing = cli(env, "staff", "list").output.strip().splitlines()
+    assert len(listing) == 1 and "1 Mar 2558 BE" in listing[0] and "code until" in listing[0]
+    member_id = listing[0].split("\t")[0]
+    new = cli(env, "staff", "reissue", member_id)
+    assert new.exit_code == 0, new.output
+    fresh = new.output.strip().splitlines()[-1]
+    user = new_user()
+    bot.text(user, code)
+    assert "หมดอายุ" in bot.last_text(user)  # the lost slip no longer works
+    bot.text(user, fresh)
+    assert "ยืนยันตัวตนเรียบร้อย" in bot.last_text(user)
+    assert "enrolled" in cli(env, "staff", "list").output
+    assert cli(env, "staff", "reissue", member_id).exit_code == 1  # on LINE already: nothing to reissue
+    with services.db.Session() as s:
+        from models import StaffMember
+
+        assert len(s.scalars(select(StaffMember)).all()) == 1
+
+
 @pytest.mark.parametrize("bad", ["--started 2099-01-01", "--name ''"])
 def test_staff_invite_refuses_bad_input(env, bad):
     flag, value = bad.split(" ", 1)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import re
 from datetime import timedelta
 
 from flask import Response, abort, current_app, g, redirect, render_template, request, url_for
@@ -65,8 +66,7 @@ def surveys():
             .join(LinkClicks, LinkClicks.link_id == TrackedLink.id)
             .where(TrackedLink.office_id.in_(access.office_ids()))
             .group_by(TrackedLink.campaign_id)).all())
-        answered = dict(s.execute(
-            select(SurveyAnswered.campaign_id, func.count()).group_by(SurveyAnswered.campaign_id)).all())
+        answered = {c.id: answered_count(s, c) for c, _ in rows}
         offices = s.scalars(access.scoped(select(Office), Office.id).order_by(Office.id)).all()
     today = rules.today_bangkok()
     return render_template("console/surveys.html", rows=rows, clicks=clicks, answered=answered, offices=offices,
@@ -77,25 +77,48 @@ def _campaign_or_404(s, campaign_id: int) -> SurveyCampaign:
     return access.get_scoped_or_404(s, SurveyCampaign, campaign_id)
 
 
-def division_participation(s, campaign: SurveyCampaign) -> list[dict]:
-    """IIT: enrolled, eligible staff per division and how many said they answered — only as
-    aggregates, and no figure at all for a division of fewer than SUPPRESS_BELOW people."""
+def division_participation(s, campaign: SurveyCampaign) -> dict:
+    """IIT: enrolled, eligible staff per division and how many said they answered — only as aggregates,
+    and no figure at all for a division of fewer than SUPPRESS_BELOW eligible people.
+
+    The small divisions are shown together as "other divisions" when that group reaches SUPPRESS_BELOW;
+    otherwise they are left out of every figure, the headline too (``partial``), so that no total minus
+    the divisions shown gives away a small division's count. Only eligible staff count: a "ตอบแล้ว" from
+    anyone else (the public, staff under a year) changes nothing here."""
     members = s.scalars(select(StaffMember).where(StaffMember.office_id == campaign.office_id)).all()
     said = set(s.scalars(select(SurveyAnswered.line_user_id).where(SurveyAnswered.campaign_id == campaign.id)))
     by_division: dict[str, list[StaffMember]] = {}
     for m in members:
-        by_division.setdefault(m.division, []).append(m)
-    out = []
+        if rules.served_a_year(m.started_on):
+            by_division.setdefault(m.division, []).append(m)
+
+    def figures(people: list[StaffMember]) -> dict:
+        answered = sum(1 for m in people if m.line_user_id and m.line_user_id in said)
+        return {"suppressed": False, "eligible": len(people), "enrolled": sum(1 for m in people if m.line_user_id),
+                "answered": answered, "percent": round(100 * answered / len(people))}
+
+    rows, hidden = [], []
     for division, people in sorted(by_division.items()):
-        eligible = [m for m in people if rules.served_a_year(m.started_on)]
-        if len(eligible) < SUPPRESS_BELOW:
-            out.append({"division": division, "suppressed": True})
-            continue
-        answered = sum(1 for m in eligible if m.line_user_id and m.line_user_id in said)
-        enrolled = sum(1 for m in eligible if m.line_user_id)
-        out.append({"division": division, "suppressed": False, "eligible": len(eligible), "enrolled": enrolled,
-                    "answered": answered, "percent": round(100 * answered / len(eligible))})
-    return out
+        if len(people) < SUPPRESS_BELOW:
+            rows.append({"division": division, "suppressed": True})
+            hidden += people
+        else:
+            rows.append({"division": division, **figures(people)})
+    small = sum(1 for r in rows if r["suppressed"])
+    others = {"divisions": small, **figures(hidden)} if len(hidden) >= SUPPRESS_BELOW else None
+    counted = [r for r in rows if not r["suppressed"]] + ([others] if others else [])
+    return {"rows": rows, "others": others, "hidden": small if others is None else 0,
+            "answered": sum(r["answered"] for r in counted)}
+
+
+def answered_count(s, campaign: SurveyCampaign) -> tuple[int, int]:
+    """The headline "said they answered" and how many small divisions it leaves out (IIT, see
+    :func:`division_participation`); for the EIT everyone who said so."""
+    if campaign.kind == "IIT":
+        p = division_participation(s, campaign)
+        return p["answered"], p["hidden"]
+    return s.scalar(select(func.count()).select_from(SurveyAnswered)
+                    .where(SurveyAnswered.campaign_id == campaign.id)), 0
 
 
 @bp.get("/surveys/<int:campaign_id>")
@@ -113,9 +136,8 @@ def survey_detail(campaign_id: int):
         per_day_link = {(day, link_id): n for link_id, day, n in s.execute(
             select(LinkClicks.link_id, LinkClicks.day, LinkClicks.clicks)
             .where(LinkClicks.link_id.in_([link.id for link in links]), LinkClicks.day >= start)).all()}
-        answered = s.scalar(select(func.count()).select_from(SurveyAnswered)
-                            .where(SurveyAnswered.campaign_id == c.id))
-        divisions = division_participation(s, c) if c.kind == "IIT" else []
+        participation = division_participation(s, c) if c.kind == "IIT" else None
+        answered, hidden = answered_count(s, c)
     days = [start + timedelta(days=i) for i in range(CHART_DAYS)]
     # Clicks by source over time: one stacked bar a day, one colour a source.
     colours = {link.id: PALETTE[i % len(PALETTE)] for i, link in enumerate(links)}
@@ -129,7 +151,8 @@ def survey_detail(campaign_id: int):
                 y += n
         chart.append({"day": d, "total": y, "segments": segments})
     return render_template(
-        "console/survey.html", c=c, links=links, per_link=per_link, answered=answered, divisions=divisions,
+        "console/survey.html", c=c, links=links, per_link=per_link, answered=answered, hidden=hidden,
+        participation=participation,
         chart=chart, chart_max=max([day["total"] for day in chart] + [1]), colours=colours,
         base=services.settings.public_base_url, suppress_below=SUPPRESS_BELOW,
     )
@@ -168,9 +191,21 @@ def poster(campaign_id: int, link_id: int, fmt: str):
     if not content.link.startswith("https://"):  # a printed http link would not be trusted or opened
         return render_template("console/error.html", title=text("poster"), message=text("poster_needs_https")), 409
     data = render_poster_pdf(content) if fmt == "pdf" else render_poster_png(content)
-    name = f"poster-{c.kind}-{link.source.replace(':', '-')}.{fmt}"
     return Response(data, mimetype="application/pdf" if fmt == "pdf" else "image/png",
-                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+                    headers={"Content-Disposition": attachment(f"poster-{c.kind}-{link.source}.{fmt}",
+                                                               f"poster-{c.kind}-{link.id}.{fmt}")})
+
+
+def attachment(name: str, fallback: str) -> str:
+    """A Content-Disposition for a download named after what people typed (Thai, quotes): RFC 6266
+    with the real name as RFC 5987 ``filename*`` and a plain ASCII ``filename`` (``fallback``) for
+    old clients. Only ASCII letters, digits, dots, dashes and underscores go in the quoted part."""
+    from urllib.parse import quote
+
+    name = re.sub(r"[\x00-\x1f\x7f/\\:]+", "-", name).strip()
+    if re.fullmatch(r"[A-Za-z0-9._-]+", name):
+        return f'attachment; filename="{name}"'
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
 @bp.get("/surveys/<int:campaign_id>/reach.csv")
@@ -197,47 +232,112 @@ def reach_csv(campaign_id: int):
 # -- staff ---------------------------------------------------------------------------------------
 
 
+CSV_LIMIT = 1024 * 512
+
+
+def decode_csv(data: bytes) -> str | None:
+    """A CSV's text: UTF-8 (with or without Excel's BOM), else Thai Windows (cp874/TIS-620, what Excel
+    writes as "CSV" on Thai Windows); None if it is neither (UTF-16, a spreadsheet, an image)."""
+    for encoding in ("utf-8-sig", "cp874"):
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        return None if "\x00" in text else text
+    return None
+
+
+def _staff_rows(raw: str) -> tuple[list[tuple[str, str, object]], str | None]:
+    """(name, division, start date) rows of an uploaded CSV, or the error to show (in the console's language)."""
+    rows = [r for r in csv.reader(io.StringIO(raw)) if any(cell.strip() for cell in r)]
+    if rows and not rules.parse_start_date(rows[0][2] if len(rows[0]) > 2 else None):
+        rows = rows[1:]  # a header row
+    today = rules.today_bangkok()
+    parsed = []
+    for n, r in enumerate(rows, start=1):
+        started = rules.parse_start_date(r[2]) if len(r) > 2 else None
+        if len(r) < 3 or not r[0].strip() or not r[1].strip() or started is None:
+            return [], text("staff_bad_row", row=n)
+        if started > today:
+            return [], text("staff_future_row", row=n, date=be_date(started, g.get("lang", "th")))
+        parsed.append((r[0].strip(), r[1].strip(), started))
+    return parsed, (None if parsed else text("staff_empty"))
+
+
 @bp.route("/staff", methods=["GET", "POST"])
 @access.requires("staff")
 def staff():
-    """Staff list; import a CSV of (name, division, start date) and print invite slips."""
+    """Staff list; import a CSV of (name, division, start date) and print invite slips. Someone already
+    on the list (same name and division) is updated, not added again."""
     services = _services()
     if not access.office_ids():
         abort(404)
     office_id = access.office_ids()[0]
-    slips = None
     error = None
     if request.method == "POST":
         upload = request.files.get("file")
-        raw = upload.read(1024 * 512).decode("utf-8-sig", errors="replace") if upload else ""
-        rows = [r for r in csv.reader(io.StringIO(raw)) if any(cell.strip() for cell in r)]
-        if rows and not parse_ce_date(rows[0][2] if len(rows[0]) > 2 else None):
-            rows = rows[1:]  # a header row
-        parsed = []
-        for n, r in enumerate(rows, start=1):
-            started = parse_ce_date(r[2]) if len(r) > 2 else None
-            if len(r) < 3 or not r[0].strip() or not r[1].strip() or started is None:
-                error = text("staff_bad_row", row=n)
-                break
-            parsed.append((r[0].strip(), r[1].strip(), started))
-        if error is None and not parsed:
-            error = text("staff_empty")
+        data = upload.read(CSV_LIMIT + 1) if upload else b""
+        raw = decode_csv(data) if len(data) <= CSV_LIMIT else None
+        if len(data) > CSV_LIMIT:
+            error = text("staff_too_big")
+        elif raw is None:
+            error = text("staff_bad_encoding")
+        else:
+            parsed, error = _staff_rows(raw)
         if error is None:
             try:
                 with services.db.session() as s:
-                    slips = [(name, division, rules.invite_staff(s, office_id, name, division, started))
-                             for name, division, started in parsed]
-                    audit.record(s, "staff.imported", office_id=office_id, detail={"count": len(slips)})
-            except rules.CampaignError as exc:
-                error, slips = str(exc), None
-    with services.db.Session() as s:
+                    done = [rules.register_staff(s, office_id, name, division, started)
+                            for name, division, started in parsed]
+                    slips = [(i.member.name, i.member.division, i.code) for i in done if i.code]
+                    counts = {k: sum(1 for i in done if i.status == k)
+                              for k in ("new", "renewed", "has_code", "enrolled")}
+                    audit.record(s, "staff.imported", office_id=office_id,
+                                 detail={"count": len(done), **counts})
+                    office = s.get(Office, office_id)
+                    return render_template("console/slips.html", slips=slips, office=office,
+                                           summary=text("staff_import_summary", rows=len(done),
+                                                        new=counts["new"], updated=len(done) - counts["new"],
+                                                        renewed=counts["renewed"], has_code=counts["has_code"],
+                                                        enrolled=counts["enrolled"]))
+            except rules.CampaignError:
+                error = text("staff_bad_file")
+    return _staff_page(office_id, error)
+
+
+def _staff_page(office_id: int, error: str | None):
+    from models import StaffInviteCode
+
+    with _services().db.Session() as s:
         members = s.scalars(select(StaffMember).where(StaffMember.office_id == office_id)
                             .order_by(StaffMember.division, StaffMember.name)).all()
+        code_until = dict(s.execute(
+            select(StaffInviteCode.staff_id, func.max(StaffInviteCode.expires_at))
+            .where(StaffInviteCode.office_id == office_id, StaffInviteCode.used_at.is_(None),
+                   StaffInviteCode.expires_at > rules.utcnow())
+            .group_by(StaffInviteCode.staff_id)).all())
         office = s.get(Office, office_id)
-    if slips is not None:
-        return render_template("console/slips.html", slips=slips, office=office)
     return render_template("console/staff.html", members=members, error=error, office=office,
-                           lang=g.get("lang", "th")), (400 if error else 200)
+                           code_until=code_until, lang=g.get("lang", "th")), (400 if error else 200)
+
+
+@bp.post("/staff/<int:member_id>/reissue")
+@access.requires("staff")
+def staff_reissue(member_id: int):
+    """A new invite code for someone not yet on LINE whose slip was lost or whose code expired."""
+    services = _services()
+    with services.db.session() as s:
+        member = access.get_scoped_or_404(s, StaffMember, member_id)
+        if member.line_user_id is not None:
+            office_id = member.office_id
+            error = text("staff_already_enrolled")
+        else:
+            code = rules.reissue_code(s, member)
+            audit.record(s, "staff.code_reissued", office_id=member.office_id, target=f"staff:{member.id}")
+            office = s.get(Office, member.office_id)
+            return render_template("console/slips.html", slips=[(member.name, member.division, code)],
+                                   office=office, summary=text("staff_reissued"))
+    return _staff_page(office_id, error)
 
 
 # -- LINE groups ---------------------------------------------------------------------------------
