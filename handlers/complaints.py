@@ -110,7 +110,7 @@ def start(ctx: Context) -> str | None:
     if not FLOOD.allow(ctx.cipher.keyed_hash("flood", f"{ctx.office_id}:{ctx.user_id}")):
         ctx.say("c_flood")
         return None
-    ctx.data = {"draft_token": secrets.token_hex(16)}
+    ctx.data = {"draft_token": secrets.token_hex(16), "_at": "kind"}
     ask_kind(ctx)
     return "kind"
 
@@ -330,18 +330,24 @@ def on_identity(ctx: Context) -> str | None:
         ctx.data.pop("name", None)
         ctx.data.pop("contact", None)
         return to_summary(ctx)
+    return next_step(ctx, "name")
+
+
+def ask_name(ctx: Context) -> None:
     ctx.say("c_name_question", quick=[_cancel_item(ctx)])
-    return "name"
 
 
 def on_name(ctx: Context) -> str | None:
     name = (ctx.text or "").strip()
     if not name:
-        ctx.say("c_name_question", quick=[_cancel_item(ctx)])
+        ask_name(ctx)
         return STAY
     ctx.data["name"] = name[:200]
+    return next_step(ctx, "contact")
+
+
+def ask_contact(ctx: Context) -> None:
     ctx.say("c_contact_question", quick=[*_quick(ctx, ("c_skip", "action=c_skip")), _cancel_item(ctx)])
-    return "contact"
 
 
 SKIP_WORDS = Keyword("ข้าม", "skip", "ไม่ระบุ", "-")
@@ -353,7 +359,7 @@ def on_contact(ctx: Context) -> str | None:
     elif ctx.text and ctx.text.strip():
         ctx.data["contact"] = ctx.text.strip()[:200]
     else:
-        ctx.say("c_contact_question", quick=[*_quick(ctx, ("c_skip", "action=c_skip")), _cancel_item(ctx)])
+        ask_contact(ctx)
         return STAY
     return to_summary(ctx)
 
@@ -385,13 +391,19 @@ def to_summary(ctx: Context) -> str:
     return "summary"
 
 
-ASKS = {"category": ask_category, "description": ask_description, "when": ask_when, "where": ask_where,
-        "evidence": ask_evidence, "identity": ask_identity}
+# Every state but the summary, with its question (asked again, buttons and all, by ``reprompt``).
+ASKS = {"kind": ask_kind, "category": ask_category, "description": ask_description, "when": ask_when,
+        "where": ask_where, "evidence": ask_evidence, "identity": ask_identity, "name": ask_name,
+        "contact": ask_contact}
+# Steps that belong to another one when it is edited from the summary: the name and contact
+# are part of the identity.
+PART_OF = {"name": "identity", "contact": "identity"}
 
 
 def next_step(ctx: Context, state: str) -> str:
     """Go to ``state`` — or, when the person is editing one part from the summary, back to it."""
-    if ctx.data.get("_editing") and state != ctx.data.get("_editing"):
+    editing = ctx.data.get("_editing")
+    if editing and state != editing and PART_OF.get(state) != editing:
         return to_summary(ctx)
     ctx.data["_at"] = state
     ASKS[state](ctx)
@@ -438,7 +450,8 @@ def on_submit(ctx: Context) -> str | None:
 
 
 def reprompt(ctx: Context) -> None:
-    at = ctx.data.get("_at")
+    """A message no route of the current step wanted: the step's question again, with its buttons."""
+    at = ctx.data.get("_at") or "kind"  # (a draft started before "_at" was set at the first step)
     ctx.say("c_reprompt")
     if at in ASKS:
         ASKS[at](ctx)

@@ -389,3 +389,117 @@ def test_a_draft_untouched_for_a_day_is_deleted_with_its_evidence(bot, services)
     with services.db.Session() as s:
         assert s.scalar(select(ConversationState).where(ConversationState.line_user_id == user)) is None
         assert len(s.scalars(select(ComplaintEvidence)).all()) == 1  # the keeper's photo only
+
+
+# -- the report flow: every input gets an answer ---------------------------------------------
+
+
+STICKER = {"type": "sticker", "packageId": "1", "stickerId": "1", "stickerResourceType": "STATIC"}
+
+
+def sticker(bot, user) -> dict:
+    return bot.send(user, "message", message={**STICKER, "id": str(secrets.randbelow(10**17))})
+
+
+def last_quick(bot, user) -> list[str]:
+    """The postback data (or the action type, for a date picker) of the last message's quick replies."""
+    items = (bot.fake.sent_to(user)[-1].get("quickReply") or {}).get("items", [])
+    return [i["action"].get("data", i["action"]["type"]) if i["action"]["type"] == "postback"
+            else i["action"]["type"] for i in items]
+
+
+def failures(services) -> list[str]:
+    """Events whose handling raised (LINE got no answer, and the person's next message waited)."""
+    from models import WebhookEvent
+
+    with services.db.Session() as s:
+        return [e.error for e in s.scalars(select(WebhookEvent).where(WebhookEvent.error.is_not(None)))]
+
+
+def draft(services, user) -> dict:
+    with services.db.Session() as s:
+        state = s.scalar(select(ConversationState).where(ConversationState.line_user_id == user))
+        return {"state": state.state, **state.data} if state is not None else {}
+
+
+def unsend(bot, user, ev: dict) -> None:
+    bot.send(user, "unsend", unsend={"messageId": ev["message"]["id"]})
+
+
+def to_step(bot, user, step: str, identity: str = "confidential") -> dict:
+    """Walk a report up to ``step`` (tapping where one can) and return the messages typed on the way."""
+    typed: dict = {}
+    bot.text(user, "แจ้งเบาะแส")
+    if step == "kind":
+        return typed
+    bot.postback(user, "action=c_kind&v=corruption")
+    if step == "category":
+        return typed
+    bot.postback(user, "action=c_cat&v=bribe")
+    if step == "description":
+        return typed
+    typed["description"] = bot.text(user, "เจ้าหน้าที่เรียกเงินค่าคิว")
+    bot.postback(user, "action=c_next")
+    if step == "when":
+        return typed
+    typed["when"] = bot.text(user, "15/11/2569")
+    if step == "where":
+        return typed
+    typed["where"] = bot.text(user, "จุดบริการด่วนหน้าตลาด")
+    if step == "evidence":
+        return typed
+    bot.postback(user, "action=c_next")
+    if step == "identity":
+        return typed
+    bot.postback(user, f"action=c_id&v={identity}")
+    if step == "name" or identity == "anonymous":
+        return typed
+    typed["name"] = bot.text(user, "สมศรี มีสุข")
+    if step == "contact":
+        return typed
+    typed["contact"] = bot.text(user, "0812223333")
+    assert "ตรวจสอบก่อนส่ง" in bot.last_text(user)
+    return typed
+
+
+def who_holds(services, needle: str) -> list[str]:
+    with services.db.Session() as s:
+        return sorted({table.name for table in Base.metadata.sorted_tables
+                       for row in s.execute(table.select()).all()
+                       if any(needle in str(v) for v in row if v is not None)})
+
+
+STEP_QUESTIONS = {
+    "kind": ("c_kind_question", ["action=c_kind&v=corruption", "action=c_kind&v=general", "action=cancel"]),
+    "category": ("c_category_question", None),
+    "description": ("c_describe", ["action=c_next", "action=cancel"]),
+    "when": ("c_when_question", ["datetimepicker", "action=c_when&v=unsure", "action=cancel"]),
+    "where": ("c_where_question", None),
+    "evidence": ("c_evidence_question", ["action=c_next", "action=cancel"]),
+    "identity": ("c_identity_question", ["action=c_id&v=anonymous", "action=c_id&v=confidential",
+                                         "action=c_id&v=named", "action=cancel"]),
+    "name": ("c_name_question", ["action=cancel"]),
+    "contact": ("c_contact_question", ["action=c_skip", "action=cancel"]),
+    "summary": ("c_summary", ["action=c_submit", "action=c_edit", "action=cancel"]),
+}
+
+
+@pytest.mark.parametrize("step", list(STEP_QUESTIONS))
+def test_a_sticker_at_any_step_gets_that_step_s_question_and_buttons(bot, services, step):
+    from handlers.i18n import t
+
+    user = new_user()
+    to_step(bot, user, step)
+    key, buttons = STEP_QUESTIONS[step]
+    sticker(bot, user)
+    assert "ยังอยู่ในขั้นตอนแจ้งเบาะแส" in bot.texts(user)[-2]
+    question = t(key, "th", office="x", files=10, mb=20, choices="", category="", description="", when="",
+                 where="", evidence="", identity="", s="")
+    assert bot.last_text(user).startswith(question.split("\n")[0][:30]), bot.last_text(user)
+    quick = last_quick(bot, user)
+    if buttons is not None:
+        assert quick == buttons
+    else:
+        assert len(quick) > 2 and quick[-1] == "action=cancel"
+    assert draft(services, user)["state"] == step
+    assert failures(services) == []
