@@ -311,33 +311,61 @@ def ask_identity(ctx: Context) -> None:
                 ("c_id_named", "action=c_id&v=named")), _cancel_item(ctx)]))
 
 
-IDENTITY_WORDS = {
-    "anonymous": Keyword("1", "ไม่เปิดเผยตัวตน", "ไม่ระบุตัวตน", "ไม่เปิดเผย", "anonymous", "anon"),
-    "confidential": Keyword("2", "ปกปิด", "confidential", "ปกปิดตัวตน", "ปกปิด (เฉพาะเจ้าหน้าที่)"),
-    "named": Keyword("3", "เปิดเผยชื่อ", "เปิดเผย", "named", "ระบุชื่อ"),
+# The identity choices in words. At the name and contact steps these are a change of mind, never
+# a name or a contact (the numbers of the identity question count only at that question).
+IDENTITY_NAMES = {
+    "anonymous": Keyword("ไม่เปิดเผยตัวตน", "ไม่ระบุตัวตน", "ไม่เปิดเผย", "ไม่เปิดเผยชื่อ", "ไม่ระบุชื่อ",
+                         "ไม่ประสงค์ออกนาม", "anonymous", "anon", "anonymously", "stay anonymous"),
+    "confidential": Keyword("ปกปิด", "ปกปิดตัวตน", "ปกปิดชื่อ", "ปกปิด (เฉพาะเจ้าหน้าที่)", "เปิดเผยเฉพาะเจ้าหน้าที่",
+                            "เปิดเผยเฉพาะเจ้าหน้าที่ (ปกปิด)", "confidential"),
+    "named": Keyword("เปิดเผยชื่อ", "เปิดเผย", "เปิดเผยตัวตน", "ระบุชื่อ", "ระบุตัวตน", "named"),
 }
+IDENTITY_NUMBERS = {"anonymous": Keyword("1"), "confidential": Keyword("2"), "named": Keyword("3")}
+
+
+def _identity_choice(ctx: Context, numbers: bool) -> str | None:
+    """The identity tapped (c_id) or typed; None if the message is not one."""
+    choice = _choice(ctx, "c_id")
+    if choice in IDENTITY_NAMES:
+        return choice
+    tables = (IDENTITY_NAMES, IDENTITY_NUMBERS) if numbers else (IDENTITY_NAMES,)
+    return next((k for table in tables for k, words in table.items() if words(ctx)), None)
 
 
 def on_identity(ctx: Context) -> str | None:
-    choice = _choice(ctx, "c_id")
+    choice = _identity_choice(ctx, numbers=True)
     if choice is None:
-        choice = next((k for k, words in IDENTITY_WORDS.items() if words(ctx)), None)
-    if choice not in IDENTITY_WORDS:
         ask_identity(ctx)
         return STAY
+    return _set_identity(ctx, choice)
+
+
+def _set_identity(ctx: Context, choice: str) -> str:
     ctx.data["identity"] = choice
-    if choice == "anonymous":
+    if choice == "anonymous":  # nothing that points to the person: no name, no contact (nor, at submit, LINE ID)
         ctx.data.pop("name", None)
         ctx.data.pop("contact", None)
         return to_summary(ctx)
     return next_step(ctx, "name")
 
 
+def on_identity_changed(ctx: Context) -> str | None:
+    """At the name or contact step: an identity tapped or typed instead is a change of mind."""
+    choice = _identity_choice(ctx, numbers=False)
+    if choice is None:
+        reprompt(ctx)
+        return STAY
+    ctx.say("c_id_switched", identity=catalog.label(catalog.IDENTITIES, choice, ctx.lang))
+    return _set_identity(ctx, choice)
+
+
 def ask_name(ctx: Context) -> None:
-    ctx.say("c_name_question", quick=[_cancel_item(ctx)])
+    ctx.say("c_name_question", quick=[*_quick(ctx, ("c_id_anonymous", "action=c_id&v=anonymous")), _cancel_item(ctx)])
 
 
 def on_name(ctx: Context) -> str | None:
+    if _identity_choice(ctx, numbers=False):
+        return on_identity_changed(ctx)
     name = (ctx.text or "").strip()
     if not name:
         ask_name(ctx)
@@ -354,6 +382,8 @@ SKIP_WORDS = Keyword("ข้าม", "skip", "ไม่ระบุ", "-")
 
 
 def on_contact(ctx: Context) -> str | None:
+    if _identity_choice(ctx, numbers=False):
+        return on_identity_changed(ctx)
     if postback_data(ctx).get("action") == "c_skip" or SKIP_WORDS(ctx):
         ctx.data["contact"] = ""
     elif ctx.text and ctx.text.strip():
@@ -671,8 +701,8 @@ def _routes(state: str) -> list:
         "where": [(Postback("c_place"), on_where), (AnyText(), on_where)],
         "evidence": [(Postback("c_next"), on_evidence_done), (DONE_WORDS, on_evidence_done)],
         "identity": [(Postback("c_id"), on_identity), (AnyText(), on_identity)],
-        "name": [(AnyText(), on_name)],
-        "contact": [(Postback("c_skip"), on_contact), (AnyText(), on_contact)],
+        "name": [(Postback("c_id"), on_identity_changed), (AnyText(), on_name)],
+        "contact": [(Postback("c_skip"), on_contact), (Postback("c_id"), on_identity_changed), (AnyText(), on_contact)],
         "summary": [(Postback("c_submit"), on_submit), (Keyword("ยืนยัน", "ยืนยันส่ง", "ส่ง", "send", "confirm", "submit"),
                                                         on_submit),
                     (Postback("c_edit"), on_edit), (Keyword("แก้ไข", "edit", "แก้"), on_edit),

@@ -478,7 +478,7 @@ STEP_QUESTIONS = {
     "evidence": ("c_evidence_question", ["action=c_next", "action=cancel"]),
     "identity": ("c_identity_question", ["action=c_id&v=anonymous", "action=c_id&v=confidential",
                                          "action=c_id&v=named", "action=cancel"]),
-    "name": ("c_name_question", ["action=cancel"]),
+    "name": ("c_name_question", ["action=c_id&v=anonymous", "action=cancel"]),
     "contact": ("c_contact_question", ["action=c_skip", "action=cancel"]),
     "summary": ("c_summary", ["action=c_submit", "action=c_edit", "action=cancel"]),
 }
@@ -503,3 +503,57 @@ def test_a_sticker_at_any_step_gets_that_step_s_question_and_buttons(bot, servic
         assert len(quick) > 2 and quick[-1] == "action=cancel"
     assert draft(services, user)["state"] == step
     assert failures(services) == []
+
+
+@pytest.mark.parametrize("how", ["sticker"])
+def test_a_confidential_reporter_can_still_switch_to_anonymous_at_the_name(bot, services, how):
+    user = new_user()
+    bot.follow(user)
+    to_step(bot, user, "name")
+    if how == "sticker":
+        sticker(bot, user)
+    else:
+        bot.send(user, "message", message={"type": "location", "id": "5", "latitude": 13.7, "longitude": 100.5})
+    assert "ชื่อ-นามสกุล" in bot.last_text(user)  # the name question again, not the identity question
+    assert "ต้องการเปิดเผยตัวตนแบบใด" not in bot.last_text(user)
+    bot.postback(user, "action=c_id&v=anonymous")
+    assert "ตรวจสอบก่อนส่ง" in bot.last_text(user) and "ตัวตน: ไม่เปิดเผยตัวตน" in bot.last_text(user)
+    bot.postback(user, "action=c_submit")
+    with services.db.Session() as s:
+        c = s.scalar(select(Complaint))
+        assert c.identity == "anonymous" and c.reporter_enc is None and c.reporter_line_enc is None
+    assert who_holds(services, user) == ["line_users"]
+    assert failures(services) == []
+
+
+@pytest.mark.parametrize("step,words", [("name", "ไม่เปิดเผยตัวตน"), ("name", "ไม่ระบุตัวตนครับ"),
+                                        ("name", "anonymous"), ("contact", "ไม่เปิดเผยตัวตน"),
+                                        ("contact", "Anonymous")])
+def test_identity_words_typed_at_the_name_or_contact_are_a_choice_not_a_name(bot, services, step, words):
+    user = new_user()
+    bot.follow(user)
+    to_step(bot, user, step)
+    bot.text(user, words)
+    assert "ตรวจสอบก่อนส่ง" in bot.last_text(user) and "ตัวตน: ไม่เปิดเผยตัวตน" in bot.last_text(user)
+    assert "สมศรี" not in bot.last_text(user)
+    bot.text(user, "ยืนยันส่ง")
+    with services.db.Session() as s:
+        c = s.scalar(select(Complaint))
+        assert c.identity == "anonymous" and c.reporter_enc is None and c.reporter_line_enc is None
+    assert who_holds(services, user) == ["line_users"]
+    assert who_holds(services, "สมศรี") == []
+
+
+def test_typing_another_identity_at_the_name_switches_to_it(bot, services):
+    user = new_user()
+    to_step(bot, user, "name")  # confidential
+    bot.text(user, "เปิดเผยชื่อ")
+    assert "เปิดเผยชื่อ" in bot.texts(user)[-2] and "ชื่อ-นามสกุล" in bot.last_text(user)
+    bot.text(user, "สมศรี มีสุข")
+    bot.text(user, "ข้าม")
+    assert "ตัวตน: เปิดเผยชื่อ — สมศรี มีสุข" in bot.last_text(user)
+    bot.postback(user, "action=c_submit")
+    with services.db.Session() as s:
+        c = s.scalar(select(Complaint))
+        assert c.identity == "named"
+        assert json.loads(services.cipher.decrypt(c.reporter_enc)) == {"name": "สมศรี มีสุข", "contact": ""}
