@@ -270,25 +270,37 @@ def on_evidence_done(ctx: Context) -> str | None:
     return next_step(ctx, "identity")
 
 
+def _media_answer(ctx: Context, text: str) -> str | None:
+    """Answer a photo, file or location: with the step's own way on. Only the description and
+    evidence steps have a "done" button; any other step asks its question again."""
+    at = ctx.data.get("_at") or "kind"
+    if at in ("description", "evidence"):
+        done = "c_no_more_evidence" if at == "evidence" else "c_done"
+        ctx.reply(text_message(text, [*_quick(ctx, (done, "action=c_next")), _cancel_item(ctx)]))
+        return STAY
+    ctx.reply(text_message(text))
+    if at == "summary":
+        return to_summary(ctx)  # with the new count
+    ASKS[at](ctx)
+    return STAY
+
+
 def on_media(ctx: Context) -> str | None:
     """A photo, video, audio, file or location at any step of the report: kept as evidence."""
     token = ctx.data.get("draft_token")
     if not token:
+        reprompt(ctx)
         return STAY
     count = len(cases.draft_evidence(ctx.session, token))
-    done_quick = [*_quick(ctx, ("c_no_more_evidence" if ctx.data.get("_at") == "evidence" else "c_done",
-                                "action=c_next")), _cancel_item(ctx)]
     if count >= evidence.MAX_FILES:
-        ctx.reply(text_message(ctx.t("c_evidence_full", files=evidence.MAX_FILES), done_quick))
-        return STAY
+        return _media_answer(ctx, ctx.t("c_evidence_full", files=evidence.MAX_FILES))
     mid = ctx.message.get("id")
     key = cases.message_key(ctx.cipher, ctx.office_id, mid) if isinstance(mid, str) else None
     mtype = ctx.message.get("type")
     if mtype == "location":
         lat, lng = ctx.message.get("latitude"), ctx.message.get("longitude")
         if not isinstance(lat, int | float) or not isinstance(lng, int | float):
-            ctx.reply(text_message(ctx.t("c_evidence_broken"), done_quick))
-            return STAY
+            return _media_answer(ctx, ctx.t("c_evidence_broken"))
         address = ctx.message.get("address") if isinstance(ctx.message.get("address"), str) else None
         cases.add_draft_evidence(ctx.session, ctx.office_id, token, key, kind="location",
                                  latitude=float(lat), longitude=float(lng), address=address)
@@ -296,13 +308,13 @@ def on_media(ctx: Context) -> str | None:
         got = ctx.prepared.get("evidence")
         if got is None:
             reason = ctx.prepared.get("evidence_error", "broken")
-            ctx.reply(text_message(ctx.t(f"c_evidence_{reason}", mb=evidence.MAX_BYTES // 2**20), done_quick))
-            return STAY
+            return _media_answer(ctx, ctx.t(f"c_evidence_{reason}", mb=evidence.MAX_BYTES // 2**20))
         cases.add_draft_evidence(ctx.session, ctx.office_id, token, key, kind=got.kind,
                                  content_type=got.content_type, data=got.data, sha256=got.sha256,
                                  filename=got.filename)
-    ctx.reply(text_message(ctx.t("c_evidence_ok", count=count + 1), done_quick))
-    return STAY
+    key = {"evidence": "c_evidence_ok", "description": "c_evidence_ok_describe"}.get(ctx.data.get("_at") or "",
+                                                                                  "c_evidence_ok_early")
+    return _media_answer(ctx, ctx.t(key, count=count + 1))
 
 
 def ask_identity(ctx: Context) -> None:

@@ -505,7 +505,7 @@ def test_a_sticker_at_any_step_gets_that_step_s_question_and_buttons(bot, servic
     assert failures(services) == []
 
 
-@pytest.mark.parametrize("how", ["sticker"])
+@pytest.mark.parametrize("how", ["sticker", "location"])
 def test_a_confidential_reporter_can_still_switch_to_anonymous_at_the_name(bot, services, how):
     user = new_user()
     bot.follow(user)
@@ -557,3 +557,35 @@ def test_typing_another_identity_at_the_name_switches_to_it(bot, services):
         c = s.scalar(select(Complaint))
         assert c.identity == "named"
         assert json.loads(services.cipher.decrypt(c.reporter_enc)) == {"name": "สมศรี มีสุข", "contact": ""}
+
+
+@pytest.mark.parametrize("step", ["kind", "category", "when", "where", "identity", "name", "contact", "summary"])
+def test_a_photo_before_the_evidence_step_is_kept_and_the_step_goes_on_without_dead_buttons(bot, services, step):
+    from handlers.i18n import t
+
+    user = new_user()
+    to_step(bot, user, step)
+    image_message(bot, user, jpeg_with_gps())
+    texts = bot.texts(user)
+    assert "ได้รับหลักฐานแล้ว (1 รายการ)" in texts[-2]
+    assert "action=c_next" not in last_quick(bot, user)  # nothing that would do nothing here
+    first_line = t(STEP_QUESTIONS[step][0], "th", office="x", files=10, mb=20, choices="", category="",
+                   description="", when="", where="", evidence="", identity="", s="").split("\n")[0][:30]
+    assert texts[-1].startswith(first_line), texts[-1]
+    if step == "summary":
+        assert "หลักฐาน: 1 รายการ" in texts[-1]
+    assert draft(services, user)["state"] == step
+    with services.db.Session() as s:
+        assert len(s.scalars(select(ComplaintEvidence)).all()) == 1
+    assert failures(services) == []
+
+
+def test_a_photo_while_describing_offers_a_done_button_that_works(bot, services):
+    user = new_user()
+    to_step(bot, user, "description")
+    image_message(bot, user, jpeg_with_gps())
+    assert "ได้รับหลักฐานแล้ว (1 รายการ)" in bot.last_text(user) and "เสร็จแล้ว" in bot.last_text(user)
+    assert last_quick(bot, user) == ["action=c_next", "action=cancel"]
+    bot.text(user, "เรียกเงินที่เคาน์เตอร์")
+    bot.postback(user, "action=c_next")
+    assert "เกิดขึ้นเมื่อใด" in bot.last_text(user)
