@@ -23,7 +23,7 @@ from datetime import date, timedelta
 
 from sqlalchemy import select
 
-from bot.thaidate import be_date, be_datetime, parse_thai_date
+from bot.thaidate import BANGKOK, be_date, be_datetime, parse_thai_date
 from complaints import cases, catalog, evidence, officers, receipts
 from handlers.context import Context, text_message
 from handlers.conversation import (
@@ -202,15 +202,25 @@ def on_description_done(ctx: Context) -> str | None:
     return next_step(ctx, "when")
 
 
-def ask_when(ctx: Context) -> None:
-    today = utcnow().date().isoformat()
+def _today() -> date:
+    """Today where the reporters are (the date picker and typed dates are Bangkok days)."""
+    return utcnow().astimezone(BANGKOK).date()
+
+
+def _when_quick(ctx: Context) -> list[dict]:
     picker = {"type": "action", "action": {"type": "datetimepicker", "label": ctx.t("c_pick_date")[:20],
-                                           "data": "action=c_when&v=date", "mode": "date", "max": today}}
-    ctx.reply(text_message(ctx.t("c_when_question"),
-                           [picker, *_quick(ctx, ("c_unsure", "action=c_when&v=unsure")), _cancel_item(ctx)]))
+                                           "data": "action=c_when&v=date", "mode": "date",
+                                           "max": _today().isoformat()}}
+    return [picker, *_quick(ctx, ("c_unsure", "action=c_when&v=unsure")), _cancel_item(ctx)]
+
+
+def ask_when(ctx: Context) -> None:
+    ctx.reply(text_message(ctx.t("c_when_question"), _when_quick(ctx)))
 
 
 UNSURE_WORDS = Keyword("ไม่แน่ใจ", "ไม่ทราบ", "ไม่รู้", "จำไม่ได้", "unsure", "not sure", "don't know", "dont know")
+
+
 def on_when(ctx: Context) -> str | None:
     choice = _choice(ctx, "c_when")
     if choice == "date":
@@ -222,12 +232,18 @@ def on_when(ctx: Context) -> str | None:
         if d is None:
             ask_when(ctx)
             return STAY
+        if d > _today():  # the picker's max is today, but a stale or forged postback is not bound by it
+            ctx.reply(text_message(ctx.t("c_when_future"), _when_quick(ctx)))
+            return STAY
         ctx.data["occurred_on"], ctx.data["occurred_text"] = d.isoformat(), None
     elif choice == "unsure" or UNSURE_WORDS(ctx):
         ctx.data["occurred_on"], ctx.data["occurred_text"] = None, "unsure"
     elif ctx.text is not None and ctx.text.strip():
         d = parse_thai_date(ctx.text)
-        if d is not None and d <= utcnow().date() + timedelta(days=1):
+        if d is not None and d > _today():
+            ctx.reply(text_message(ctx.t("c_when_future"), _when_quick(ctx)))
+            return STAY
+        if d is not None:
             ctx.data["occurred_on"], ctx.data["occurred_text"] = d.isoformat(), None
         else:
             ctx.data["occurred_on"], ctx.data["occurred_text"] = None, ctx.text.strip()[:200]

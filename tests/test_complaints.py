@@ -589,3 +589,21 @@ def test_a_photo_while_describing_offers_a_done_button_that_works(bot, services)
     bot.text(user, "เรียกเงินที่เคาน์เตอร์")
     bot.postback(user, "action=c_next")
     assert "เกิดขึ้นเมื่อใด" in bot.last_text(user)
+
+
+@pytest.mark.parametrize("answer", [("postback", "2030-01-01"), ("text", "01/01/2573"), ("text", "1/1/2030")])
+def test_a_future_date_is_refused_whether_picked_or_typed(bot, services, answer):
+    user = new_user()
+    to_step(bot, user, "when")
+    kind, value = answer
+    if kind == "postback":
+        bot.postback(user, "action=c_when&v=date", params={"date": value})
+    else:
+        bot.text(user, value)
+    assert "ยังมาไม่ถึง" in bot.last_text(user)
+    assert last_quick(bot, user) == ["datetimepicker", "action=c_when&v=unsure", "action=cancel"]
+    assert draft(services, user)["state"] == "when"
+    assert "occurred_on" not in draft(services, user) and "occurred_text" not in draft(services, user)
+    bot.postback(user, "action=c_when&v=date", params={"date": "2026-11-01"})
+    assert "ฝ่ายหรืองานบริการใด" in bot.last_text(user)
+    assert draft(services, user)["occurred_on"] == "2026-11-01"
