@@ -175,11 +175,14 @@ DONE_WORDS = Keyword("เสร็จ", "เสร็จแล้ว", "done", "
 
 
 def _texts(ctx: Context) -> list[str]:
-    return [v["text"] for v in (ctx.data.get("_messages") or {}).values() if isinstance(v, dict) and "text" in v]
+    return cases.description_parts(ctx.data)
 
 
 def on_description_text(ctx: Context) -> str | None:
     text = ctx.text or ""
+    if not normalize(text, particles=False):  # blank: nothing described
+        ask_description(ctx)
+        return STAY
     if len(text) > cases.TEXT_MAX:
         ctx.say("c_text_too_long", max=f"{cases.TEXT_MAX:,}")
         return STAY
@@ -196,7 +199,7 @@ def on_description_text(ctx: Context) -> str | None:
 
 
 def on_description_done(ctx: Context) -> str | None:
-    if not _texts(ctx):
+    if not cases.has_description(ctx.data):
         ctx.say("c_need_text")
         return STAY
     return next_step(ctx, "when")
@@ -430,8 +433,35 @@ def _when_text(ctx: Context) -> str:
     return str(ctx.data["occurred_text"])
 
 
+def _missing(data: dict) -> str | None:
+    """The first part of the draft that a submit would lack (an answer the person unsent)."""
+    if not cases.has_description(data):
+        return "description"
+    if data.get("identity") not in catalog.IDENTITIES:
+        return "identity"
+    return None
+
+
+def _ask_again(ctx: Context, part: str) -> str:
+    """Say what went missing and ask for it; answered, it leads back to the summary."""
+    ctx.say(f"c_removed_{part}")
+    ctx.data["_editing"] = part
+    ctx.data["_at"] = part
+    ASKS[part](ctx)
+    return part
+
+
 def to_summary(ctx: Context) -> str:
     ctx.data.pop("_editing", None)
+    missing = _missing(ctx.data)
+    if missing is not None:
+        return _ask_again(ctx, missing)
+    ctx.reply(_summary_message(ctx))
+    ctx.data["_at"] = "summary"
+    return "summary"
+
+
+def _summary_message(ctx: Context) -> dict:
     texts = _texts(ctx)
     description = "\n".join(texts)
     if len(description) > 600:
@@ -443,10 +473,8 @@ def to_summary(ctx: Context) -> str:
     summary = ctx.t("c_summary", category=catalog.category_label(ctx.data.get("category", "other"), ctx.lang),
                     description=description, when=_when_text(ctx),
                     where=ctx.data.get("place") or ctx.t("c_unknown"), evidence=n_evidence, identity=ident)
-    ctx.reply(text_message(summary, [*_quick(ctx, ("c_confirm", "action=c_submit"), ("c_edit", "action=c_edit")),
-                                     _cancel_item(ctx)]))
-    ctx.data["_at"] = "summary"
-    return "summary"
+    return text_message(summary, [*_quick(ctx, ("c_confirm", "action=c_submit"), ("c_edit", "action=c_edit")),
+                                  _cancel_item(ctx)])
 
 
 # Every state but the summary, with its question (asked again, buttons and all, by ``reprompt``).
@@ -492,9 +520,16 @@ def on_edit_part(ctx: Context) -> str | None:
 
 def on_submit(ctx: Context) -> str | None:
     draft = ctx.data
+    missing = _missing(draft)
+    if missing is not None:  # e.g. the description was unsent after the summary was shown
+        return _ask_again(ctx, missing)
     identity = draft.get("identity")
-    done = cases.submit(ctx.session, ctx.office_id, draft, ctx.cipher,
-                        ctx.user_id if identity in ("confidential", "named") else None)
+    try:
+        done = cases.submit(ctx.session, ctx.office_id, draft, ctx.cipher,
+                            ctx.user_id if identity in ("confidential", "named") else None)
+    except cases.CaseError as exc:  # (``_missing`` should have caught it): an answer, never a failed event
+        log.warning("draft refused at submit", extra={"reason": str(exc)})
+        return to_summary(ctx)
     category = done.complaint.category
     for target in officers.alert_targets(ctx.session, ctx.office_id, ctx.cipher):
         ctx.push(target, text_message(officers.new_case_text(category)))
@@ -510,11 +545,16 @@ def on_submit(ctx: Context) -> str | None:
 def reprompt(ctx: Context) -> None:
     """A message no route of the current step wanted: the step's question again, with its buttons."""
     at = ctx.data.get("_at") or "kind"  # (a draft started before "_at" was set at the first step)
+    missing = _missing(ctx.data) if at == "summary" else None
+    if missing is not None:  # something was unsent at the summary: a reprompt cannot change step, a button can
+        ctx.reply(text_message(ctx.t(f"c_removed_{missing}") + "\n" + ctx.t("c_answer_again_hint"), [
+            ctx.quick_postback(ctx.t("c_answer_again"), f"action=c_editpart&v={missing}"), _cancel_item(ctx)]))
+        return
     ctx.say("c_reprompt")
     if at in ASKS:
         ASKS[at](ctx)
     elif at == "summary":
-        to_summary(ctx)
+        ctx.reply(_summary_message(ctx))
 
 
 def on_exit(ctx: Context) -> None:

@@ -607,3 +607,61 @@ def test_a_future_date_is_refused_whether_picked_or_typed(bot, services, answer)
     bot.postback(user, "action=c_when&v=date", params={"date": "2026-11-01"})
     assert "ฝ่ายหรืองานบริการใด" in bot.last_text(user)
     assert draft(services, user)["occurred_on"] == "2026-11-01"
+
+
+def test_submitting_after_unsending_the_description_asks_for_it_again(bot, services):
+    user = new_user()
+    typed = to_step(bot, user, "summary", identity="anonymous")
+    unsend(bot, user, typed["description"])
+    bot.postback(user, "action=c_submit")
+    texts = bot.texts(user)
+    assert "ยกเลิกข้อความที่เล่าเหตุการณ์" in texts[-2] and "พิมพ์เล่าเหตุการณ์อีกครั้ง" in texts[-2]
+    assert "เล่าเหตุการณ์ที่พบ" in texts[-1] and "action=c_next" in last_quick(bot, user)
+    assert failures(services) == []
+    assert draft(services, user)["state"] == "description"
+    bot.text(user, "   ")  # blank is not a description
+    assert "เล่าเหตุการณ์ที่พบ" in bot.last_text(user)
+    bot.text(user, "เล่าใหม่: ขอเงินใต้โต๊ะ")
+    bot.text(user, "เสร็จแล้ว")
+    assert "ตรวจสอบก่อนส่ง" in bot.last_text(user) and "เล่าใหม่" in bot.last_text(user)  # back to the summary
+    bot.postback(user, "action=c_submit")
+    assert CODE.search(" ".join(bot.texts(user)[-3:]))
+    with services.db.Session() as s:
+        assert s.scalar(select(Complaint.description)) == "เล่าใหม่: ขอเงินใต้โต๊ะ"
+    assert failures(services) == []
+
+
+def test_a_sticker_at_the_summary_after_unsending_the_description_offers_to_write_it_again(bot, services):
+    user = new_user()
+    bot.text(user, "English")
+    typed = to_step(bot, user, "evidence")
+    bot.postback(user, "action=c_next")
+    bot.postback(user, "action=c_id&v=anonymous")
+    assert "Check before sending" in bot.last_text(user)
+    unsend(bot, user, typed["description"])
+    sticker(bot, user)
+    assert "unsent the messages describing what happened" in bot.last_text(user)
+    assert last_quick(bot, user) == ["action=c_editpart&v=description", "action=cancel"]
+    bot.postback(user, "action=c_editpart&v=description")
+    assert "Tell us what happened" in bot.last_text(user)
+    bot.text(user, "typed again")
+    bot.postback(user, "action=c_next")
+    assert "Check before sending" in bot.last_text(user)
+    bot.text(user, "send")
+    with services.db.Session() as s:
+        assert s.scalar(select(Complaint.description)) == "typed again"
+    assert failures(services) == []
+
+
+def test_submitting_in_english_after_unsending_the_description(bot, services):
+    user = new_user()
+    bot.text(user, "English")
+    typed = to_step(bot, user, "evidence")
+    bot.postback(user, "action=c_next")
+    bot.postback(user, "action=c_id&v=anonymous")
+    unsend(bot, user, typed["description"])
+    bot.postback(user, "action=c_submit")
+    assert "unsent the messages describing what happened" in bot.texts(user)[-2]
+    assert "type what happened again" in bot.texts(user)[-2]
+    assert "Tell us what happened" in bot.last_text(user)
+    assert failures(services) == []
