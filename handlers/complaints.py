@@ -69,6 +69,33 @@ def _choice(ctx: Context, action: str) -> str | None:
     return data.get("v") if data.get("action") == action else None
 
 
+def _set(ctx: Context, **answers: object) -> None:
+    """Keep answers in the draft. A typed one is remembered under its message's id ("_answers"), so
+    that unsending the message erases it (``on_unsend``); an answer given again replaces the old one
+    and the old message's link to it."""
+    _unlink(ctx, *answers)
+    ctx.data.update(answers)
+    mid = ctx.message.get("id")
+    if ctx.text is not None and isinstance(mid, str):
+        ctx.data.setdefault("_answers", {})[mid] = list(answers)
+
+
+def _drop(ctx: Context, *fields: str) -> None:
+    _unlink(ctx, *fields)
+    for f in fields:
+        ctx.data.pop(f, None)
+
+
+def _unlink(ctx: Context, *fields: str) -> None:
+    answers = ctx.data.get("_answers") or {}
+    for mid, held in list(answers.items()):
+        rest = [f for f in held if f not in fields]
+        if rest:
+            answers[mid] = rest
+        else:
+            del answers[mid]
+
+
 def _number(ctx: Context) -> int | None:
     if ctx.text is None:
         return None
@@ -162,7 +189,7 @@ def on_category(ctx: Context) -> str | None:
     if chosen not in ids:
         ask_category(ctx)
         return STAY
-    ctx.data["category"] = chosen
+    _set(ctx, category=chosen)
     return next_step(ctx, "description")
 
 
@@ -238,18 +265,18 @@ def on_when(ctx: Context) -> str | None:
         if d > _today():  # the picker's max is today, but a stale or forged postback is not bound by it
             ctx.reply(text_message(ctx.t("c_when_future"), _when_quick(ctx)))
             return STAY
-        ctx.data["occurred_on"], ctx.data["occurred_text"] = d.isoformat(), None
+        _set(ctx, occurred_on=d.isoformat(), occurred_text=None)
     elif choice == "unsure" or UNSURE_WORDS(ctx):
-        ctx.data["occurred_on"], ctx.data["occurred_text"] = None, "unsure"
+        _set(ctx, occurred_on=None, occurred_text="unsure")
     elif ctx.text is not None and ctx.text.strip():
         d = parse_thai_date(ctx.text)
         if d is not None and d > _today():
             ctx.reply(text_message(ctx.t("c_when_future"), _when_quick(ctx)))
             return STAY
         if d is not None:
-            ctx.data["occurred_on"], ctx.data["occurred_text"] = d.isoformat(), None
+            _set(ctx, occurred_on=d.isoformat(), occurred_text=None)
         else:
-            ctx.data["occurred_on"], ctx.data["occurred_text"] = None, ctx.text.strip()[:200]
+            _set(ctx, occurred_on=None, occurred_text=ctx.text.strip()[:200])
     else:
         ask_when(ctx)
         return STAY
@@ -266,14 +293,14 @@ def ask_where(ctx: Context) -> None:
 def on_where(ctx: Context) -> str | None:
     choice = _choice(ctx, "c_place")
     if choice == "unknown" or (choice is None and UNSURE_WORDS(ctx)):
-        ctx.data["place"] = None
+        _set(ctx, place=None)
     elif choice is not None and choice.isdecimal() and int(choice) < len(catalog.PLACES):
-        ctx.data["place"] = catalog.PLACES[int(choice)][0]
+        _set(ctx, place=catalog.PLACES[int(choice)][0])
     elif ctx.text is not None and ctx.text.strip():
         typed = normalize(ctx.text)
         known = next((p[0] for p in catalog.PLACES if typed in (normalize(p[0]), normalize(p[1]),
                                                                 normalize(p[0].removeprefix("ฝ่าย")))), None)
-        ctx.data["place"] = known or ctx.text.strip()[:200]
+        _set(ctx, place=known or ctx.text.strip()[:200])
     else:
         ask_where(ctx)
         return STAY
@@ -372,10 +399,9 @@ def on_identity(ctx: Context) -> str | None:
 
 
 def _set_identity(ctx: Context, choice: str) -> str:
-    ctx.data["identity"] = choice
+    _set(ctx, identity=choice)
     if choice == "anonymous":  # nothing that points to the person: no name, no contact (nor, at submit, LINE ID)
-        ctx.data.pop("name", None)
-        ctx.data.pop("contact", None)
+        _drop(ctx, "name", "contact")
         return to_summary(ctx)
     return next_step(ctx, "name")
 
@@ -401,7 +427,7 @@ def on_name(ctx: Context) -> str | None:
     if not name:
         ask_name(ctx)
         return STAY
-    ctx.data["name"] = name[:200]
+    _set(ctx, name=name[:200])
     return next_step(ctx, "contact")
 
 
@@ -416,9 +442,9 @@ def on_contact(ctx: Context) -> str | None:
     if _identity_choice(ctx, numbers=False):
         return on_identity_changed(ctx)
     if postback_data(ctx).get("action") == "c_skip" or SKIP_WORDS(ctx):
-        ctx.data["contact"] = ""
+        _set(ctx, contact="")
     elif ctx.text and ctx.text.strip():
-        ctx.data["contact"] = ctx.text.strip()[:200]
+        _set(ctx, contact=ctx.text.strip()[:200])
     else:
         ask_contact(ctx)
         return STAY
@@ -434,11 +460,23 @@ def _when_text(ctx: Context) -> str:
 
 
 def _missing(data: dict) -> str | None:
-    """The first part of the draft that a submit would lack (an answer the person unsent)."""
+    """The first part of the draft without an answer: one the person unsent (or one a submit would
+    refuse). "Not sure", "don't know" and "skip" are answers; an unsent answer is none."""
+    if not data.get("category"):
+        return "category"
     if not cases.has_description(data):
         return "description"
-    if data.get("identity") not in catalog.IDENTITIES:
+    if "occurred_on" not in data and "occurred_text" not in data:
+        return "when"
+    if "place" not in data:
+        return "where"
+    identity = data.get("identity")
+    if identity not in catalog.IDENTITIES:
         return "identity"
+    if identity != "anonymous" and not data.get("name"):
+        return "name"
+    if identity != "anonymous" and "contact" not in data:
+        return "contact"
     return None
 
 
@@ -508,7 +546,7 @@ def on_edit(ctx: Context) -> str | None:
 
 def on_edit_part(ctx: Context) -> str | None:
     part = _choice(ctx, "c_editpart")
-    if part not in EDIT_PARTS:
+    if part not in EDIT_PARTS and part not in PART_OF:  # (name and contact: "answer again" after an unsend)
         return on_edit(ctx)
     if part == "description":  # rewritten from scratch
         ctx.data["_messages"] = {}
@@ -717,8 +755,22 @@ def link_officer(ctx: Context) -> None:
 
 
 def on_unsend(ctx: Context, message_id: str) -> None:
-    """The person unsent a photo or file of a draft: it is deleted (texts are erased by the engine)."""
+    """The person unsent a message of a draft: a photo or file is deleted, a typed answer (date,
+    place, name, contact, a typed choice) is erased from the draft and asked for again before the
+    report can be sent. (Description texts are erased by the dispatcher, from "_messages".)"""
     cases.forget_message(ctx.session, ctx.office_id, cases.message_key(ctx.cipher, ctx.office_id, message_id))
+    if ctx.user_id is None:
+        return
+    state = ctx.session.scalar(select(ConversationState).where(ConversationState.office_id == ctx.office_id,
+                                                               ConversationState.line_user_id == ctx.user_id))
+    answers = ((state.data or {}).get("_answers") or {}) if state is not None and state.conversation == NAME else {}
+    if message_id not in answers:
+        return
+    data = dict(state.data)
+    data["_answers"] = {mid: fields for mid, fields in answers.items() if mid != message_id}
+    for field in answers[message_id]:
+        data.pop(field, None)
+    state.data = data
 
 
 def prepare_evidence(event: dict, office_id: int, line, session) -> dict:

@@ -665,3 +665,50 @@ def test_submitting_in_english_after_unsending_the_description(bot, services):
     assert "type what happened again" in bot.texts(user)[-2]
     assert "Tell us what happened" in bot.last_text(user)
     assert failures(services) == []
+
+
+def test_unsent_answers_are_erased_and_asked_for_again_before_sending(bot, services):
+    user = new_user()
+    typed = to_step(bot, user, "summary")
+    for part in ("when", "where", "name", "contact"):
+        unsend(bot, user, typed[part])
+    stored = json.dumps(draft(services, user), ensure_ascii=False)
+    for gone in ("15/11/2569", "2026-11-15", "จุดบริการด่วนหน้าตลาด", "สมศรี", "0812223333"):
+        assert gone not in stored, gone
+    bot.postback(user, "action=c_submit")
+    assert "วันเวลาที่เกิดเหตุ" in bot.texts(user)[-2] and "เกิดขึ้นเมื่อใด" in bot.last_text(user)
+    bot.text(user, "ไม่แน่ใจ")
+    assert "ฝ่ายหรือสถานที่" in bot.texts(user)[-2] and "ฝ่ายหรืองานบริการใด" in bot.last_text(user)
+    bot.postback(user, "action=c_place&v=unknown")
+    assert "ชื่อของคุณ" in bot.texts(user)[-2] and "ชื่อ-นามสกุล" in bot.last_text(user)
+    bot.text(user, "นางสาวใหม่ ชื่อจริง")
+    assert "ช่องทางติดต่อ" in bot.texts(user)[-2] and "เบอร์โทรศัพท์" in bot.last_text(user)
+    bot.postback(user, "action=c_skip")
+    summary = bot.last_text(user)
+    assert "ตรวจสอบก่อนส่ง" in summary and "เมื่อ: ไม่แน่ใจ" in summary and "ที่: ไม่ทราบ" in summary
+    assert "นางสาวใหม่ ชื่อจริง" in summary
+    bot.postback(user, "action=c_submit")
+    with services.db.Session() as s:
+        c = s.scalar(select(Complaint))
+        assert (c.occurred_on, c.occurred_text, c.place) == (None, "unsure", None)
+        assert json.loads(services.cipher.decrypt(c.reporter_enc)) == {"name": "นางสาวใหม่ ชื่อจริง", "contact": ""}
+    for gone in ("จุดบริการด่วนหน้าตลาด", "สมศรี", "0812223333"):
+        assert who_holds(services, gone) == [], gone
+    assert failures(services) == []
+
+
+def test_an_unsent_answer_of_an_anonymous_report_leaves_nothing_behind(bot, services):
+    user = new_user()
+    bot.follow(user)
+    typed = to_step(bot, user, "summary", identity="anonymous")
+    unsend(bot, user, typed["where"])
+    bot.text(user, "ยืนยัน")
+    assert "ฝ่ายหรือสถานที่" in bot.texts(user)[-2]
+    bot.text(user, "ฝ่ายโยธา")
+    assert "ตรวจสอบก่อนส่ง" in bot.last_text(user) and "ที่: ฝ่ายโยธา" in bot.last_text(user)
+    bot.text(user, "ยืนยัน")
+    with services.db.Session() as s:
+        c = s.scalar(select(Complaint))
+        assert c.identity == "anonymous" and c.place == "ฝ่ายโยธา" and c.reporter_line_enc is None
+    assert who_holds(services, user) == ["line_users"]
+    assert who_holds(services, "จุดบริการด่วนหน้าตลาด") == []
