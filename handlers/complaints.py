@@ -213,8 +213,14 @@ def on_description_text(ctx: Context) -> str | None:
     if len(text) > cases.TEXT_MAX:
         ctx.say("c_text_too_long", max=f"{cases.TEXT_MAX:,}")
         return STAY
-    if sum(len(t) for t in _texts(ctx)) + len(text) > cases.DESCRIPTION_MAX:
-        ctx.say("c_text_full", max=f"{cases.DESCRIPTION_MAX:,}", quick=_quick(ctx, ("c_done", "action=c_next")))
+    # Counted as cases.submit joins them, separators and all, so that nothing is cut there.
+    texts = _texts(ctx)
+    used = len(cases.DESCRIPTION_SEPARATOR.join(texts))
+    sep = len(cases.DESCRIPTION_SEPARATOR) if texts else 0
+    if used + sep + len(text) > cases.DESCRIPTION_MAX:
+        ctx.say("c_text_full", max=f"{cases.DESCRIPTION_MAX:,}", length=f"{len(text):,}",
+                left=f"{max(0, cases.DESCRIPTION_MAX - used - sep):,}",
+                quick=[*_quick(ctx, ("c_done", "action=c_next")), _cancel_item(ctx)])
         return STAY
     if isinstance(ctx.message.get("id"), str):
         ctx.remember_message({"text": text})
@@ -562,6 +568,8 @@ def on_submit(ctx: Context) -> str | None:
     if missing is not None:  # e.g. the description was unsent after the summary was shown
         return _ask_again(ctx, missing)
     identity = draft.get("identity")
+    # (a draft written before the limit counted the separators may be a little over it)
+    cut = len(cases.DESCRIPTION_SEPARATOR.join(cases.description_parts(draft))) - cases.DESCRIPTION_MAX
     try:
         done = cases.submit(ctx.session, ctx.office_id, draft, ctx.cipher,
                             ctx.user_id if identity in ("confidential", "named") else None)
@@ -571,6 +579,8 @@ def on_submit(ctx: Context) -> str | None:
     category = done.complaint.category
     for target in officers.alert_targets(ctx.session, ctx.office_id, ctx.cipher):
         ctx.push(target, text_message(officers.new_case_text(category)))
+    if cut > 0:
+        ctx.say("c_text_cut", max=f"{cases.DESCRIPTION_MAX:,}", cut=f"{cut:,}")
     ctx.reply(text_message(ctx.t("c_receipt", code=done.code)))
     ctx.reply(text_message(ctx.t("c_receipt_anonymous" if identity == "anonymous" else "c_receipt_named")))
     ctx.reply(text_message(ctx.t("c_protection"), [

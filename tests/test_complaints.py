@@ -712,3 +712,40 @@ def test_an_unsent_answer_of_an_anonymous_report_leaves_nothing_behind(bot, serv
         assert c.identity == "anonymous" and c.place == "ฝ่ายโยธา" and c.reporter_line_enc is None
     assert who_holds(services, user) == ["line_users"]
     assert who_holds(services, "จุดบริการด่วนหน้าตลาด") == []
+
+
+def test_a_full_description_is_kept_whole_and_what_does_not_fit_is_refused_out_loud(bot, services):
+    user = new_user()
+    to_step(bot, user, "description")
+    sep = len("\n\n")
+    part = (cases.DESCRIPTION_MAX - 2 * sep) // 3
+    assert 3 * part + 2 * sep == cases.DESCRIPTION_MAX
+    parts = [c * part for c in "กขค"]
+    for p in parts:
+        bot.text(user, p)
+    assert "3 ข้อความ" in bot.last_text(user)
+    bot.text(user, "ง")
+    assert "ไม่ได้บันทึก" in bot.last_text(user) and "10,000" in bot.last_text(user)
+    bot.text(user, "เสร็จแล้ว")
+    bot.postback(user, "action=c_when&v=unsure")
+    bot.postback(user, "action=c_place&v=unknown")
+    bot.postback(user, "action=c_next")
+    bot.postback(user, "action=c_id&v=anonymous")
+    bot.postback(user, "action=c_submit")
+    with services.db.Session() as s:
+        description = s.scalar(select(Complaint.description))
+    assert description == "\n\n".join(parts) and len(description) == cases.DESCRIPTION_MAX
+
+
+def test_a_description_cut_at_submit_is_said_so(bot, services):
+    user = new_user()
+    to_step(bot, user, "summary", identity="anonymous")
+    with services.db.session() as s:  # a draft from before the limit counted its separators
+        state = s.scalar(select(ConversationState))
+        data = dict(state.data)
+        data["_messages"] = {"a": {"text": "ก" * 5000}, "b": {"text": "ข" * 5000}}
+        state.data = data
+    bot.postback(user, "action=c_submit")
+    assert any("2 ตัวอักษร" in t and "ไม่ได้บันทึก" in t for t in bot.texts(user)[-4:])
+    with services.db.Session() as s:
+        assert len(s.scalar(select(Complaint.description))) == cases.DESCRIPTION_MAX
