@@ -96,6 +96,11 @@ def _unlink(ctx: Context, *fields: str) -> None:
             del answers[mid]
 
 
+def _s(n: int) -> str:
+    """The English plural ending for a count (Thai texts do without)."""
+    return "" if n == 1 else "s"
+
+
 def _number(ctx: Context) -> int | None:
     if ctx.text is None:
         return None
@@ -226,7 +231,8 @@ def on_description_text(ctx: Context) -> str | None:
         ctx.remember_message({"text": text})
     else:  # (LINE always sends an id; the fallback keeps the text anyway)
         ctx.data.setdefault("_messages", {})[f"x{len(ctx.data.get('_messages', {}))}"] = {"text": text}
-    ctx.reply(text_message(ctx.t("c_got_text", count=len(_texts(ctx))),
+    n = len(_texts(ctx))
+    ctx.reply(text_message(ctx.t("c_got_text", count=n, s=_s(n)),
                            [*_quick(ctx, ("c_done", "action=c_next")), _cancel_item(ctx)]))
     return STAY
 
@@ -366,7 +372,7 @@ def on_media(ctx: Context) -> str | None:
                                  filename=got.filename)
     key = {"evidence": "c_evidence_ok", "description": "c_evidence_ok_describe"}.get(ctx.data.get("_at") or "",
                                                                                   "c_evidence_ok_early")
-    return _media_answer(ctx, ctx.t(key, count=count + 1))
+    return _media_answer(ctx, ctx.t(key, count=count + 1, s=_s(count + 1)))
 
 
 def ask_identity(ctx: Context) -> None:
@@ -514,9 +520,11 @@ def _summary_message(ctx: Context) -> dict:
     ident = catalog.label(catalog.IDENTITIES, ctx.data.get("identity"), ctx.lang)
     if ctx.data.get("identity") != "anonymous" and ctx.data.get("name"):
         ident += f" — {ctx.data['name']}" + (f" ({ctx.data['contact']})" if ctx.data.get("contact") else "")
+    place = ctx.data.get("place")
     summary = ctx.t("c_summary", category=catalog.category_label(ctx.data.get("category", "other"), ctx.lang),
                     description=description, when=_when_text(ctx),
-                    where=ctx.data.get("place") or ctx.t("c_unknown"), evidence=n_evidence, identity=ident)
+                    where=catalog.place_label(place, ctx.lang) if place else ctx.t("c_unknown"),
+                    evidence=n_evidence, evidence_s=_s(n_evidence), identity=ident)
     return text_message(summary, [*_quick(ctx, ("c_confirm", "action=c_submit"), ("c_edit", "action=c_edit")),
                                   _cancel_item(ctx)])
 

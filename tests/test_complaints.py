@@ -749,3 +749,28 @@ def test_a_description_cut_at_submit_is_said_so(bot, services):
     assert any("2 ตัวอักษร" in t and "ไม่ได้บันทึก" in t for t in bot.texts(user)[-4:])
     with services.db.Session() as s:
         assert len(s.scalar(select(Complaint.description))) == cases.DESCRIPTION_MAX
+
+
+def test_the_english_summary_is_in_english_with_singulars(bot, services):
+    user = new_user()
+    bot.text(user, "English")
+    bot.text(user, "report")
+    bot.postback(user, "action=c_kind&v=corruption")
+    bot.postback(user, "action=c_cat&v=bribe")
+    bot.text(user, "asked for a fee")
+    assert "(1 message)" in bot.last_text(user)
+    bot.text(user, "at the counter")
+    assert "(2 messages)" in bot.last_text(user)
+    bot.postback(user, "action=c_next")
+    bot.postback(user, "action=c_when&v=unsure")
+    bot.postback(user, "action=c_place&v=1")
+    image_message(bot, user, jpeg_with_gps())
+    assert "(1 item)" in bot.last_text(user)
+    bot.postback(user, "action=c_next")
+    bot.postback(user, "action=c_id&v=anonymous")
+    summary = bot.last_text(user)
+    assert "Where: Registration" in summary and "ฝ่าย" not in summary
+    assert "Evidence: 1 item\n" in summary
+    bot.postback(user, "action=c_submit")
+    with services.db.Session() as s:
+        assert s.scalar(select(Complaint.place)) == "ฝ่ายทะเบียน"  # stored as the office writes it
