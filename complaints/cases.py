@@ -137,7 +137,6 @@ def has_description(draft: dict) -> bool:
     return bool(DESCRIPTION_SEPARATOR.join(description_parts(draft)).strip())
 
 
-
 @dataclass(frozen=True)
 class Submitted:
     complaint: Complaint

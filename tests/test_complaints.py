@@ -697,6 +697,27 @@ def test_unsent_answers_are_erased_and_asked_for_again_before_sending(bot, servi
     assert failures(services) == []
 
 
+def test_an_unsent_typed_identity_is_asked_again_and_anonymous_then_keeps_no_name(bot, services):
+    user = new_user()
+    bot.follow(user)
+    to_step(bot, user, "identity")
+    choice = bot.text(user, "ปกปิด")
+    bot.text(user, "สมศรี มีสุข")
+    bot.text(user, "0812223333")
+    assert "ตรวจสอบก่อนส่ง" in bot.last_text(user)
+    unsend(bot, user, choice)
+    bot.postback(user, "action=c_submit")
+    assert "วิธีเปิดเผยตัวตน" in bot.texts(user)[-2] and "ต้องการเปิดเผยตัวตนแบบใด" in bot.last_text(user)
+    bot.postback(user, "action=c_id&v=anonymous")
+    assert "ตัวตน: ไม่เปิดเผยตัวตน" in bot.last_text(user) and "สมศรี" not in bot.last_text(user)
+    bot.postback(user, "action=c_submit")
+    with services.db.Session() as s:
+        c = s.scalar(select(Complaint))
+        assert c.identity == "anonymous" and c.reporter_enc is None and c.reporter_line_enc is None
+    assert who_holds(services, user) == ["line_users"] and who_holds(services, "สมศรี") == []
+    assert failures(services) == []
+
+
 def test_an_unsent_answer_of_an_anonymous_report_leaves_nothing_behind(bot, services):
     user = new_user()
     bot.follow(user)
