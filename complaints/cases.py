@@ -40,6 +40,7 @@ DRAFT_TTL = timedelta(hours=24)  # a draft untouched this long is deleted, with 
 ORPHAN_TTL = timedelta(days=7)
 TEXT_MAX = 4000  # characters per message kept in a report
 DESCRIPTION_MAX = 10_000  # characters in all
+DESCRIPTION_SEPARATOR = "\n\n"  # between the messages of a description
 REPLY_MAX = 2000
 # Events a reporter sees when following the case (never internal notes or reveals).
 CLOSED_STATUSES = ("concluded", "referred", "closed")
@@ -125,6 +126,17 @@ def purge_abandoned_drafts(s: Session, now: datetime | None = None) -> int:
 # -- submit ------------------------------------------------------------------------------
 
 
+def description_parts(draft: dict) -> list[str]:
+    """The messages of a draft's description, in the order they were sent (unsent ones are gone)."""
+    return [p["text"] for p in (draft.get("_messages") or {}).values()
+            if isinstance(p, dict) and isinstance(p.get("text"), str) and p["text"]]
+
+
+def has_description(draft: dict) -> bool:
+    """Whether ``submit`` would find something described (else it refuses the draft)."""
+    return bool(DESCRIPTION_SEPARATOR.join(description_parts(draft)).strip())
+
+
 @dataclass(frozen=True)
 class Submitted:
     complaint: Complaint
@@ -135,8 +147,7 @@ def submit(s: Session, office_id: int, draft: dict, cipher: DataCipher, line_use
     identity = draft.get("identity")
     if identity not in ("anonymous", "confidential", "named"):
         raise CaseError("identity missing")
-    parts = [p["text"] for p in (draft.get("_messages") or {}).values() if isinstance(p, dict) and p.get("text")]
-    description = "\n\n".join(parts)[:DESCRIPTION_MAX]
+    description = DESCRIPTION_SEPARATOR.join(description_parts(draft))[:DESCRIPTION_MAX]
     if not description.strip():
         raise CaseError("description missing")
     code = receipts.normalize(receipts.new_code())

@@ -59,6 +59,14 @@ def label(table: dict[str, tuple[str, str]], key: str | None, lang: str = "th") 
     return table[key][0 if lang == "th" else 1]
 
 
+def place_label(place: str, lang: str = "th") -> str:
+    """A place as stored (a division's Thai name, or what the person typed), in ``lang``."""
+    for th, en in PLACES:
+        if place == th:
+            return th if lang == "th" else en
+    return place
+
+
 def category_label(cid: str, lang: str = "th") -> str:
     for c in CATEGORIES:
         if c[0] == cid:

@@ -23,7 +23,7 @@ from datetime import date, timedelta
 
 from sqlalchemy import select
 
-from bot.thaidate import be_date, be_datetime, parse_thai_date
+from bot.thaidate import BANGKOK, be_date, be_datetime, parse_thai_date
 from complaints import cases, catalog, evidence, officers, receipts
 from handlers.context import Context, text_message
 from handlers.conversation import (
@@ -69,6 +69,38 @@ def _choice(ctx: Context, action: str) -> str | None:
     return data.get("v") if data.get("action") == action else None
 
 
+def _set(ctx: Context, **answers: object) -> None:
+    """Keep answers in the draft. A typed one is remembered under its message's id ("_answers"), so
+    that unsending the message erases it (``on_unsend``); an answer given again replaces the old one
+    and the old message's link to it."""
+    _unlink(ctx, *answers)
+    ctx.data.update(answers)
+    mid = ctx.message.get("id")
+    if ctx.text is not None and isinstance(mid, str):
+        ctx.data.setdefault("_answers", {})[mid] = list(answers)
+
+
+def _drop(ctx: Context, *fields: str) -> None:
+    _unlink(ctx, *fields)
+    for f in fields:
+        ctx.data.pop(f, None)
+
+
+def _unlink(ctx: Context, *fields: str) -> None:
+    answers = ctx.data.get("_answers") or {}
+    for mid, held in list(answers.items()):
+        rest = [f for f in held if f not in fields]
+        if rest:
+            answers[mid] = rest
+        else:
+            del answers[mid]
+
+
+def _s(n: int) -> str:
+    """The English plural ending for a count (Thai texts do without)."""
+    return "" if n == 1 else "s"
+
+
 def _number(ctx: Context) -> int | None:
     if ctx.text is None:
         return None
@@ -110,7 +142,7 @@ def start(ctx: Context) -> str | None:
     if not FLOOD.allow(ctx.cipher.keyed_hash("flood", f"{ctx.office_id}:{ctx.user_id}")):
         ctx.say("c_flood")
         return None
-    ctx.data = {"draft_token": secrets.token_hex(16)}
+    ctx.data = {"draft_token": secrets.token_hex(16), "_at": "kind"}
     ask_kind(ctx)
     return "kind"
 
@@ -162,7 +194,7 @@ def on_category(ctx: Context) -> str | None:
     if chosen not in ids:
         ask_category(ctx)
         return STAY
-    ctx.data["category"] = chosen
+    _set(ctx, category=chosen)
     return next_step(ctx, "description")
 
 
@@ -175,42 +207,62 @@ DONE_WORDS = Keyword("เสร็จ", "เสร็จแล้ว", "done", "
 
 
 def _texts(ctx: Context) -> list[str]:
-    return [v["text"] for v in (ctx.data.get("_messages") or {}).values() if isinstance(v, dict) and "text" in v]
+    return cases.description_parts(ctx.data)
 
 
 def on_description_text(ctx: Context) -> str | None:
     text = ctx.text or ""
+    if not normalize(text, particles=False):  # blank: nothing described
+        ask_description(ctx)
+        return STAY
     if len(text) > cases.TEXT_MAX:
         ctx.say("c_text_too_long", max=f"{cases.TEXT_MAX:,}")
         return STAY
-    if sum(len(t) for t in _texts(ctx)) + len(text) > cases.DESCRIPTION_MAX:
-        ctx.say("c_text_full", max=f"{cases.DESCRIPTION_MAX:,}", quick=_quick(ctx, ("c_done", "action=c_next")))
+    # Counted as cases.submit joins them, separators and all, so that nothing is cut there.
+    texts = _texts(ctx)
+    used = len(cases.DESCRIPTION_SEPARATOR.join(texts))
+    sep = len(cases.DESCRIPTION_SEPARATOR) if texts else 0
+    if used + sep + len(text) > cases.DESCRIPTION_MAX:
+        ctx.say("c_text_full", max=f"{cases.DESCRIPTION_MAX:,}", length=f"{len(text):,}",
+                left=f"{max(0, cases.DESCRIPTION_MAX - used - sep):,}",
+                quick=[*_quick(ctx, ("c_done", "action=c_next")), _cancel_item(ctx)])
         return STAY
     if isinstance(ctx.message.get("id"), str):
         ctx.remember_message({"text": text})
     else:  # (LINE always sends an id; the fallback keeps the text anyway)
         ctx.data.setdefault("_messages", {})[f"x{len(ctx.data.get('_messages', {}))}"] = {"text": text}
-    ctx.reply(text_message(ctx.t("c_got_text", count=len(_texts(ctx))),
+    n = len(_texts(ctx))
+    ctx.reply(text_message(ctx.t("c_got_text", count=n, s=_s(n)),
                            [*_quick(ctx, ("c_done", "action=c_next")), _cancel_item(ctx)]))
     return STAY
 
 
 def on_description_done(ctx: Context) -> str | None:
-    if not _texts(ctx):
+    if not cases.has_description(ctx.data):
         ctx.say("c_need_text")
         return STAY
     return next_step(ctx, "when")
 
 
-def ask_when(ctx: Context) -> None:
-    today = utcnow().date().isoformat()
+def _today() -> date:
+    """Today where the reporters are (the date picker and typed dates are Bangkok days)."""
+    return utcnow().astimezone(BANGKOK).date()
+
+
+def _when_quick(ctx: Context) -> list[dict]:
     picker = {"type": "action", "action": {"type": "datetimepicker", "label": ctx.t("c_pick_date")[:20],
-                                           "data": "action=c_when&v=date", "mode": "date", "max": today}}
-    ctx.reply(text_message(ctx.t("c_when_question"),
-                           [picker, *_quick(ctx, ("c_unsure", "action=c_when&v=unsure")), _cancel_item(ctx)]))
+                                           "data": "action=c_when&v=date", "mode": "date",
+                                           "max": _today().isoformat()}}
+    return [picker, *_quick(ctx, ("c_unsure", "action=c_when&v=unsure")), _cancel_item(ctx)]
+
+
+def ask_when(ctx: Context) -> None:
+    ctx.reply(text_message(ctx.t("c_when_question"), _when_quick(ctx)))
 
 
 UNSURE_WORDS = Keyword("ไม่แน่ใจ", "ไม่ทราบ", "ไม่รู้", "จำไม่ได้", "unsure", "not sure", "don't know", "dont know")
+
+
 def on_when(ctx: Context) -> str | None:
     choice = _choice(ctx, "c_when")
     if choice == "date":
@@ -222,15 +274,21 @@ def on_when(ctx: Context) -> str | None:
         if d is None:
             ask_when(ctx)
             return STAY
-        ctx.data["occurred_on"], ctx.data["occurred_text"] = d.isoformat(), None
+        if d > _today():  # the picker's max is today, but a stale or forged postback is not bound by it
+            ctx.reply(text_message(ctx.t("c_when_future"), _when_quick(ctx)))
+            return STAY
+        _set(ctx, occurred_on=d.isoformat(), occurred_text=None)
     elif choice == "unsure" or UNSURE_WORDS(ctx):
-        ctx.data["occurred_on"], ctx.data["occurred_text"] = None, "unsure"
+        _set(ctx, occurred_on=None, occurred_text="unsure")
     elif ctx.text is not None and ctx.text.strip():
         d = parse_thai_date(ctx.text)
-        if d is not None and d <= utcnow().date() + timedelta(days=1):
-            ctx.data["occurred_on"], ctx.data["occurred_text"] = d.isoformat(), None
+        if d is not None and d > _today():
+            ctx.reply(text_message(ctx.t("c_when_future"), _when_quick(ctx)))
+            return STAY
+        if d is not None:
+            _set(ctx, occurred_on=d.isoformat(), occurred_text=None)
         else:
-            ctx.data["occurred_on"], ctx.data["occurred_text"] = None, ctx.text.strip()[:200]
+            _set(ctx, occurred_on=None, occurred_text=ctx.text.strip()[:200])
     else:
         ask_when(ctx)
         return STAY
@@ -247,14 +305,14 @@ def ask_where(ctx: Context) -> None:
 def on_where(ctx: Context) -> str | None:
     choice = _choice(ctx, "c_place")
     if choice == "unknown" or (choice is None and UNSURE_WORDS(ctx)):
-        ctx.data["place"] = None
+        _set(ctx, place=None)
     elif choice is not None and choice.isdecimal() and int(choice) < len(catalog.PLACES):
-        ctx.data["place"] = catalog.PLACES[int(choice)][0]
+        _set(ctx, place=catalog.PLACES[int(choice)][0])
     elif ctx.text is not None and ctx.text.strip():
         typed = normalize(ctx.text)
         known = next((p[0] for p in catalog.PLACES if typed in (normalize(p[0]), normalize(p[1]),
                                                                 normalize(p[0].removeprefix("ฝ่าย")))), None)
-        ctx.data["place"] = known or ctx.text.strip()[:200]
+        _set(ctx, place=known or ctx.text.strip()[:200])
     else:
         ask_where(ctx)
         return STAY
@@ -270,25 +328,37 @@ def on_evidence_done(ctx: Context) -> str | None:
     return next_step(ctx, "identity")
 
 
+def _media_answer(ctx: Context, text: str) -> str | None:
+    """Answer a photo, file or location: with the step's own way on. Only the description and
+    evidence steps have a "done" button; any other step asks its question again."""
+    at = ctx.data.get("_at") or "kind"
+    if at in ("description", "evidence"):
+        done = "c_no_more_evidence" if at == "evidence" else "c_done"
+        ctx.reply(text_message(text, [*_quick(ctx, (done, "action=c_next")), _cancel_item(ctx)]))
+        return STAY
+    ctx.reply(text_message(text))
+    if at == "summary":
+        return to_summary(ctx)  # with the new count
+    ASKS[at](ctx)
+    return STAY
+
+
 def on_media(ctx: Context) -> str | None:
     """A photo, video, audio, file or location at any step of the report: kept as evidence."""
     token = ctx.data.get("draft_token")
     if not token:
+        reprompt(ctx)
         return STAY
     count = len(cases.draft_evidence(ctx.session, token))
-    done_quick = [*_quick(ctx, ("c_no_more_evidence" if ctx.data.get("_at") == "evidence" else "c_done",
-                                "action=c_next")), _cancel_item(ctx)]
     if count >= evidence.MAX_FILES:
-        ctx.reply(text_message(ctx.t("c_evidence_full", files=evidence.MAX_FILES), done_quick))
-        return STAY
+        return _media_answer(ctx, ctx.t("c_evidence_full", files=evidence.MAX_FILES))
     mid = ctx.message.get("id")
     key = cases.message_key(ctx.cipher, ctx.office_id, mid) if isinstance(mid, str) else None
     mtype = ctx.message.get("type")
     if mtype == "location":
         lat, lng = ctx.message.get("latitude"), ctx.message.get("longitude")
         if not isinstance(lat, int | float) or not isinstance(lng, int | float):
-            ctx.reply(text_message(ctx.t("c_evidence_broken"), done_quick))
-            return STAY
+            return _media_answer(ctx, ctx.t("c_evidence_broken"))
         address = ctx.message.get("address") if isinstance(ctx.message.get("address"), str) else None
         cases.add_draft_evidence(ctx.session, ctx.office_id, token, key, kind="location",
                                  latitude=float(lat), longitude=float(lng), address=address)
@@ -296,13 +366,13 @@ def on_media(ctx: Context) -> str | None:
         got = ctx.prepared.get("evidence")
         if got is None:
             reason = ctx.prepared.get("evidence_error", "broken")
-            ctx.reply(text_message(ctx.t(f"c_evidence_{reason}", mb=evidence.MAX_BYTES // 2**20), done_quick))
-            return STAY
+            return _media_answer(ctx, ctx.t(f"c_evidence_{reason}", mb=evidence.MAX_BYTES // 2**20))
         cases.add_draft_evidence(ctx.session, ctx.office_id, token, key, kind=got.kind,
                                  content_type=got.content_type, data=got.data, sha256=got.sha256,
                                  filename=got.filename)
-    ctx.reply(text_message(ctx.t("c_evidence_ok", count=count + 1), done_quick))
-    return STAY
+    key = {"evidence": "c_evidence_ok", "description": "c_evidence_ok_describe"}.get(ctx.data.get("_at") or "",
+                                                                                  "c_evidence_ok_early")
+    return _media_answer(ctx, ctx.t(key, count=count + 1, s=_s(count + 1)))
 
 
 def ask_identity(ctx: Context) -> None:
@@ -311,49 +381,84 @@ def ask_identity(ctx: Context) -> None:
                 ("c_id_named", "action=c_id&v=named")), _cancel_item(ctx)]))
 
 
-IDENTITY_WORDS = {
-    "anonymous": Keyword("1", "ไม่เปิดเผยตัวตน", "ไม่ระบุตัวตน", "ไม่เปิดเผย", "anonymous", "anon"),
-    "confidential": Keyword("2", "ปกปิด", "confidential", "ปกปิดตัวตน", "ปกปิด (เฉพาะเจ้าหน้าที่)"),
-    "named": Keyword("3", "เปิดเผยชื่อ", "เปิดเผย", "named", "ระบุชื่อ"),
+# The identity choices in words. At the name and contact steps these are a change of mind, never
+# a name or a contact (the numbers of the identity question count only at that question).
+IDENTITY_NAMES = {
+    "anonymous": Keyword("ไม่เปิดเผยตัวตน", "ไม่ระบุตัวตน", "ไม่เปิดเผย", "ไม่เปิดเผยชื่อ", "ไม่ระบุชื่อ",
+                         "ไม่ประสงค์ออกนาม", "anonymous", "anon", "anonymously", "stay anonymous"),
+    "confidential": Keyword("ปกปิด", "ปกปิดตัวตน", "ปกปิดชื่อ", "ปกปิด (เฉพาะเจ้าหน้าที่)", "เปิดเผยเฉพาะเจ้าหน้าที่",
+                            "เปิดเผยเฉพาะเจ้าหน้าที่ (ปกปิด)", "confidential"),
+    "named": Keyword("เปิดเผยชื่อ", "เปิดเผย", "เปิดเผยตัวตน", "ระบุชื่อ", "ระบุตัวตน", "named"),
 }
+IDENTITY_NUMBERS = {"anonymous": Keyword("1"), "confidential": Keyword("2"), "named": Keyword("3")}
+
+
+def _identity_choice(ctx: Context, numbers: bool) -> str | None:
+    """The identity tapped (c_id) or typed; None if the message is not one."""
+    choice = _choice(ctx, "c_id")
+    if choice in IDENTITY_NAMES:
+        return choice
+    tables = (IDENTITY_NAMES, IDENTITY_NUMBERS) if numbers else (IDENTITY_NAMES,)
+    return next((k for table in tables for k, words in table.items() if words(ctx)), None)
 
 
 def on_identity(ctx: Context) -> str | None:
-    choice = _choice(ctx, "c_id")
+    choice = _identity_choice(ctx, numbers=True)
     if choice is None:
-        choice = next((k for k, words in IDENTITY_WORDS.items() if words(ctx)), None)
-    if choice not in IDENTITY_WORDS:
         ask_identity(ctx)
         return STAY
-    ctx.data["identity"] = choice
-    if choice == "anonymous":
-        ctx.data.pop("name", None)
-        ctx.data.pop("contact", None)
+    return _set_identity(ctx, choice)
+
+
+def _set_identity(ctx: Context, choice: str) -> str:
+    _set(ctx, identity=choice)
+    if choice == "anonymous":  # nothing that points to the person: no name, no contact (nor, at submit, LINE ID)
+        _drop(ctx, "name", "contact")
         return to_summary(ctx)
-    ctx.say("c_name_question", quick=[_cancel_item(ctx)])
-    return "name"
+    return next_step(ctx, "name")
+
+
+def on_identity_changed(ctx: Context) -> str | None:
+    """At the name or contact step: an identity tapped or typed instead is a change of mind."""
+    choice = _identity_choice(ctx, numbers=False)
+    if choice is None:
+        reprompt(ctx)
+        return STAY
+    ctx.say("c_id_switched", identity=catalog.label(catalog.IDENTITIES, choice, ctx.lang))
+    return _set_identity(ctx, choice)
+
+
+def ask_name(ctx: Context) -> None:
+    ctx.say("c_name_question", quick=[*_quick(ctx, ("c_id_anonymous", "action=c_id&v=anonymous")), _cancel_item(ctx)])
 
 
 def on_name(ctx: Context) -> str | None:
+    if _identity_choice(ctx, numbers=False):
+        return on_identity_changed(ctx)
     name = (ctx.text or "").strip()
     if not name:
-        ctx.say("c_name_question", quick=[_cancel_item(ctx)])
+        ask_name(ctx)
         return STAY
-    ctx.data["name"] = name[:200]
+    _set(ctx, name=name[:200])
+    return next_step(ctx, "contact")
+
+
+def ask_contact(ctx: Context) -> None:
     ctx.say("c_contact_question", quick=[*_quick(ctx, ("c_skip", "action=c_skip")), _cancel_item(ctx)])
-    return "contact"
 
 
 SKIP_WORDS = Keyword("ข้าม", "skip", "ไม่ระบุ", "-")
 
 
 def on_contact(ctx: Context) -> str | None:
+    if _identity_choice(ctx, numbers=False):
+        return on_identity_changed(ctx)
     if postback_data(ctx).get("action") == "c_skip" or SKIP_WORDS(ctx):
-        ctx.data["contact"] = ""
+        _set(ctx, contact="")
     elif ctx.text and ctx.text.strip():
-        ctx.data["contact"] = ctx.text.strip()[:200]
+        _set(ctx, contact=ctx.text.strip()[:200])
     else:
-        ctx.say("c_contact_question", quick=[*_quick(ctx, ("c_skip", "action=c_skip")), _cancel_item(ctx)])
+        ask_contact(ctx)
         return STAY
     return to_summary(ctx)
 
@@ -366,8 +471,47 @@ def _when_text(ctx: Context) -> str:
     return str(ctx.data["occurred_text"])
 
 
+def _missing(data: dict) -> str | None:
+    """The first part of the draft without an answer: one the person unsent (or one a submit would
+    refuse). "Not sure", "don't know" and "skip" are answers; an unsent answer is none."""
+    if not data.get("category"):
+        return "category"
+    if not cases.has_description(data):
+        return "description"
+    if "occurred_on" not in data and "occurred_text" not in data:
+        return "when"
+    if "place" not in data:
+        return "where"
+    identity = data.get("identity")
+    if identity not in catalog.IDENTITIES:
+        return "identity"
+    if identity != "anonymous" and not data.get("name"):
+        return "name"
+    if identity != "anonymous" and "contact" not in data:
+        return "contact"
+    return None
+
+
+def _ask_again(ctx: Context, part: str) -> str:
+    """Say what went missing and ask for it; answered, it leads back to the summary."""
+    ctx.say(f"c_removed_{part}")
+    ctx.data["_editing"] = part
+    ctx.data["_at"] = part
+    ASKS[part](ctx)
+    return part
+
+
 def to_summary(ctx: Context) -> str:
     ctx.data.pop("_editing", None)
+    missing = _missing(ctx.data)
+    if missing is not None:
+        return _ask_again(ctx, missing)
+    ctx.reply(_summary_message(ctx))
+    ctx.data["_at"] = "summary"
+    return "summary"
+
+
+def _summary_message(ctx: Context) -> dict:
     texts = _texts(ctx)
     description = "\n".join(texts)
     if len(description) > 600:
@@ -376,22 +520,28 @@ def to_summary(ctx: Context) -> str:
     ident = catalog.label(catalog.IDENTITIES, ctx.data.get("identity"), ctx.lang)
     if ctx.data.get("identity") != "anonymous" and ctx.data.get("name"):
         ident += f" — {ctx.data['name']}" + (f" ({ctx.data['contact']})" if ctx.data.get("contact") else "")
+    place = ctx.data.get("place")
     summary = ctx.t("c_summary", category=catalog.category_label(ctx.data.get("category", "other"), ctx.lang),
                     description=description, when=_when_text(ctx),
-                    where=ctx.data.get("place") or ctx.t("c_unknown"), evidence=n_evidence, identity=ident)
-    ctx.reply(text_message(summary, [*_quick(ctx, ("c_confirm", "action=c_submit"), ("c_edit", "action=c_edit")),
-                                     _cancel_item(ctx)]))
-    ctx.data["_at"] = "summary"
-    return "summary"
+                    where=catalog.place_label(place, ctx.lang) if place else ctx.t("c_unknown"),
+                    evidence=n_evidence, evidence_s=_s(n_evidence), identity=ident)
+    return text_message(summary, [*_quick(ctx, ("c_confirm", "action=c_submit"), ("c_edit", "action=c_edit")),
+                                  _cancel_item(ctx)])
 
 
-ASKS = {"category": ask_category, "description": ask_description, "when": ask_when, "where": ask_where,
-        "evidence": ask_evidence, "identity": ask_identity}
+# Every state but the summary, with its question (asked again, buttons and all, by ``reprompt``).
+ASKS = {"kind": ask_kind, "category": ask_category, "description": ask_description, "when": ask_when,
+        "where": ask_where, "evidence": ask_evidence, "identity": ask_identity, "name": ask_name,
+        "contact": ask_contact}
+# Steps that belong to another one when it is edited from the summary: the name and contact
+# are part of the identity.
+PART_OF = {"name": "identity", "contact": "identity"}
 
 
 def next_step(ctx: Context, state: str) -> str:
     """Go to ``state`` — or, when the person is editing one part from the summary, back to it."""
-    if ctx.data.get("_editing") and state != ctx.data.get("_editing"):
+    editing = ctx.data.get("_editing")
+    if editing and state != editing and PART_OF.get(state) != editing:
         return to_summary(ctx)
     ctx.data["_at"] = state
     ASKS[state](ctx)
@@ -410,7 +560,7 @@ def on_edit(ctx: Context) -> str | None:
 
 def on_edit_part(ctx: Context) -> str | None:
     part = _choice(ctx, "c_editpart")
-    if part not in EDIT_PARTS:
+    if part not in EDIT_PARTS and part not in PART_OF:  # (name and contact: "answer again" after an unsend)
         return on_edit(ctx)
     if part == "description":  # rewritten from scratch
         ctx.data["_messages"] = {}
@@ -422,12 +572,23 @@ def on_edit_part(ctx: Context) -> str | None:
 
 def on_submit(ctx: Context) -> str | None:
     draft = ctx.data
+    missing = _missing(draft)
+    if missing is not None:  # e.g. the description was unsent after the summary was shown
+        return _ask_again(ctx, missing)
     identity = draft.get("identity")
-    done = cases.submit(ctx.session, ctx.office_id, draft, ctx.cipher,
-                        ctx.user_id if identity in ("confidential", "named") else None)
+    # (a draft written before the limit counted the separators may be a little over it)
+    cut = len(cases.DESCRIPTION_SEPARATOR.join(cases.description_parts(draft))) - cases.DESCRIPTION_MAX
+    try:
+        done = cases.submit(ctx.session, ctx.office_id, draft, ctx.cipher,
+                            ctx.user_id if identity in ("confidential", "named") else None)
+    except cases.CaseError as exc:  # (``_missing`` should have caught it): an answer, never a failed event
+        log.warning("draft refused at submit", extra={"reason": str(exc)})
+        return to_summary(ctx)
     category = done.complaint.category
     for target in officers.alert_targets(ctx.session, ctx.office_id, ctx.cipher):
         ctx.push(target, text_message(officers.new_case_text(category)))
+    if cut > 0:
+        ctx.say("c_text_cut", max=f"{cases.DESCRIPTION_MAX:,}", cut=f"{cut:,}")
     ctx.reply(text_message(ctx.t("c_receipt", code=done.code)))
     ctx.reply(text_message(ctx.t("c_receipt_anonymous" if identity == "anonymous" else "c_receipt_named")))
     ctx.reply(text_message(ctx.t("c_protection"), [
@@ -438,12 +599,18 @@ def on_submit(ctx: Context) -> str | None:
 
 
 def reprompt(ctx: Context) -> None:
-    at = ctx.data.get("_at")
+    """A message no route of the current step wanted: the step's question again, with its buttons."""
+    at = ctx.data.get("_at") or "kind"  # (a draft started before "_at" was set at the first step)
+    missing = _missing(ctx.data) if at == "summary" else None
+    if missing is not None:  # something was unsent at the summary: a reprompt cannot change step, a button can
+        ctx.reply(text_message(ctx.t(f"c_removed_{missing}") + "\n" + ctx.t("c_answer_again_hint"), [
+            ctx.quick_postback(ctx.t("c_answer_again"), f"action=c_editpart&v={missing}"), _cancel_item(ctx)]))
+        return
     ctx.say("c_reprompt")
     if at in ASKS:
         ASKS[at](ctx)
     elif at == "summary":
-        to_summary(ctx)
+        ctx.reply(_summary_message(ctx))
 
 
 def on_exit(ctx: Context) -> None:
@@ -606,8 +773,22 @@ def link_officer(ctx: Context) -> None:
 
 
 def on_unsend(ctx: Context, message_id: str) -> None:
-    """The person unsent a photo or file of a draft: it is deleted (texts are erased by the engine)."""
+    """The person unsent a message of a draft: a photo or file is deleted, a typed answer (date,
+    place, name, contact, a typed choice) is erased from the draft and asked for again before the
+    report can be sent. (Description texts are erased by the dispatcher, from "_messages".)"""
     cases.forget_message(ctx.session, ctx.office_id, cases.message_key(ctx.cipher, ctx.office_id, message_id))
+    if ctx.user_id is None:
+        return
+    state = ctx.session.scalar(select(ConversationState).where(ConversationState.office_id == ctx.office_id,
+                                                               ConversationState.line_user_id == ctx.user_id))
+    answers = ((state.data or {}).get("_answers") or {}) if state is not None and state.conversation == NAME else {}
+    if message_id not in answers:
+        return
+    data = dict(state.data)
+    data["_answers"] = {mid: fields for mid, fields in answers.items() if mid != message_id}
+    for field in answers[message_id]:
+        data.pop(field, None)
+    state.data = data
 
 
 def prepare_evidence(event: dict, office_id: int, line, session) -> dict:
@@ -658,8 +839,8 @@ def _routes(state: str) -> list:
         "where": [(Postback("c_place"), on_where), (AnyText(), on_where)],
         "evidence": [(Postback("c_next"), on_evidence_done), (DONE_WORDS, on_evidence_done)],
         "identity": [(Postback("c_id"), on_identity), (AnyText(), on_identity)],
-        "name": [(AnyText(), on_name)],
-        "contact": [(Postback("c_skip"), on_contact), (AnyText(), on_contact)],
+        "name": [(Postback("c_id"), on_identity_changed), (AnyText(), on_name)],
+        "contact": [(Postback("c_skip"), on_contact), (Postback("c_id"), on_identity_changed), (AnyText(), on_contact)],
         "summary": [(Postback("c_submit"), on_submit), (Keyword("ยืนยัน", "ยืนยันส่ง", "ส่ง", "send", "confirm", "submit"),
                                                         on_submit),
                     (Postback("c_edit"), on_edit), (Keyword("แก้ไข", "edit", "แก้"), on_edit),

@@ -389,3 +389,409 @@ def test_a_draft_untouched_for_a_day_is_deleted_with_its_evidence(bot, services)
     with services.db.Session() as s:
         assert s.scalar(select(ConversationState).where(ConversationState.line_user_id == user)) is None
         assert len(s.scalars(select(ComplaintEvidence)).all()) == 1  # the keeper's photo only
+
+
+# -- the report flow: every input gets an answer ---------------------------------------------
+
+
+STICKER = {"type": "sticker", "packageId": "1", "stickerId": "1", "stickerResourceType": "STATIC"}
+
+
+def sticker(bot, user) -> dict:
+    return bot.send(user, "message", message={**STICKER, "id": str(secrets.randbelow(10**17))})
+
+
+def last_quick(bot, user) -> list[str]:
+    """The postback data (or the action type, for a date picker) of the last message's quick replies."""
+    items = (bot.fake.sent_to(user)[-1].get("quickReply") or {}).get("items", [])
+    return [i["action"].get("data", i["action"]["type"]) if i["action"]["type"] == "postback"
+            else i["action"]["type"] for i in items]
+
+
+def failures(services) -> list[str]:
+    """Events whose handling raised (LINE got no answer, and the person's next message waited)."""
+    from models import WebhookEvent
+
+    with services.db.Session() as s:
+        return [e.error for e in s.scalars(select(WebhookEvent).where(WebhookEvent.error.is_not(None)))]
+
+
+def draft(services, user) -> dict:
+    with services.db.Session() as s:
+        state = s.scalar(select(ConversationState).where(ConversationState.line_user_id == user))
+        return {"state": state.state, **state.data} if state is not None else {}
+
+
+def unsend(bot, user, ev: dict) -> None:
+    bot.send(user, "unsend", unsend={"messageId": ev["message"]["id"]})
+
+
+def to_step(bot, user, step: str, identity: str = "confidential") -> dict:
+    """Walk a report up to ``step`` (tapping where one can) and return the messages typed on the way."""
+    typed: dict = {}
+    bot.text(user, "แจ้งเบาะแส")
+    if step == "kind":
+        return typed
+    bot.postback(user, "action=c_kind&v=corruption")
+    if step == "category":
+        return typed
+    bot.postback(user, "action=c_cat&v=bribe")
+    if step == "description":
+        return typed
+    typed["description"] = bot.text(user, "เจ้าหน้าที่เรียกเงินค่าคิว")
+    bot.postback(user, "action=c_next")
+    if step == "when":
+        return typed
+    typed["when"] = bot.text(user, "15/11/2569")
+    if step == "where":
+        return typed
+    typed["where"] = bot.text(user, "จุดบริการด่วนหน้าตลาด")
+    if step == "evidence":
+        return typed
+    bot.postback(user, "action=c_next")
+    if step == "identity":
+        return typed
+    bot.postback(user, f"action=c_id&v={identity}")
+    if step == "name" or identity == "anonymous":
+        return typed
+    typed["name"] = bot.text(user, "สมศรี มีสุข")
+    if step == "contact":
+        return typed
+    typed["contact"] = bot.text(user, "0812223333")
+    assert "ตรวจสอบก่อนส่ง" in bot.last_text(user)
+    return typed
+
+
+def who_holds(services, needle: str) -> list[str]:
+    with services.db.Session() as s:
+        return sorted({table.name for table in Base.metadata.sorted_tables
+                       for row in s.execute(table.select()).all()
+                       if any(needle in str(v) for v in row if v is not None)})
+
+
+STEP_QUESTIONS = {
+    "kind": ("c_kind_question", ["action=c_kind&v=corruption", "action=c_kind&v=general", "action=cancel"]),
+    "category": ("c_category_question", None),
+    "description": ("c_describe", ["action=c_next", "action=cancel"]),
+    "when": ("c_when_question", ["datetimepicker", "action=c_when&v=unsure", "action=cancel"]),
+    "where": ("c_where_question", None),
+    "evidence": ("c_evidence_question", ["action=c_next", "action=cancel"]),
+    "identity": ("c_identity_question", ["action=c_id&v=anonymous", "action=c_id&v=confidential",
+                                         "action=c_id&v=named", "action=cancel"]),
+    "name": ("c_name_question", ["action=c_id&v=anonymous", "action=cancel"]),
+    "contact": ("c_contact_question", ["action=c_skip", "action=cancel"]),
+    "summary": ("c_summary", ["action=c_submit", "action=c_edit", "action=cancel"]),
+}
+
+
+@pytest.mark.parametrize("step", list(STEP_QUESTIONS))
+def test_a_sticker_at_any_step_gets_that_step_s_question_and_buttons(bot, services, step):
+    from handlers.i18n import t
+
+    user = new_user()
+    to_step(bot, user, step)
+    key, buttons = STEP_QUESTIONS[step]
+    sticker(bot, user)
+    assert "ยังอยู่ในขั้นตอนแจ้งเบาะแส" in bot.texts(user)[-2]
+    question = t(key, "th", office="x", files=10, mb=20, choices="", category="", description="", when="",
+                 where="", evidence="", identity="", s="")
+    assert bot.last_text(user).startswith(question.split("\n")[0][:30]), bot.last_text(user)
+    quick = last_quick(bot, user)
+    if buttons is not None:
+        assert quick == buttons
+    else:
+        assert len(quick) > 2 and quick[-1] == "action=cancel"
+    assert draft(services, user)["state"] == step
+    assert failures(services) == []
+
+
+@pytest.mark.parametrize("how", ["sticker", "location"])
+def test_a_confidential_reporter_can_still_switch_to_anonymous_at_the_name(bot, services, how):
+    user = new_user()
+    bot.follow(user)
+    to_step(bot, user, "name")
+    if how == "sticker":
+        sticker(bot, user)
+    else:
+        bot.send(user, "message", message={"type": "location", "id": "5", "latitude": 13.7, "longitude": 100.5})
+    assert "ชื่อ-นามสกุล" in bot.last_text(user)  # the name question again, not the identity question
+    assert "ต้องการเปิดเผยตัวตนแบบใด" not in bot.last_text(user)
+    bot.postback(user, "action=c_id&v=anonymous")
+    assert "ตรวจสอบก่อนส่ง" in bot.last_text(user) and "ตัวตน: ไม่เปิดเผยตัวตน" in bot.last_text(user)
+    bot.postback(user, "action=c_submit")
+    with services.db.Session() as s:
+        c = s.scalar(select(Complaint))
+        assert c.identity == "anonymous" and c.reporter_enc is None and c.reporter_line_enc is None
+    assert who_holds(services, user) == ["line_users"]
+    assert failures(services) == []
+
+
+@pytest.mark.parametrize("step,words", [("name", "ไม่เปิดเผยตัวตน"), ("name", "ไม่ระบุตัวตนครับ"),
+                                        ("name", "anonymous"), ("contact", "ไม่เปิดเผยตัวตน"),
+                                        ("contact", "Anonymous")])
+def test_identity_words_typed_at_the_name_or_contact_are_a_choice_not_a_name(bot, services, step, words):
+    user = new_user()
+    bot.follow(user)
+    to_step(bot, user, step)
+    bot.text(user, words)
+    assert "ตรวจสอบก่อนส่ง" in bot.last_text(user) and "ตัวตน: ไม่เปิดเผยตัวตน" in bot.last_text(user)
+    assert "สมศรี" not in bot.last_text(user)
+    bot.text(user, "ยืนยันส่ง")
+    with services.db.Session() as s:
+        c = s.scalar(select(Complaint))
+        assert c.identity == "anonymous" and c.reporter_enc is None and c.reporter_line_enc is None
+    assert who_holds(services, user) == ["line_users"]
+    assert who_holds(services, "สมศรี") == []
+
+
+def test_typing_another_identity_at_the_name_switches_to_it(bot, services):
+    user = new_user()
+    to_step(bot, user, "name")  # confidential
+    bot.text(user, "เปิดเผยชื่อ")
+    assert "เปิดเผยชื่อ" in bot.texts(user)[-2] and "ชื่อ-นามสกุล" in bot.last_text(user)
+    bot.text(user, "สมศรี มีสุข")
+    bot.text(user, "ข้าม")
+    assert "ตัวตน: เปิดเผยชื่อ — สมศรี มีสุข" in bot.last_text(user)
+    bot.postback(user, "action=c_submit")
+    with services.db.Session() as s:
+        c = s.scalar(select(Complaint))
+        assert c.identity == "named"
+        assert json.loads(services.cipher.decrypt(c.reporter_enc)) == {"name": "สมศรี มีสุข", "contact": ""}
+
+
+@pytest.mark.parametrize("step", ["kind", "category", "when", "where", "identity", "name", "contact", "summary"])
+def test_a_photo_before_the_evidence_step_is_kept_and_the_step_goes_on_without_dead_buttons(bot, services, step):
+    from handlers.i18n import t
+
+    user = new_user()
+    to_step(bot, user, step)
+    image_message(bot, user, jpeg_with_gps())
+    texts = bot.texts(user)
+    assert "ได้รับหลักฐานแล้ว (1 รายการ)" in texts[-2]
+    assert "action=c_next" not in last_quick(bot, user)  # nothing that would do nothing here
+    first_line = t(STEP_QUESTIONS[step][0], "th", office="x", files=10, mb=20, choices="", category="",
+                   description="", when="", where="", evidence="", identity="", s="").split("\n")[0][:30]
+    assert texts[-1].startswith(first_line), texts[-1]
+    if step == "summary":
+        assert "หลักฐาน: 1 รายการ" in texts[-1]
+    assert draft(services, user)["state"] == step
+    with services.db.Session() as s:
+        assert len(s.scalars(select(ComplaintEvidence)).all()) == 1
+    assert failures(services) == []
+
+
+def test_a_photo_while_describing_offers_a_done_button_that_works(bot, services):
+    user = new_user()
+    to_step(bot, user, "description")
+    image_message(bot, user, jpeg_with_gps())
+    assert "ได้รับหลักฐานแล้ว (1 รายการ)" in bot.last_text(user) and "เสร็จแล้ว" in bot.last_text(user)
+    assert last_quick(bot, user) == ["action=c_next", "action=cancel"]
+    bot.text(user, "เรียกเงินที่เคาน์เตอร์")
+    bot.postback(user, "action=c_next")
+    assert "เกิดขึ้นเมื่อใด" in bot.last_text(user)
+
+
+@pytest.mark.parametrize("answer", [("postback", "2030-01-01"), ("text", "01/01/2573"), ("text", "1/1/2030")])
+def test_a_future_date_is_refused_whether_picked_or_typed(bot, services, answer):
+    user = new_user()
+    to_step(bot, user, "when")
+    kind, value = answer
+    if kind == "postback":
+        bot.postback(user, "action=c_when&v=date", params={"date": value})
+    else:
+        bot.text(user, value)
+    assert "ยังมาไม่ถึง" in bot.last_text(user)
+    assert last_quick(bot, user) == ["datetimepicker", "action=c_when&v=unsure", "action=cancel"]
+    assert draft(services, user)["state"] == "when"
+    assert "occurred_on" not in draft(services, user) and "occurred_text" not in draft(services, user)
+    bot.postback(user, "action=c_when&v=date", params={"date": "2026-11-01"})
+    assert "ฝ่ายหรืองานบริการใด" in bot.last_text(user)
+    assert draft(services, user)["occurred_on"] == "2026-11-01"
+
+
+def test_submitting_after_unsending_the_description_asks_for_it_again(bot, services):
+    user = new_user()
+    typed = to_step(bot, user, "summary", identity="anonymous")
+    unsend(bot, user, typed["description"])
+    bot.postback(user, "action=c_submit")
+    texts = bot.texts(user)
+    assert "ยกเลิกข้อความที่เล่าเหตุการณ์" in texts[-2] and "พิมพ์เล่าเหตุการณ์อีกครั้ง" in texts[-2]
+    assert "เล่าเหตุการณ์ที่พบ" in texts[-1] and "action=c_next" in last_quick(bot, user)
+    assert failures(services) == []
+    assert draft(services, user)["state"] == "description"
+    bot.text(user, "   ")  # blank is not a description
+    assert "เล่าเหตุการณ์ที่พบ" in bot.last_text(user)
+    bot.text(user, "เล่าใหม่: ขอเงินใต้โต๊ะ")
+    bot.text(user, "เสร็จแล้ว")
+    assert "ตรวจสอบก่อนส่ง" in bot.last_text(user) and "เล่าใหม่" in bot.last_text(user)  # back to the summary
+    bot.postback(user, "action=c_submit")
+    assert CODE.search(" ".join(bot.texts(user)[-3:]))
+    with services.db.Session() as s:
+        assert s.scalar(select(Complaint.description)) == "เล่าใหม่: ขอเงินใต้โต๊ะ"
+    assert failures(services) == []
+
+
+def test_a_sticker_at_the_summary_after_unsending_the_description_offers_to_write_it_again(bot, services):
+    user = new_user()
+    bot.text(user, "English")
+    typed = to_step(bot, user, "evidence")
+    bot.postback(user, "action=c_next")
+    bot.postback(user, "action=c_id&v=anonymous")
+    assert "Check before sending" in bot.last_text(user)
+    unsend(bot, user, typed["description"])
+    sticker(bot, user)
+    assert "unsent the messages describing what happened" in bot.last_text(user)
+    assert last_quick(bot, user) == ["action=c_editpart&v=description", "action=cancel"]
+    bot.postback(user, "action=c_editpart&v=description")
+    assert "Tell us what happened" in bot.last_text(user)
+    bot.text(user, "typed again")
+    bot.postback(user, "action=c_next")
+    assert "Check before sending" in bot.last_text(user)
+    bot.text(user, "send")
+    with services.db.Session() as s:
+        assert s.scalar(select(Complaint.description)) == "typed again"
+    assert failures(services) == []
+
+
+def test_submitting_in_english_after_unsending_the_description(bot, services):
+    user = new_user()
+    bot.text(user, "English")
+    typed = to_step(bot, user, "evidence")
+    bot.postback(user, "action=c_next")
+    bot.postback(user, "action=c_id&v=anonymous")
+    unsend(bot, user, typed["description"])
+    bot.postback(user, "action=c_submit")
+    assert "unsent the messages describing what happened" in bot.texts(user)[-2]
+    assert "type what happened again" in bot.texts(user)[-2]
+    assert "Tell us what happened" in bot.last_text(user)
+    assert failures(services) == []
+
+
+def test_unsent_answers_are_erased_and_asked_for_again_before_sending(bot, services):
+    user = new_user()
+    typed = to_step(bot, user, "summary")
+    for part in ("when", "where", "name", "contact"):
+        unsend(bot, user, typed[part])
+    stored = json.dumps(draft(services, user), ensure_ascii=False)
+    for gone in ("15/11/2569", "2026-11-15", "จุดบริการด่วนหน้าตลาด", "สมศรี", "0812223333"):
+        assert gone not in stored, gone
+    bot.postback(user, "action=c_submit")
+    assert "วันเวลาที่เกิดเหตุ" in bot.texts(user)[-2] and "เกิดขึ้นเมื่อใด" in bot.last_text(user)
+    bot.text(user, "ไม่แน่ใจ")
+    assert "ฝ่ายหรือสถานที่" in bot.texts(user)[-2] and "ฝ่ายหรืองานบริการใด" in bot.last_text(user)
+    bot.postback(user, "action=c_place&v=unknown")
+    assert "ชื่อของคุณ" in bot.texts(user)[-2] and "ชื่อ-นามสกุล" in bot.last_text(user)
+    bot.text(user, "นางสาวใหม่ ชื่อจริง")
+    assert "ช่องทางติดต่อ" in bot.texts(user)[-2] and "เบอร์โทรศัพท์" in bot.last_text(user)
+    bot.postback(user, "action=c_skip")
+    summary = bot.last_text(user)
+    assert "ตรวจสอบก่อนส่ง" in summary and "เมื่อ: ไม่แน่ใจ" in summary and "ที่: ไม่ทราบ" in summary
+    assert "นางสาวใหม่ ชื่อจริง" in summary
+    bot.postback(user, "action=c_submit")
+    with services.db.Session() as s:
+        c = s.scalar(select(Complaint))
+        assert (c.occurred_on, c.occurred_text, c.place) == (None, "unsure", None)
+        assert json.loads(services.cipher.decrypt(c.reporter_enc)) == {"name": "นางสาวใหม่ ชื่อจริง", "contact": ""}
+    for gone in ("จุดบริการด่วนหน้าตลาด", "สมศรี", "0812223333"):
+        assert who_holds(services, gone) == [], gone
+    assert failures(services) == []
+
+
+def test_an_unsent_typed_identity_is_asked_again_and_anonymous_then_keeps_no_name(bot, services):
+    user = new_user()
+    bot.follow(user)
+    to_step(bot, user, "identity")
+    choice = bot.text(user, "ปกปิด")
+    bot.text(user, "สมศรี มีสุข")
+    bot.text(user, "0812223333")
+    assert "ตรวจสอบก่อนส่ง" in bot.last_text(user)
+    unsend(bot, user, choice)
+    bot.postback(user, "action=c_submit")
+    assert "วิธีเปิดเผยตัวตน" in bot.texts(user)[-2] and "ต้องการเปิดเผยตัวตนแบบใด" in bot.last_text(user)
+    bot.postback(user, "action=c_id&v=anonymous")
+    assert "ตัวตน: ไม่เปิดเผยตัวตน" in bot.last_text(user) and "สมศรี" not in bot.last_text(user)
+    bot.postback(user, "action=c_submit")
+    with services.db.Session() as s:
+        c = s.scalar(select(Complaint))
+        assert c.identity == "anonymous" and c.reporter_enc is None and c.reporter_line_enc is None
+    assert who_holds(services, user) == ["line_users"] and who_holds(services, "สมศรี") == []
+    assert failures(services) == []
+
+
+def test_an_unsent_answer_of_an_anonymous_report_leaves_nothing_behind(bot, services):
+    user = new_user()
+    bot.follow(user)
+    typed = to_step(bot, user, "summary", identity="anonymous")
+    unsend(bot, user, typed["where"])
+    bot.text(user, "ยืนยัน")
+    assert "ฝ่ายหรือสถานที่" in bot.texts(user)[-2]
+    bot.text(user, "ฝ่ายโยธา")
+    assert "ตรวจสอบก่อนส่ง" in bot.last_text(user) and "ที่: ฝ่ายโยธา" in bot.last_text(user)
+    bot.text(user, "ยืนยัน")
+    with services.db.Session() as s:
+        c = s.scalar(select(Complaint))
+        assert c.identity == "anonymous" and c.place == "ฝ่ายโยธา" and c.reporter_line_enc is None
+    assert who_holds(services, user) == ["line_users"]
+    assert who_holds(services, "จุดบริการด่วนหน้าตลาด") == []
+
+
+def test_a_full_description_is_kept_whole_and_what_does_not_fit_is_refused_out_loud(bot, services):
+    user = new_user()
+    to_step(bot, user, "description")
+    sep = len("\n\n")
+    part = (cases.DESCRIPTION_MAX - 2 * sep) // 3
+    assert 3 * part + 2 * sep == cases.DESCRIPTION_MAX
+    parts = [c * part for c in "กขค"]
+    for p in parts:
+        bot.text(user, p)
+    assert "3 ข้อความ" in bot.last_text(user)
+    bot.text(user, "ง")
+    assert "ไม่ได้บันทึก" in bot.last_text(user) and "10,000" in bot.last_text(user)
+    bot.text(user, "เสร็จแล้ว")
+    bot.postback(user, "action=c_when&v=unsure")
+    bot.postback(user, "action=c_place&v=unknown")
+    bot.postback(user, "action=c_next")
+    bot.postback(user, "action=c_id&v=anonymous")
+    bot.postback(user, "action=c_submit")
+    with services.db.Session() as s:
+        description = s.scalar(select(Complaint.description))
+    assert description == "\n\n".join(parts) and len(description) == cases.DESCRIPTION_MAX
+
+
+def test_a_description_cut_at_submit_is_said_so(bot, services):
+    user = new_user()
+    to_step(bot, user, "summary", identity="anonymous")
+    with services.db.session() as s:  # a draft from before the limit counted its separators
+        state = s.scalar(select(ConversationState))
+        data = dict(state.data)
+        data["_messages"] = {"a": {"text": "ก" * 5000}, "b": {"text": "ข" * 5000}}
+        state.data = data
+    bot.postback(user, "action=c_submit")
+    assert any("2 ตัวอักษร" in t and "ไม่ได้บันทึก" in t for t in bot.texts(user)[-4:])
+    with services.db.Session() as s:
+        assert len(s.scalar(select(Complaint.description))) == cases.DESCRIPTION_MAX
+
+
+def test_the_english_summary_is_in_english_with_singulars(bot, services):
+    user = new_user()
+    bot.text(user, "English")
+    bot.text(user, "report")
+    bot.postback(user, "action=c_kind&v=corruption")
+    bot.postback(user, "action=c_cat&v=bribe")
+    bot.text(user, "asked for a fee")
+    assert "(1 message)" in bot.last_text(user)
+    bot.text(user, "at the counter")
+    assert "(2 messages)" in bot.last_text(user)
+    bot.postback(user, "action=c_next")
+    bot.postback(user, "action=c_when&v=unsure")
+    bot.postback(user, "action=c_place&v=1")
+    image_message(bot, user, jpeg_with_gps())
+    assert "(1 item)" in bot.last_text(user)
+    bot.postback(user, "action=c_next")
+    bot.postback(user, "action=c_id&v=anonymous")
+    summary = bot.last_text(user)
+    assert "Where: Registration" in summary and "ฝ่าย" not in summary
+    assert "Evidence: 1 item\n" in summary
+    bot.postback(user, "action=c_submit")
+    with services.db.Session() as s:
+        assert s.scalar(select(Complaint.place)) == "ฝ่ายทะเบียน"  # stored as the office writes it
