@@ -74,6 +74,8 @@ def answer_free_text(ctx: Context) -> str | None:
     quick = [ctx.quick_postback(_label(by_id[c].title(ctx.lang)), f"action=qa&id={c}&lang={ctx.lang}")
              for c, _ in result.candidates[:3] if c in by_id]
     quick.append(ctx.quick_postback(ctx.t("qa_ask_officer"), "action=qa_ask"))
+    # A report typed as a question belongs in the complaint channel, not the questions queue.
+    quick.append(ctx.quick_postback(ctx.t("menu_complaint"), "action=complaint"))
     quick.append(ctx.quick_postback(ctx.t("menu_menu"), "action=menu"))
     ctx.reply(text_message(ctx.t("qa_not_sure"), quick))
     # Kept under the message's id, so that an unsend erases it before anyone can tap "ask an officer".

@@ -32,6 +32,7 @@ def test_not_sure_offers_three_entries_and_an_officer(bot, services):
     datas = [q["action"]["data"] for q in quick]
     assert sum(d.startswith("action=qa&id=") for d in datas) == 3
     assert "action=qa_ask" in datas
+    assert "action=complaint" in datas  # a report typed as a question has its own, confidential channel
     bot.postback(user, "action=qa_ask")
     assert "ส่งคำถามถึงเจ้าหน้าที่แล้ว" in bot.last_text(user)
     with services.db.session() as s:
