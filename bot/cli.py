@@ -264,14 +264,16 @@ def user_add(email: str, role: str, slugs: tuple[str, ...]) -> None:
 
 
 def _ce_date(value: str | None, name: str):
-    """A CE date typed as YYYY-MM-DD (Thai digits accepted); a clear error otherwise."""
-    from bot.thaidate import parse_ce_date
+    """A date typed as YYYY-MM-DD or D/M/YYYY, CE or BE (2569 is read as 2026), Thai digits accepted;
+    a clear error otherwise."""
+    from bot.thaidate import parse_typed_date
 
     if value is None:
         return None
-    parsed = parse_ce_date(value)
+    parsed = parse_typed_date(value)
     if parsed is None:
-        raise click.BadParameter(f"{value!r} is not a date like 2026-06-30 (CE)", param_hint=name)
+        raise click.BadParameter(f"{value!r} is not a date like 2026-06-30 (CE) or 2569-06-30 (BE)",
+                                 param_hint=name)
     return parsed
 
 
@@ -280,13 +282,14 @@ def survey() -> None:
     pass
 
 
-@survey.command("add", help="Add a campaign: the NACC's official link and its dates (CE in, BE shown).")
+@survey.command("add", help="Add a campaign: the NACC's official link and its dates (CE or BE in, BE shown). "
+                             "An office runs one campaign of each kind at a time.")
 @click.option("--kind", required=True, type=click.Choice(["IIT", "EIT"], case_sensitive=False))
 @click.option("--url", required=True, help="the official questionnaire link (https)")
-@click.option("--opens", required=True, help="YYYY-MM-DD (CE)")
-@click.option("--closes", required=True, help="YYYY-MM-DD (CE)")
-@click.option("--internal-deadline", default=None, help="YYYY-MM-DD (CE): the office's own earlier target")
-@click.option("--target", type=int, default=None, help="target number of respondents")
+@click.option("--opens", required=True, help="YYYY-MM-DD, CE or BE (2026-11-01 or 2569-11-01)")
+@click.option("--closes", required=True, help="YYYY-MM-DD, CE or BE")
+@click.option("--internal-deadline", default=None, help="YYYY-MM-DD, CE or BE: the office's own earlier target")
+@click.option("--target", type=click.IntRange(1, 10_000_000), default=None, help="target number of respondents")
 @click.option("--office", "slug", default=None)
 def survey_add(kind, url, opens, closes, internal_deadline, target, slug) -> None:
     from bot.thaidate import be_date

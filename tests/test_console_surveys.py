@@ -9,7 +9,7 @@ from conftest import new_user
 from sqlalchemy import select
 from test_console import Console, add_user
 
-from models import AuditEntry, StaffMember, SurveyAnswered, TrackedLink
+from models import AuditEntry, StaffMember, SurveyAnswered, SurveyCampaign, TrackedLink
 from surveys.campaigns import today_bangkok
 
 TODAY = today_bangkok()
@@ -288,3 +288,31 @@ def test_admin_sets_the_office_s_sending_hours_and_what_happens_over_quota(app, 
     coord = coordinator(app, env)
     page = coord.client.get(create(coord).headers["Location"] + "/reminders").get_data(as_text=True)
     assert "ส่งการแจ้งเตือนเฉพาะเวลา 07:30–21:00 น." in page and "รอจนโควตาพอสำหรับทุกคน" in page
+
+
+def test_campaign_form_reads_buddhist_era_years_and_refuses_typos_and_overlaps_in_thai(app, env, services):
+    c = coordinator(app, env)
+    opens, closes = TODAY - timedelta(days=5), TODAY + timedelta(days=50)
+
+    def be(d):
+        return f"{d.year + 543}-{d.month:02d}-{d.day:02d}"
+
+    resp = create(c, opens=be(opens), closes=be(closes),
+                  internal_deadline=f"{closes.day}/{closes.month}/{closes.year + 543}")
+    assert resp.status_code == 302, resp.get_data(as_text=True)
+    with services.db.Session() as s:
+        made = s.scalar(select(SurveyCampaign))
+    assert (made.opens_on, made.closes_on, made.internal_deadline) == (opens, closes, closes)
+    # The same kind again over the same dates: refused, naming campaign 1, in Thai.
+    again = create(c, opens=(TODAY + timedelta(days=10)).isoformat())
+    page = again.get_data(as_text=True)
+    assert again.status_code == 400 and "ซ้อนกันอยู่แล้ว" in page and "รายการที่ 1" in page
+    # A year far off (a BE year typed twice over, or a plain typo): refused with the allowed range.
+    far = create(c, kind="IIT", url="https://itas.nacc.go.th/iit/x", closes="2035-06-30")
+    assert far.status_code == 400 and "ห่างจากวันนี้เกินไป" in far.get_data(as_text=True)
+    # A huge or a nonsense target: a clear error, not a 500 and not silently dropped.
+    for target in ("99999999999999999999", "-5", "abc"):
+        bad = create(c, kind="IIT", url="https://itas.nacc.go.th/iit/x", target=target)
+        assert bad.status_code == 400 and "เป้าหมาย" in bad.get_data(as_text=True), target
+    with services.db.Session() as s:
+        assert len(s.scalars(select(SurveyCampaign)).all()) == 1

@@ -26,7 +26,7 @@ def plenty_of_quota(fake_line):
 
 def campaign(services, kind="EIT", opens=date(2026, 1, 1), closes=date(2026, 6, 30), internal=None) -> int:
     with services.db.session() as s:
-        return add_campaign(s, 1, kind, "https://itas.nacc.go.th/x", opens, closes, internal).id
+        return add_campaign(s, 1, kind, "https://itas.nacc.go.th/x", opens, closes, internal, today=opens).id
 
 
 def followers(services, n: int, lang: str = "th") -> list[str]:

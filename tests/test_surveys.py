@@ -44,7 +44,8 @@ def test_campaign_add_refuses_bad_input_clearly(env):
         (["--url", "http://itas.nacc.go.th/x"], "https"),
         (["--closes", (TODAY - timedelta(days=20)).isoformat()], "closing date is before"),
         (["--office", "nowhere"], "no office"),
-        (["--opens", "31/12/2025"], "not a date"),
+        (["--opens", "31/12"], "not a date"),  # a campaign needs the year
+        (["--target", "99999999999999999999"], "not in the range"),
     ]
     for override, message in bad:
         args = {"--kind": "EIT", "--url": URL, "--opens": (TODAY - timedelta(days=10)).isoformat(),
@@ -53,6 +54,42 @@ def test_campaign_add_refuses_bad_input_clearly(env):
             args[override[i]] = override[i + 1]
         result = cli(env, "survey", "add", *[x for kv in args.items() for x in kv])
         assert result.exit_code != 0 and message in result.output, (override, result.output)
+
+
+def _be(d: date) -> str:
+    return f"{d.year + 543}-{d.month:02d}-{d.day:02d}"
+
+
+def test_buddhist_era_years_are_read_as_such_and_far_off_dates_refused(env):
+    opens, closes = TODAY - timedelta(days=10), TODAY + timedelta(days=60)
+    result = cli(env, "survey", "add", "--kind", "EIT", "--url", URL, "--opens", _be(opens), "--closes", _be(closes))
+    assert result.exit_code == 0, result.output
+    assert f"FY {fiscal_year_be(opens)}," in result.output and be_date(closes) in result.output
+    listing = cli(env, "survey", "list").output
+    assert f"{be_date(opens)} – {be_date(closes)}" in listing and "FY 31" not in listing
+    # D/M/YYYY in BE, as Thai officers write it, for an IIT campaign.
+    iit = cli(env, "survey", "add", "--kind", "IIT", "--url", URL.replace("eit", "iit"),
+              "--opens", f"{opens.day}/{opens.month}/{opens.year + 543}", "--closes", closes.isoformat())
+    assert iit.exit_code == 0 and be_date(opens) in iit.output, iit.output
+    # A date years away is a typo: refused with one clear line, nothing made.
+    for far in ("2035-01-01", "2020-01-01", "3113-06-30"):
+        result = cli(env, "survey", "add", "--kind", "EIT", "--url", URL, "--opens", TODAY.isoformat(),
+                     "--closes", far)
+        assert result.exit_code != 0 and "Traceback" not in result.output, result.output
+        assert "too far from today" in result.output or "not a date" in result.output, result.output
+    assert len(cli(env, "survey", "list").output.strip().splitlines()) == 2
+
+
+def test_an_overlapping_campaign_of_the_same_kind_is_refused_naming_the_existing_one(env):
+    add(env)  # campaign 1: EIT, open now
+    again = cli(env, "survey", "add", "--kind", "EIT", "--url", URL,
+                "--opens", (TODAY + timedelta(days=30)).isoformat(),
+                "--closes", (TODAY + timedelta(days=200)).isoformat())
+    assert again.exit_code != 0 and "campaign 1" in again.output and "already covers" in again.output, again.output
+    # Another kind, or the next round after this one closes, is fine.
+    add(env, kind="IIT")
+    add(env, opens=TODAY + timedelta(days=61), closes=TODAY + timedelta(days=200))
+    assert len(cli(env, "survey", "list").output.strip().splitlines()) == 3
 
 
 def test_campaign_list_shows_buddhist_era_dates(env):
