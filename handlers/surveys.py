@@ -31,7 +31,7 @@ class InviteCode(Matcher):
 def survey_card(ctx: Context, campaign, source: str = "line-chat") -> FlexMessage:
     link = campaigns.link_for(ctx.session, campaign, source)
     base = ctx.public_base_url
-    deadline = campaign.internal_deadline or campaign.closes_on
+    deadline = campaigns.shown_deadline(campaign)
     title = ctx.t(f"survey_title_{campaign.kind}")
     bubble = FlexBubble(
         hero=FlexImage(url=f"{base}/qr/{link.token}.png", size="full", aspectRatio="1:1", aspectMode="fit",
@@ -41,7 +41,7 @@ def survey_card(ctx: Context, campaign, source: str = "line-chat") -> FlexMessag
             FlexText(text=ctx.t(f"survey_why_{campaign.kind}"), size="sm", wrap=True, color="#555555"),
             FlexText(text=ctx.t("survey_deadline", date=be_date(deadline, ctx.lang)), size="sm", weight="bold",
                      color="#1f5f8b", wrap=True),
-            FlexText(text=ctx.t("survey_qr_note"), size="xs", wrap=True, color="#888888"),
+            FlexText(text=ctx.t(f"survey_qr_note_{campaign.kind}"), size="xs", wrap=True, color="#888888"),
         ]),
         footer=FlexBox(layout="vertical", spacing="sm", contents=[
             FlexButton(style="primary", action=URIAction(label=ctx.t("survey_open_button")[:20],

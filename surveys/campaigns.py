@@ -131,6 +131,13 @@ def current_campaign(s: Session, office_id: int, kind: str, today: date | None =
     return Current(None, "none")
 
 
+def shown_deadline(campaign: SurveyCampaign, today: date | None = None) -> date:
+    """The date people are told to answer by: the office's own earlier deadline while it is ahead, then the
+    NACC's closing date (the survey stays open until then)."""
+    internal = campaign.internal_deadline
+    return internal if internal is not None and internal >= (today or today_bangkok()) else campaign.closes_on
+
+
 def link_for(s: Session, campaign: SurveyCampaign, source: str) -> TrackedLink:
     """The tracked link of a campaign for one source (made on first use)."""
     source = source.strip()[:64] or "line-chat"
@@ -158,7 +165,7 @@ def poster_content(s: Session, campaign: SurveyCampaign, link: TrackedLink, publ
         office_name=s.get(Office, campaign.office_id).name,
         kind=campaign.kind,
         link=f"{public_base_url}/s/{link.token}",
-        deadline=campaign.internal_deadline or campaign.closes_on,
+        deadline=shown_deadline(campaign),
         fiscal_year_be=campaign.fiscal_year,
     )
 

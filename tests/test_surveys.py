@@ -208,6 +208,44 @@ def test_staff_enrol_with_their_code_and_get_the_iit_never_the_eit(bot, env, ser
     assert "ไม่ถูกต้องหรือถูกใช้ไปแล้ว" in bot.last_text(other)
 
 
+def _card_texts(msg) -> str:
+    return " ".join(c["text"] for c in msg["contents"]["body"]["contents"])
+
+
+def test_the_iit_card_asks_staff_to_share_it_with_colleagues_not_service_users(bot, env):
+    add(env, kind="EIT")
+    add(env, kind="IIT")
+    user = new_user()
+    bot.text(user, _invite(env))
+    bot.text(user, "แบบประเมิน")
+    iit = _card_texts(card(bot, user))
+    assert "เพื่อนร่วมงาน" in iit and "มารับบริการ" not in iit
+    bot.text(user, "English")
+    bot.text(user, "survey")
+    iit_en = _card_texts(card(bot, user))
+    assert "colleague" in iit_en and "used our services" not in iit_en
+    public = new_user()
+    bot.text(public, "แบบประเมิน")  # the EIT card still asks the public to pass it on
+    assert "มารับบริการ" in _card_texts(card(bot, public))
+
+
+def test_once_the_internal_deadline_has_passed_the_card_and_poster_show_the_closing_date(bot, env, services):
+    closes = TODAY + timedelta(days=60)
+    passed = (TODAY - timedelta(days=20)).isoformat()
+    add(env, opens=TODAY - timedelta(days=30), closes=closes, internal_deadline=passed)
+    user = new_user()
+    bot.text(user, "แบบประเมิน")
+    msg = card(bot, user)
+    assert be_date(closes) in _card_texts(msg) and be_date(TODAY - timedelta(days=20)) not in _card_texts(msg)
+    assert be_date(closes) in msg["altText"]
+    from models import SurveyCampaign
+    from surveys.campaigns import link_for, poster_content
+
+    with services.db.session() as s:
+        c = s.get(SurveyCampaign, 1)
+        assert poster_content(s, c, link_for(s, c, "poster:x"), "https://bot.example.go.th").deadline == closes
+
+
 def test_staff_with_less_than_a_year_get_a_kind_explanation(bot, env):
     add(env, kind="IIT")
     code = _invite(env, started=(TODAY - timedelta(days=100)).isoformat())
