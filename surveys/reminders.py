@@ -30,6 +30,8 @@ from sqlalchemy.orm import Session
 
 from bot.gateway import LineError
 from bot.thaidate import be_date
+from handlers.context import text_message
+from handlers.i18n import t
 from handlers.text import thai_digits_to_arabic
 from models import (
     LineGroup,
@@ -120,8 +122,8 @@ def note_text(note: str | None, lang: str = "th") -> str:
 # -- schedules -------------------------------------------------------------------------------------
 
 
-def _at(d: date, t: dtime = SEND_TIME) -> datetime:
-    return datetime.combine(d, t, tzinfo=BANGKOK)
+def _at(d: date, at: dtime = SEND_TIME) -> datetime:
+    return datetime.combine(d, at, tzinfo=BANGKOK)
 
 
 def plan(campaign: SurveyCampaign) -> list[tuple[str, datetime]]:
@@ -144,24 +146,50 @@ def plan(campaign: SurveyCampaign) -> list[tuple[str, datetime]]:
 
 
 def texts(campaign: SurveyCampaign, label: str) -> tuple[str, str]:
+    """The reminder's Thai and English texts (``handlers/messages.toml``), ``{link}`` standing for its link.
+    A reminder after the opening one asks people to tap "ตอบแล้ว": 1:1 reminders carry that button as a
+    quick reply (:func:`message`); a group's copy leaves the line out (:func:`group_text`)."""
     deadline = campaign.internal_deadline if label.startswith("internal") else campaign.closes_on
-    name_th = "แบบวัด IIT สำหรับบุคลากร" if campaign.kind == "IIT" else "แบบวัด EIT สำหรับผู้รับบริการ"
-    name_en = "the IIT survey for staff" if campaign.kind == "IIT" else "the EIT survey for service users"
-    if label == "open":
-        th = f"เปิดให้ตอบ{name_th}แล้วค่ะ ใช้เวลาราว 5 นาที ตอบได้ถึง {be_date(deadline)}"
-        en = f"{name_en[0].upper()}{name_en[1:]} is open: about 5 minutes, until {be_date(deadline, 'en')}."
-    else:
-        th = f"อย่าลืมตอบ{name_th} ภายใน {be_date(deadline)} ค่ะ ถ้าตอบแล้ว กด \"ตอบแล้ว\" เพื่อไม่ให้เตือนอีก"
-        en = f"A reminder: please answer {name_en} by {be_date(deadline, 'en')}. Answered? Tap \"I have answered\"."
-    return f"{th}\n{{link}}\n{STOP_TH}", f"{en}\n{{link}}\n{STOP_EN}"
+    out = []
+    for lang, stop in (("th", STOP_TH), ("en", STOP_EN)):
+        if label == "open":
+            lines = [t(f"reminder_open_{campaign.kind}", lang, date=be_date(deadline, lang))]
+        else:
+            lines = [t(f"reminder_nudge_{campaign.kind}", lang, date=be_date(deadline, lang)),
+                     t("reminder_answered", lang)]
+        out.append("\n".join([*lines, "{link}", stop]))
+    return out[0], out[1]
+
+
+# What reminders scheduled before the "answered" line had its own line said, in their first line.
+_LEGACY_ANSWERED = (' ถ้าตอบแล้ว กด "ตอบแล้ว" เพื่อไม่ให้เตือนอีก', ' Answered? Tap "I have answered".')
 
 
 def group_text(reminder: Reminder) -> str:
-    """One message for a LINE group, Thai then English. The "stop reminders" line is left out: in a
-    group it would stop one person's own reminders, not the group's."""
-    def strip(text: str) -> str:
-        return "\n".join(line for line in text.splitlines() if line.strip() not in (STOP_TH, STOP_EN)).strip()
-    return f"{strip(reminder.text_th)}\n\n{strip(reminder.text_en)}"
+    """One message for a LINE group, Thai then English. Left out: the "stop reminders" line (in a group it
+    would stop one person's own reminders, not the group's) and the "tap ตอบแล้ว" line (the bot does not act on
+    a tap in a group, and colleagues would see who said they answered); a survey reminder says instead that
+    nobody needs to tell the group."""
+    skip = {STOP_TH, STOP_EN, t("reminder_answered", "th"), t("reminder_answered", "en")}
+
+    def strip(text: str, lang: str) -> str:
+        for legacy in _LEGACY_ANSWERED:
+            text = text.replace(legacy, "")
+        lines = [line for line in text.splitlines() if line.strip() not in skip]
+        if reminder.campaign_id is not None:
+            lines.append(t("reminder_group_note", lang))
+        return "\n".join(lines).strip()
+    return f"{strip(reminder.text_th, 'th')}\n\n{strip(reminder.text_en, 'en')}"
+
+
+def message(body: str, lang: str, campaign_id: int | None) -> dict:
+    """A reminder as LINE's text message; a survey reminder to a person carries the "ตอบแล้ว" button (the
+    same postback as the survey card's) as a quick reply."""
+    if campaign_id is None:
+        return text_message(body)
+    label = t("survey_done_button", lang)
+    return text_message(body, [{"type": "action", "action": {
+        "type": "postback", "label": label[:20], "data": f"action=survey_done&c={campaign_id}", "displayText": label}}])
 
 
 def schedule(s: Session, campaign: SurveyCampaign, include_groups: bool = False) -> list[Reminder]:
@@ -405,11 +433,11 @@ def dispatch(services, reminder_id: int, now: datetime | None = None,
         try:
             if target == "group":
                 body = group_text(reminder).replace("{link}", urls.get("group", "{link}"))
-                gateway.push(users[0], [{"type": "text", "text": body}], retry_key=key)
+                gateway.push(users[0], [text_message(body)], retry_key=key)
             else:
                 body = (reminder.text_th if lang == "th" else reminder.text_en).replace("{link}",
                                                                                          urls.get("users", "{link}"))
-                gateway.multicast(users, [{"type": "text", "text": body}], retry_key=key)
+                gateway.multicast(users, [message(body, lang, campaign_id)], retry_key=key)
         except LineError as exc:
             if 400 <= exc.status < 500 and exc.status != 429:  # refused, or the bot left the group: retrying won't help
                 log.error("reminder chunk refused", extra={"status": exc.status})

@@ -140,6 +140,10 @@ def test_groups_get_a_division_and_receive_the_announcement(app, env, services, 
     assert resp.status_code == 302 and "announced=1" in resp.headers["Location"]
     (push,) = fake_line.calls("/v2/bot/message/push")
     assert push.json["to"] == gid and push.json["messages"][0]["type"] == "flex"
+    # No "ตอบแล้ว" button in a group: the bot would not act on it and colleagues would see who tapped it.
+    bubble = push.json["messages"][0]["contents"]
+    assert [b["action"]["type"] for b in bubble["footer"]["contents"]] == ["uri"]
+    assert "survey_done" not in str(bubble) and "ไม่ต้องแจ้งในกลุ่ม" in str(bubble)
     with services.db.Session() as s:
         assert s.scalar(select(TrackedLink).where(TrackedLink.source == "group:ฝ่ายทะเบียน")) is not None
     assert {"group.division_set", "survey.announced"} <= set(_actions(services))

@@ -297,7 +297,7 @@ def announce(campaign_id: int):
             ctx = Context(session=s, office_id=office.id, office_name=office.name, event={}, user=None,
                           public_base_url=services.settings.public_base_url)
             source = f"group:{group.division or group.group_id[-6:]}"
-            cards.append((group.group_id, survey_card(ctx, c, source).to_dict()))
+            cards.append((group.group_id, survey_card(ctx, c, source, in_group=True).to_dict()))
         audit.record(s, "survey.announced", office_id=c.office_id, target=f"campaign:{c.id}",
                      detail={"groups": len(cards)})
     gateway = services.gateway(c.office_id)
