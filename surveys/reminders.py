@@ -106,6 +106,9 @@ NOTES = {
     "refused": ("LINE ปฏิเสธ {0} ชุด ดูรายละเอียดในบันทึกระบบ", "LINE refused {0} chunk(s); see the logs"),
     "closed": ("แบบสำรวจปิดก่อนถึงเวลาส่ง จึงไม่ได้ส่ง", "The survey closed before this could be sent"),
     "festival_off": ("ปิดการแจ้งเตือนของเทศกาลนี้แล้ว จึงไม่ส่ง", "This festival's reminders were turned off"),
+    "superseded": ("ไม่ได้ส่ง: ถึงเวลาพร้อมกับการเตือนที่ใหม่กว่า (รายการที่ {0}) จึงส่งเฉพาะรายการนั้น ไม่ให้ใครได้รับซ้ำหลายข้อความ",
+                   "Not sent: it fell due together with a newer reminder ({0}), which went out instead, so nobody "
+                   "got a burst of reminders"),
     "festival_passed": ("ถึงวันเทศกาลก่อนส่งได้ จึงไม่ได้ส่ง", "The festival came before this could be sent"),
 }
 
@@ -321,6 +324,18 @@ def run_due(services, now: datetime | None = None, progress: Callable[[int, int]
     return outcomes
 
 
+def superseded_by(s: Session, reminder: Reminder, now: datetime) -> int | None:
+    """A later reminder of the same campaign and audience that is also due (or already going out): when
+    several fell due at once — scheduled after their dates, or missed while the bot was down — only the
+    most recent is sent, so nobody gets the same reminder three times in one minute."""
+    later = or_(Reminder.send_at > reminder.send_at, and_(Reminder.send_at == reminder.send_at,
+                                                          Reminder.id > reminder.id))
+    return s.scalar(select(Reminder.id).where(
+        Reminder.campaign_id == reminder.campaign_id, Reminder.audience == reminder.audience,
+        Reminder.id != reminder.id, Reminder.send_at <= now, later,
+        Reminder.status.in_(("scheduled", "sending", "sent"))).order_by(Reminder.send_at.desc()).limit(1))
+
+
 def _fit(people: list, sizes: dict[str, int], budget: int) -> tuple[list, dict[str, int]]:
     """The most important part of the audience that the quota allows: people first (staff, then
     recent askers), then whole groups that still fit."""
@@ -358,6 +373,11 @@ def _take(services, reminder_id: int, now: datetime) -> bool:
         if campaign is not None and now.astimezone(BANGKOK).date() > campaign.closes_on:
             reminder.status, reminder.note = "cancelled", "closed"
             return False
+        if campaign is not None:
+            newer = superseded_by(s, reminder, now)
+            if newer is not None:  # due together with a later one (scheduled late, or after downtime): only
+                reminder.status, reminder.note = "skipped", f"superseded:{newer}"  # that one goes out
+                return False
         if reminder.festival is not None:
             from surveys import festivals
 
