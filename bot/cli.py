@@ -343,10 +343,18 @@ def survey_poster(campaign_id: int, source: str, output: str) -> None:
             raise click.ClickException(f"no campaign {campaign_id} (see `itabot survey list`)")
         link = link_for(s, c, f"poster:{source}")
         content = poster_content(s, c, link, services.settings.public_base_url)
-    data = render_poster_pdf(content) if output.lower().endswith(".pdf") else render_poster_png(content)
+    render = render_poster_pdf if output.lower().endswith(".pdf") else render_poster_png
+    try:  # an http link (the default PUBLIC_BASE_URL) still prints: a local test print, said below
+        data = render(content, allow_http=True)
+    except ValueError as exc:
+        raise click.ClickException(f"campaign {campaign_id} cannot be printed: {exc}") from None
     with open(output, "wb") as fh:
         fh.write(data)
     click.echo(f"poster written to {output}; its link: {content.link}")
+    if not content.link.startswith("https://"):
+        click.echo(f"note: the QR code points at {content.link}, not an https address: fine for a test print, "
+                   "but set PUBLIC_BASE_URL to the bot's public https address before printing posters for "
+                   "the public (the console refuses to make them until then)", err=True)
 
 
 @main.group(help="Deadline reminders (within quiet hours and the LINE quota).")
@@ -411,6 +419,10 @@ def reminders_run_due(now_text: str | None) -> None:
             raise click.BadParameter("give a time zone, e.g. +07:00", param_hint="--now")
         now = now.astimezone(UTC)
     services = _services()
+    if services.settings.simulator_enabled:  # offices without a LINE channel: their reminders go to the simulator
+        from bot.app import create_app
+
+        create_app(services.settings, services=services, start_worker=False)
     bar: dict = {}
 
     def progress(done: int, total: int) -> None:
@@ -419,7 +431,11 @@ def reminders_run_due(now_text: str | None) -> None:
             bar["bar"].__enter__()
         bar["bar"].update(1)
 
-    outcomes = run_due(services, now, progress)
+    try:
+        outcomes = run_due(services, now, progress)
+    except RuntimeError as exc:  # an office with no LINE channel while the simulator is off
+        raise click.ClickException(f"{exc}: give the office its LINE channel in the console (office settings), or set "
+                                   "ITABOT_SIMULATOR=true to try reminders in the simulator") from None
     if "bar" in bar:
         bar["bar"].__exit__(None, None, None)
     if not outcomes:
