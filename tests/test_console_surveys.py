@@ -320,3 +320,25 @@ def test_campaign_form_reads_buddhist_era_years_and_refuses_typos_and_overlaps_i
         assert bad.status_code == 400 and "เป้าหมาย" in bad.get_data(as_text=True), target
     with services.db.Session() as s:
         assert len(s.scalars(select(SurveyCampaign)).all()) == 1
+
+
+def test_reminders_due_together_show_as_skipped_with_the_one_sent_instead(app, env, services, fake_line):
+    from datetime import datetime, time
+    from zoneinfo import ZoneInfo
+
+    from models import LineUser, Reminder
+    from surveys import reminders
+
+    c = coordinator(app, env)
+    page_path = create(c, opens=(TODAY - timedelta(days=40)).isoformat()).headers["Location"] + "/reminders"
+    with services.db.session() as s:
+        s.add(LineUser(office_id=1, line_user_id=new_user(), following=True))
+    c.post(page_path, {"action": "schedule"})  # 40 days late: the opening and two or more cadence reminders due
+    reminders.run_due(services, datetime.combine(TODAY, time(10, 5), tzinfo=ZoneInfo("Asia/Bangkok")))
+    assert len(fake_line.calls("/v2/bot/message/multicast")) == 1
+    with services.db.Session() as s:
+        rows = s.scalars(select(Reminder).where(Reminder.campaign_id.is_not(None),
+                                                Reminder.status.in_(("sent", "skipped")))).all()
+    assert len(rows) >= 3 and sum(r.status == "sent" for r in rows) == 1
+    page = c.client.get(page_path).get_data(as_text=True)
+    assert "ข้าม (ส่งรายการที่ใหม่กว่าแทน)" in page and "ถึงเวลาพร้อมกับการเตือนที่ใหม่กว่า" in page
