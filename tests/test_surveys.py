@@ -93,12 +93,14 @@ def test_an_overlapping_campaign_of_the_same_kind_is_refused_naming_the_existing
 
 
 def test_campaign_list_shows_buddhist_era_dates(env):
-    out = add(env, opens=date(2026, 1, 1), closes=date(2026, 6, 30), internal_deadline="2026-02-28", target=400)
-    assert "FY 2569" in out and "1 ม.ค. 2569" in out and "30 มิ.ย. 2569" in out
+    y = TODAY.year  # this calendar year (campaign dates must be near today), shown as BE y + 543
+    out = add(env, opens=date(y, 1, 1), closes=date(y, 6, 30), internal_deadline=f"{y}-02-28", target=400)
+    assert f"FY {y + 543}" in out and f"1 ม.ค. {y + 543}" in out and f"30 มิ.ย. {y + 543}" in out
     listing = cli(env, "survey", "list").output
-    assert "EIT\tFY 2569\t1 ม.ค. 2569 – 30 มิ.ย. 2569 internal deadline 28 ก.พ. 2569 target 400" in listing
-    # Thai digits are accepted in dates.
-    assert "FY 2570" in add(env, opens=date(2026, 10, 1), closes=date(2027, 3, 31))
+    be = y + 543
+    assert f"EIT\tFY {be}\t1 ม.ค. {be} – 30 มิ.ย. {be} internal deadline 28 ก.พ. {be} target 400" in listing
+    # A campaign opening in October is in the next fiscal year.
+    assert f"FY {be + 1}" in add(env, opens=date(y, 10, 1), closes=date(y + 1, 3, 31))
     assert fiscal_year_be(date(2025, 10, 1)) == 2569 and fiscal_year_be(date(2026, 9, 30)) == 2569
 
 
