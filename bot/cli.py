@@ -264,14 +264,16 @@ def user_add(email: str, role: str, slugs: tuple[str, ...]) -> None:
 
 
 def _ce_date(value: str | None, name: str):
-    """A CE date typed as YYYY-MM-DD (Thai digits accepted); a clear error otherwise."""
-    from bot.thaidate import parse_ce_date
+    """A date typed as YYYY-MM-DD or D/M/YYYY, CE or BE (2569 is read as 2026), Thai digits accepted;
+    a clear error otherwise."""
+    from bot.thaidate import parse_typed_date
 
     if value is None:
         return None
-    parsed = parse_ce_date(value)
+    parsed = parse_typed_date(value)
     if parsed is None:
-        raise click.BadParameter(f"{value!r} is not a date like 2026-06-30 (CE)", param_hint=name)
+        raise click.BadParameter(f"{value!r} is not a date like 2026-06-30 (CE) or 2569-06-30 (BE)",
+                                 param_hint=name)
     return parsed
 
 
@@ -280,13 +282,14 @@ def survey() -> None:
     pass
 
 
-@survey.command("add", help="Add a campaign: the NACC's official link and its dates (CE in, BE shown).")
+@survey.command("add", help="Add a campaign: the NACC's official link and its dates (CE or BE in, BE shown). "
+                             "An office runs one campaign of each kind at a time.")
 @click.option("--kind", required=True, type=click.Choice(["IIT", "EIT"], case_sensitive=False))
 @click.option("--url", required=True, help="the official questionnaire link (https)")
-@click.option("--opens", required=True, help="YYYY-MM-DD (CE)")
-@click.option("--closes", required=True, help="YYYY-MM-DD (CE)")
-@click.option("--internal-deadline", default=None, help="YYYY-MM-DD (CE): the office's own earlier target")
-@click.option("--target", type=int, default=None, help="target number of respondents")
+@click.option("--opens", required=True, help="YYYY-MM-DD, CE or BE (2026-11-01 or 2569-11-01)")
+@click.option("--closes", required=True, help="YYYY-MM-DD, CE or BE")
+@click.option("--internal-deadline", default=None, help="YYYY-MM-DD, CE or BE: the office's own earlier target")
+@click.option("--target", type=click.IntRange(1, 10_000_000), default=None, help="target number of respondents")
 @click.option("--office", "slug", default=None)
 def survey_add(kind, url, opens, closes, internal_deadline, target, slug) -> None:
     from bot.thaidate import be_date
@@ -340,10 +343,18 @@ def survey_poster(campaign_id: int, source: str, output: str) -> None:
             raise click.ClickException(f"no campaign {campaign_id} (see `itabot survey list`)")
         link = link_for(s, c, f"poster:{source}")
         content = poster_content(s, c, link, services.settings.public_base_url)
-    data = render_poster_pdf(content) if output.lower().endswith(".pdf") else render_poster_png(content)
+    render = render_poster_pdf if output.lower().endswith(".pdf") else render_poster_png
+    try:  # an http link (the default PUBLIC_BASE_URL) still prints: a local test print, said below
+        data = render(content, allow_http=True)
+    except ValueError as exc:
+        raise click.ClickException(f"campaign {campaign_id} cannot be printed: {exc}") from None
     with open(output, "wb") as fh:
         fh.write(data)
     click.echo(f"poster written to {output}; its link: {content.link}")
+    if not content.link.startswith("https://"):
+        click.echo(f"note: the QR code points at {content.link}, not an https address: fine for a test print, "
+                   "but set PUBLIC_BASE_URL to the bot's public https address before printing posters for "
+                   "the public (the console refuses to make them until then)", err=True)
 
 
 @main.group(help="Deadline reminders (within quiet hours and the LINE quota).")
@@ -408,6 +419,10 @@ def reminders_run_due(now_text: str | None) -> None:
             raise click.BadParameter("give a time zone, e.g. +07:00", param_hint="--now")
         now = now.astimezone(UTC)
     services = _services()
+    if services.settings.simulator_enabled:  # offices without a LINE channel: their reminders go to the simulator
+        from bot.app import create_app
+
+        create_app(services.settings, services=services, start_worker=False)
     bar: dict = {}
 
     def progress(done: int, total: int) -> None:
@@ -416,7 +431,11 @@ def reminders_run_due(now_text: str | None) -> None:
             bar["bar"].__enter__()
         bar["bar"].update(1)
 
-    outcomes = run_due(services, now, progress)
+    try:
+        outcomes = run_due(services, now, progress)
+    except RuntimeError as exc:  # an office with no LINE channel while the simulator is off
+        raise click.ClickException(f"{exc}: give the office its LINE channel in the console (office settings), or set "
+                                   "ITABOT_SIMULATOR=true to try reminders in the simulator") from None
     if "bar" in bar:
         bar["bar"].__exit__(None, None, None)
     if not outcomes:

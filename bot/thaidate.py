@@ -36,6 +36,20 @@ def parse_ce_date(text: str | None) -> date | None:
         return None
 
 
+def parse_typed_date(text: str | None) -> date | None:
+    """A whole date an officer types for a campaign: ``YYYY-MM-DD`` or ``D/M/YYYY`` (or with a month's name),
+    in the Common or the Buddhist Era (a year from 2400 is BE: 2569-11-01 is 1 Nov 2026), Thai digits
+    accepted. None if it is not one, or if it has no year ("15/11": a campaign needs a whole date)."""
+    from handlers.text import thai_digits_to_arabic
+
+    if not text or not text.strip():
+        return None
+    typed = thai_digits_to_arabic(text.strip())
+    d = parse_thai_date(typed, date(2000, 1, 1))
+    # A day without a year is read as the latest such day: two far-apart "todays" tell it apart.
+    return d if d is not None and d == parse_thai_date(typed, date(2100, 1, 1)) else None
+
+
 _ISO = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})")
 _DMY = re.compile(r"(\d{1,2})\s*[/.-]\s*(\d{1,2})\s*[/.-]\s*(\d{4}|\d{2})")
 _DM = re.compile(r"(\d{1,2})\s*/\s*(\d{1,2})")

@@ -17,6 +17,7 @@ from linebot.v3.messaging import (
 from bot.thaidate import be_date
 from handlers.context import Context
 from handlers.conversation import Engine, Keyword, Matcher, Postback, postback_data
+from handlers.text import normalize
 from models import SurveyAnswered, SurveyAsked, utcnow
 from surveys import campaigns
 
@@ -28,10 +29,12 @@ class InviteCode(Matcher):
         return ctx.text is not None and campaigns.looks_like_code(ctx.text)
 
 
-def survey_card(ctx: Context, campaign, source: str = "line-chat") -> FlexMessage:
+def survey_card(ctx: Context, campaign, source: str = "line-chat", in_group: bool = False) -> FlexMessage:
+    """The survey card. ``in_group`` (an announcement to a LINE group): no "ตอบแล้ว" button — the bot does
+    not act on a tap in a group, and the group would see who said they answered."""
     link = campaigns.link_for(ctx.session, campaign, source)
     base = ctx.public_base_url
-    deadline = campaign.internal_deadline or campaign.closes_on
+    deadline = campaigns.shown_deadline(campaign)
     title = ctx.t(f"survey_title_{campaign.kind}")
     bubble = FlexBubble(
         hero=FlexImage(url=f"{base}/qr/{link.token}.png", size="full", aspectRatio="1:1", aspectMode="fit",
@@ -41,14 +44,16 @@ def survey_card(ctx: Context, campaign, source: str = "line-chat") -> FlexMessag
             FlexText(text=ctx.t(f"survey_why_{campaign.kind}"), size="sm", wrap=True, color="#555555"),
             FlexText(text=ctx.t("survey_deadline", date=be_date(deadline, ctx.lang)), size="sm", weight="bold",
                      color="#1f5f8b", wrap=True),
-            FlexText(text=ctx.t("survey_qr_note"), size="xs", wrap=True, color="#888888"),
+            FlexText(text=ctx.t(f"survey_qr_note_{campaign.kind}"), size="xs", wrap=True, color="#888888"),
+            *([FlexText(text=ctx.t("reminder_group_note"), size="xs", wrap=True, color="#888888")] if in_group
+              else []),
         ]),
         footer=FlexBox(layout="vertical", spacing="sm", contents=[
             FlexButton(style="primary", action=URIAction(label=ctx.t("survey_open_button")[:20],
                                                          uri=f"{base}/s/{link.token}")),
-            FlexButton(style="secondary", action=PostbackAction(
+            *([] if in_group else [FlexButton(style="secondary", action=PostbackAction(
                 label=ctx.t("survey_done_button")[:20], data=f"action=survey_done&c={campaign.id}",
-                displayText=ctx.t("survey_done_button"))),
+                displayText=ctx.t("survey_done_button")))]),
         ]),
     )
     alt = f"{title} — {ctx.t('survey_deadline', date=be_date(deadline, ctx.lang))}: {base}/s/{link.token}"
@@ -82,15 +87,25 @@ def show_survey(ctx: Context) -> None:
 
 
 def survey_done(ctx: Context) -> None:
+    """"ตอบแล้ว": the card's or a reminder's button (it names the campaign), or typed (the person's survey open
+    now: the IIT for enrolled staff, else the EIT). It only stops that campaign's reminders to this person."""
     if ctx.user is None:
         return
-    cid = postback_data(ctx).get("c", "")
     from models import SurveyCampaign
 
-    campaign = ctx.session.get(SurveyCampaign, int(cid)) if cid.isdecimal() else None
-    if campaign is None or campaign.office_id != ctx.office_id:
-        ctx.say("postback_unknown")
-        return
+    if ctx.type == "postback":
+        cid = postback_data(ctx).get("c", "")
+        campaign = ctx.session.get(SurveyCampaign, int(cid)) if cid.isdecimal() else None
+        if campaign is None or campaign.office_id != ctx.office_id:
+            ctx.say("postback_unknown")
+            return
+    else:
+        member = campaigns.staff_member(ctx.session, ctx.office_id, ctx.user.line_user_id)
+        current = campaigns.current_campaign(ctx.session, ctx.office_id, "IIT" if member is not None else "EIT")
+        if current.state != "open":
+            ctx.say("survey_none")
+            return
+        campaign = current.campaign
     if ctx.session.get(SurveyAnswered, (campaign.id, ctx.user.line_user_id)) is None:
         ctx.session.add(SurveyAnswered(campaign_id=campaign.id, line_user_id=ctx.user.line_user_id))
     ctx.say("survey_thanks")
@@ -124,6 +139,19 @@ def _link_staff_menu(ctx: Context) -> None:
         ctx.after_commit(lambda line: line.link_rich_menu(uid, menu_id))
 
 
+class Said(Keyword):
+    """Like :class:`Keyword`, a full stop or an exclamation mark at the end ignored ("I have answered.")."""
+
+    def __call__(self, ctx: Context) -> bool:
+        return ctx.text is not None and normalize(ctx.text).rstrip(" .!~") in self.words
+
+
+# Typed instead of tapping the "ตอบแล้ว" button (reminders ask for it): the same as the button.
+ANSWERED_WORDS = Said("ตอบแล้ว", "ตอบแบบประเมินแล้ว", "ตอบแบบสอบถามแล้ว", "ตอบแบบวัดแล้ว", "ทำแล้ว",
+                         "ทำแบบประเมินแล้ว", "ทำแบบสอบถามแล้ว", "ตอบไปแล้ว", "ทำไปแล้ว", "ฉันตอบแล้ว",
+                         "i have answered", "i answered", "i've answered", "answered", "already answered",
+                         "i have done the survey", "i did the survey", "done the survey", "survey done")
+
 SURVEY_WORDS = Keyword("แบบสอบถาม", "แบบประเมิน", "eit", "iit", "survey", "ita survey", "แบบประเมิน ita",
                        "ทำแบบประเมิน", "ตอบแบบประเมิน")
 
@@ -148,5 +176,6 @@ def register(engine: Engine) -> None:
         (SURVEY_WORDS, show_survey),
         (Postback("survey"), show_survey),
         (Postback("survey_done"), survey_done),
+        (ANSWERED_WORDS, survey_done),
         (InviteCode(), enrol),
     ]

@@ -1,6 +1,7 @@
 """Survey campaigns, tracked links and staff enrolment: the rules, without Flask or LINE.
 
-Dates people type are CE (ISO); dates people read are BE (``bot.thaidate``). The NACC counts
+Dates people type are CE or BE (``bot.thaidate.parse_typed_date``: a year from 2400 is BE); dates people
+read are BE (``bot.thaidate``). The NACC counts
 IIT answers only from staff with at least a year of service; staff are never offered their
 own office's EIT.
 """
@@ -31,7 +32,16 @@ CODE_LOCK = timedelta(minutes=15)
 
 
 class CampaignError(ValueError):
-    """Bad campaign input; the message says what to fix."""
+    """Bad campaign input; the message (English, for the CLI) says what to fix. ``code`` and ``values`` name
+    the same text in the console's catalog (``bot/console/messages.toml``), Thai and English."""
+
+    def __init__(self, message: str, code: str | None = None, **values: object) -> None:
+        super().__init__(message)
+        self.code, self.values = code, values
+
+
+MAX_TARGET = 10_000_000  # respondents: far above any office, far below what the database holds
+YEARS_BACK, YEARS_AHEAD = 2, 3  # a campaign's dates must fall this close to today: anything else is a typo
 
 
 def today_bangkok() -> date:
@@ -43,20 +53,54 @@ def fiscal_year_be(d: date) -> int:
     return d.year + 543 + (1 if d.month >= 10 else 0)
 
 
+def _shift_years(d: date, years: int) -> date:
+    try:
+        return d.replace(year=d.year + years)
+    except ValueError:  # 29 February
+        return d.replace(year=d.year + years, day=28)
+
+
+def overlapping(s: Session, office_id: int, kind: str, opens: date, closes: date) -> SurveyCampaign | None:
+    """The office's campaign of this kind whose dates overlap ``opens``–``closes``, if there is one."""
+    return s.scalar(select(SurveyCampaign).where(
+        SurveyCampaign.office_id == office_id, SurveyCampaign.kind == kind,
+        SurveyCampaign.opens_on <= closes, SurveyCampaign.closes_on >= opens).order_by(SurveyCampaign.id).limit(1))
+
+
 def add_campaign(s: Session, office_id: int, kind: str, url: str, opens: date, closes: date,
-                 internal_deadline: date | None = None, target: int | None = None) -> SurveyCampaign:
+                 internal_deadline: date | None = None, target: int | None = None,
+                 today: date | None = None) -> SurveyCampaign:
+    from bot.thaidate import be_date
+
     kind = kind.upper()
     if kind not in KINDS:
-        raise CampaignError("kind must be IIT or EIT")
+        raise CampaignError("kind must be IIT or EIT", "survey_err_kind")
     parts = urlsplit(url)
     if parts.scheme != "https" or not parts.netloc:
-        raise CampaignError("the official survey URL must start with https://")
+        raise CampaignError("the official survey URL must start with https://", "survey_err_https")
+    today = today or today_bangkok()
+    earliest, latest = _shift_years(today, -YEARS_BACK), _shift_years(today, YEARS_AHEAD)
+    for d in (opens, closes, internal_deadline):
+        if d is not None and not earliest <= d <= latest:
+            raise CampaignError(
+                f"{d.isoformat()} ({be_date(d, 'en')}) is too far from today: a campaign's dates must fall "
+                f"between {earliest.isoformat()} and {latest.isoformat()} (a Buddhist Era year such as 2569 "
+                "is read as 2026)", "survey_err_far", date=d, earliest=earliest, latest=latest)
     if closes < opens:
-        raise CampaignError("the closing date is before the opening date")
+        raise CampaignError("the closing date is before the opening date", "survey_err_order")
     if internal_deadline is not None and not opens <= internal_deadline <= closes:
-        raise CampaignError("the internal deadline must fall between the opening and closing dates")
-    if target is not None and target < 1:
-        raise CampaignError("the target must be a positive number of respondents")
+        raise CampaignError("the internal deadline must fall between the opening and closing dates",
+                            "survey_err_internal")
+    if target is not None and not 1 <= target <= MAX_TARGET:
+        raise CampaignError(f"the target must be a number of respondents from 1 to {MAX_TARGET:,}",
+                            "survey_err_target", max=MAX_TARGET)
+    clash = overlapping(s, office_id, kind, opens, closes)
+    if clash is not None:
+        raise CampaignError(
+            f"campaign {clash.id} ({clash.kind} FY {clash.fiscal_year}, {clash.opens_on.isoformat()} to "
+            f"{clash.closes_on.isoformat()}) already covers these dates: an office runs one {kind} campaign at "
+            "a time", "survey_err_overlap", id=clash.id, kind=clash.kind, fy=clash.fiscal_year,
+            opens=clash.opens_on, closes=clash.closes_on)
     campaign = SurveyCampaign(office_id=office_id, kind=kind, url=url, opens_on=opens, closes_on=closes,
                               internal_deadline=internal_deadline, target=target, fiscal_year=fiscal_year_be(opens))
     s.add(campaign)
@@ -87,6 +131,13 @@ def current_campaign(s: Session, office_id: int, kind: str, today: date | None =
     return Current(None, "none")
 
 
+def shown_deadline(campaign: SurveyCampaign, today: date | None = None) -> date:
+    """The date people are told to answer by: the office's own earlier deadline while it is ahead, then the
+    NACC's closing date (the survey stays open until then)."""
+    internal = campaign.internal_deadline
+    return internal if internal is not None and internal >= (today or today_bangkok()) else campaign.closes_on
+
+
 def link_for(s: Session, campaign: SurveyCampaign, source: str) -> TrackedLink:
     """The tracked link of a campaign for one source (made on first use)."""
     source = source.strip()[:64] or "line-chat"
@@ -114,7 +165,7 @@ def poster_content(s: Session, campaign: SurveyCampaign, link: TrackedLink, publ
         office_name=s.get(Office, campaign.office_id).name,
         kind=campaign.kind,
         link=f"{public_base_url}/s/{link.token}",
-        deadline=campaign.internal_deadline or campaign.closes_on,
+        deadline=shown_deadline(campaign),
         fiscal_year_be=campaign.fiscal_year,
     )
 

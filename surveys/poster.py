@@ -112,14 +112,14 @@ def format_deadline_en(day: datetime.date) -> str:
     return f"{day.day} {_EN_MONTHS[day.month - 1]} {day.year}"
 
 
-def _validate(content: PosterContent, dpi: int) -> None:
+def _validate(content: PosterContent, dpi: int, allow_http: bool = False) -> None:
     if content.kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {content.kind!r}")
     link = content.link
     if not isinstance(link, str) or any(ch.isspace() for ch in link):
         raise ValueError(f"link must be an https URL without spaces, got {link!r}")
     parts = urlsplit(link)
-    if parts.scheme != "https" or not parts.hostname:
+    if parts.scheme not in (("https", "http") if allow_http else ("https",)) or not parts.hostname:
         raise ValueError(f"link must be an absolute https URL, got {link!r}")
     if not content.office_name or not content.office_name.strip():
         raise ValueError("office_name must not be empty")
@@ -471,8 +471,8 @@ def _layout(content: PosterContent, dpi: int, scale: float, qr_mm: float) -> lis
     return blocks
 
 
-def _render(content: PosterContent, dpi: int) -> Image.Image:
-    _validate(content, dpi)
+def _render(content: PosterContent, dpi: int, allow_http: bool = False) -> Image.Image:
+    _validate(content, dpi, allow_http)
     width, height = a4_pixels(dpi)
     mm = dpi / 25.4
     scale, qr_mm = 1.0, TARGET_QR_MM
@@ -506,22 +506,23 @@ def _to_palette(image: Image.Image) -> Image.Image:
     return image.quantize(colors=48, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
 
 
-def render_poster_png(content: PosterContent, dpi: int = 150) -> bytes:
-    """A4 portrait poster as PNG bytes (1240x1754 px at 150 dpi)."""
-    image = _to_palette(_render(content, dpi))
+def render_poster_png(content: PosterContent, dpi: int = 150, *, allow_http: bool = False) -> bytes:
+    """A4 portrait poster as PNG bytes (1240x1754 px at 150 dpi). ``allow_http``: a local test print whose
+    link is not (yet) https, e.g. the default PUBLIC_BASE_URL; a poster for the public needs https."""
+    image = _to_palette(_render(content, dpi, allow_http))
     out = io.BytesIO()
     image.save(out, format="PNG", optimize=True, dpi=(dpi, dpi))
     return out.getvalue()
 
 
-def render_poster_pdf(content: PosterContent, dpi: int = 150) -> bytes:
+def render_poster_pdf(content: PosterContent, dpi: int = 150, *, allow_http: bool = False) -> bytes:
     """The same poster as a one-page A4 PDF.
 
     Pillow's PDF writer stores palette images hex-encoded (several MB) and
     RGB ones as JPEG (lossy around the QR modules), so the page is written
     here directly: one Flate-compressed indexed-colour image filling A4.
     """
-    return _pdf_with_image(_to_palette(_render(content, dpi)))
+    return _pdf_with_image(_to_palette(_render(content, dpi, allow_http)))
 
 
 def _pdf_with_image(image: Image.Image) -> bytes:

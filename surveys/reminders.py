@@ -30,6 +30,8 @@ from sqlalchemy.orm import Session
 
 from bot.gateway import LineError
 from bot.thaidate import be_date
+from handlers.context import text_message
+from handlers.i18n import t
 from handlers.text import thai_digits_to_arabic
 from models import (
     LineGroup,
@@ -104,6 +106,9 @@ NOTES = {
     "refused": ("LINE ปฏิเสธ {0} ชุด ดูรายละเอียดในบันทึกระบบ", "LINE refused {0} chunk(s); see the logs"),
     "closed": ("แบบสำรวจปิดก่อนถึงเวลาส่ง จึงไม่ได้ส่ง", "The survey closed before this could be sent"),
     "festival_off": ("ปิดการแจ้งเตือนของเทศกาลนี้แล้ว จึงไม่ส่ง", "This festival's reminders were turned off"),
+    "superseded": ("ไม่ได้ส่ง: ถึงเวลาพร้อมกับการเตือนที่ใหม่กว่า (รายการที่ {0}) จึงส่งเฉพาะรายการนั้น ไม่ให้ใครได้รับซ้ำหลายข้อความ",
+                   "Not sent: it fell due together with a newer reminder ({0}), which went out instead, so nobody "
+                   "got a burst of reminders"),
     "festival_passed": ("ถึงวันเทศกาลก่อนส่งได้ จึงไม่ได้ส่ง", "The festival came before this could be sent"),
 }
 
@@ -120,8 +125,8 @@ def note_text(note: str | None, lang: str = "th") -> str:
 # -- schedules -------------------------------------------------------------------------------------
 
 
-def _at(d: date, t: dtime = SEND_TIME) -> datetime:
-    return datetime.combine(d, t, tzinfo=BANGKOK)
+def _at(d: date, at: dtime = SEND_TIME) -> datetime:
+    return datetime.combine(d, at, tzinfo=BANGKOK)
 
 
 def plan(campaign: SurveyCampaign) -> list[tuple[str, datetime]]:
@@ -144,24 +149,50 @@ def plan(campaign: SurveyCampaign) -> list[tuple[str, datetime]]:
 
 
 def texts(campaign: SurveyCampaign, label: str) -> tuple[str, str]:
+    """The reminder's Thai and English texts (``handlers/messages.toml``), ``{link}`` standing for its link.
+    A reminder after the opening one asks people to tap "ตอบแล้ว": 1:1 reminders carry that button as a
+    quick reply (:func:`message`); a group's copy leaves the line out (:func:`group_text`)."""
     deadline = campaign.internal_deadline if label.startswith("internal") else campaign.closes_on
-    name_th = "แบบวัด IIT สำหรับบุคลากร" if campaign.kind == "IIT" else "แบบวัด EIT สำหรับผู้รับบริการ"
-    name_en = "the IIT survey for staff" if campaign.kind == "IIT" else "the EIT survey for service users"
-    if label == "open":
-        th = f"เปิดให้ตอบ{name_th}แล้วค่ะ ใช้เวลาราว 5 นาที ตอบได้ถึง {be_date(deadline)}"
-        en = f"{name_en[0].upper()}{name_en[1:]} is open: about 5 minutes, until {be_date(deadline, 'en')}."
-    else:
-        th = f"อย่าลืมตอบ{name_th} ภายใน {be_date(deadline)} ค่ะ ถ้าตอบแล้ว กด \"ตอบแล้ว\" เพื่อไม่ให้เตือนอีก"
-        en = f"A reminder: please answer {name_en} by {be_date(deadline, 'en')}. Answered? Tap \"I have answered\"."
-    return f"{th}\n{{link}}\n{STOP_TH}", f"{en}\n{{link}}\n{STOP_EN}"
+    out = []
+    for lang, stop in (("th", STOP_TH), ("en", STOP_EN)):
+        if label == "open":
+            lines = [t(f"reminder_open_{campaign.kind}", lang, date=be_date(deadline, lang))]
+        else:
+            lines = [t(f"reminder_nudge_{campaign.kind}", lang, date=be_date(deadline, lang)),
+                     t("reminder_answered", lang)]
+        out.append("\n".join([*lines, "{link}", stop]))
+    return out[0], out[1]
+
+
+# What reminders scheduled before the "answered" line had its own line said, in their first line.
+_LEGACY_ANSWERED = (' ถ้าตอบแล้ว กด "ตอบแล้ว" เพื่อไม่ให้เตือนอีก', ' Answered? Tap "I have answered".')
 
 
 def group_text(reminder: Reminder) -> str:
-    """One message for a LINE group, Thai then English. The "stop reminders" line is left out: in a
-    group it would stop one person's own reminders, not the group's."""
-    def strip(text: str) -> str:
-        return "\n".join(line for line in text.splitlines() if line.strip() not in (STOP_TH, STOP_EN)).strip()
-    return f"{strip(reminder.text_th)}\n\n{strip(reminder.text_en)}"
+    """One message for a LINE group, Thai then English. Left out: the "stop reminders" line (in a group it
+    would stop one person's own reminders, not the group's) and the "tap ตอบแล้ว" line (the bot does not act on
+    a tap in a group, and colleagues would see who said they answered); a survey reminder says instead that
+    nobody needs to tell the group."""
+    skip = {STOP_TH, STOP_EN, t("reminder_answered", "th"), t("reminder_answered", "en")}
+
+    def strip(text: str, lang: str) -> str:
+        for legacy in _LEGACY_ANSWERED:
+            text = text.replace(legacy, "")
+        lines = [line for line in text.splitlines() if line.strip() not in skip]
+        if reminder.campaign_id is not None:
+            lines.append(t("reminder_group_note", lang))
+        return "\n".join(lines).strip()
+    return f"{strip(reminder.text_th, 'th')}\n\n{strip(reminder.text_en, 'en')}"
+
+
+def message(body: str, lang: str, campaign_id: int | None) -> dict:
+    """A reminder as LINE's text message; a survey reminder to a person carries the "ตอบแล้ว" button (the
+    same postback as the survey card's) as a quick reply."""
+    if campaign_id is None:
+        return text_message(body)
+    label = t("survey_done_button", lang)
+    return text_message(body, [{"type": "action", "action": {
+        "type": "postback", "label": label[:20], "data": f"action=survey_done&c={campaign_id}", "displayText": label}}])
 
 
 def schedule(s: Session, campaign: SurveyCampaign, include_groups: bool = False) -> list[Reminder]:
@@ -293,6 +324,18 @@ def run_due(services, now: datetime | None = None, progress: Callable[[int, int]
     return outcomes
 
 
+def superseded_by(s: Session, reminder: Reminder, now: datetime) -> int | None:
+    """A later reminder of the same campaign and audience that is also due (or already going out): when
+    several fell due at once — scheduled after their dates, or missed while the bot was down — only the
+    most recent is sent, so nobody gets the same reminder three times in one minute."""
+    later = or_(Reminder.send_at > reminder.send_at, and_(Reminder.send_at == reminder.send_at,
+                                                          Reminder.id > reminder.id))
+    return s.scalar(select(Reminder.id).where(
+        Reminder.campaign_id == reminder.campaign_id, Reminder.audience == reminder.audience,
+        Reminder.id != reminder.id, Reminder.send_at <= now, later,
+        Reminder.status.in_(("scheduled", "sending", "sent"))).order_by(Reminder.send_at.desc()).limit(1))
+
+
 def _fit(people: list, sizes: dict[str, int], budget: int) -> tuple[list, dict[str, int]]:
     """The most important part of the audience that the quota allows: people first (staff, then
     recent askers), then whole groups that still fit."""
@@ -330,6 +373,11 @@ def _take(services, reminder_id: int, now: datetime) -> bool:
         if campaign is not None and now.astimezone(BANGKOK).date() > campaign.closes_on:
             reminder.status, reminder.note = "cancelled", "closed"
             return False
+        if campaign is not None:
+            newer = superseded_by(s, reminder, now)
+            if newer is not None:  # due together with a later one (scheduled late, or after downtime): only
+                reminder.status, reminder.note = "skipped", f"superseded:{newer}"  # that one goes out
+                return False
         if reminder.festival is not None:
             from surveys import festivals
 
@@ -405,11 +453,11 @@ def dispatch(services, reminder_id: int, now: datetime | None = None,
         try:
             if target == "group":
                 body = group_text(reminder).replace("{link}", urls.get("group", "{link}"))
-                gateway.push(users[0], [{"type": "text", "text": body}], retry_key=key)
+                gateway.push(users[0], [text_message(body)], retry_key=key)
             else:
                 body = (reminder.text_th if lang == "th" else reminder.text_en).replace("{link}",
                                                                                          urls.get("users", "{link}"))
-                gateway.multicast(users, [{"type": "text", "text": body}], retry_key=key)
+                gateway.multicast(users, [message(body, lang, campaign_id)], retry_key=key)
         except LineError as exc:
             if 400 <= exc.status < 500 and exc.status != 429:  # refused, or the bot left the group: retrying won't help
                 log.error("reminder chunk refused", extra={"status": exc.status})

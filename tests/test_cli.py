@@ -141,3 +141,70 @@ def test_serve_starts_on_a_fresh_instance_with_the_simulator(tmp_path):
             os.killpg(proc.pid, signal.SIGKILL)
             _, err = proc.communicate()
     assert user.encode() not in err  # no user IDs in the logs
+
+
+# -- one clear line, never a traceback -----------------------------------------------------------------
+
+
+def _trial_office_with_a_reminder_due(env) -> tuple[str, str]:
+    """An office on the simulator (no LINE channel), an EIT open today, its reminders, one follower."""
+    from datetime import timedelta
+
+    from sqlalchemy import create_engine, select
+    from sqlalchemy.orm import Session
+
+    from models import LineUser, Office
+    from surveys.campaigns import today_bangkok
+
+    today = today_bangkok()
+    assert run(env, "office", "add", "--slug", "trial", "--name", "ทดลอง").exit_code == 0
+    added = run(env, "survey", "add", "--office", "trial", "--kind", "EIT", "--url", "https://itas.nacc.go.th/x",
+                "--opens", today.isoformat(), "--closes", (today + timedelta(days=60)).isoformat())
+    assert added.exit_code == 0, added.output
+    user = new_user()
+    with Session(create_engine(env["DATABASE_URL"])) as s:
+        office_id = s.scalar(select(Office.id).where(Office.slug == "trial"))
+        s.add(LineUser(office_id=office_id, line_user_id=user, language="th", following=True))
+        s.commit()
+    assert run(env, "reminders", "schedule", "--campaign", "1").exit_code == 0
+    return user, f"{today.isoformat()}T12:00:00+07:00"
+
+
+def test_run_due_sends_a_simulated_offices_reminders_to_the_simulator(cli_env):
+    env = dict(cli_env, ITABOT_SIMULATOR="true")
+    user, now = _trial_office_with_a_reminder_due(env)
+    result = CliRunner().invoke(main, ["reminders", "run-due", "--now", now], env=env)
+    assert result.exit_code == 0 and "1 recipients in 1 calls" in result.output, result.output
+    from sqlalchemy import create_engine, select
+    from sqlalchemy.orm import Session
+
+    from models import SimMessage
+
+    with Session(create_engine(env["DATABASE_URL"])) as s:
+        sent = s.scalars(select(SimMessage).where(SimMessage.user_id == user, SimMessage.direction == "out")).all()
+    assert len(sent) == 1 and "เปิดให้ตอบแบบวัด EIT" in sent[0].body
+
+
+def test_run_due_without_a_channel_or_the_simulator_is_one_clear_error(cli_env):
+    env = dict(cli_env, ITABOT_SIMULATOR="false")
+    _, now = _trial_office_with_a_reminder_due(env)
+    result = CliRunner().invoke(main, ["reminders", "run-due", "--now", now], env=env)
+    assert result.exit_code == 1 and result.exception is not None and isinstance(result.exception, SystemExit)
+    assert result.output.startswith("Error: office has no LINE channel") and "ITABOT_SIMULATOR" in result.output
+
+
+def test_a_poster_with_the_default_http_address_still_prints_and_says_so(cli_env, tmp_path):
+    from datetime import timedelta
+
+    from surveys.campaigns import today_bangkok
+
+    env = dict(cli_env, PUBLIC_BASE_URL="http://localhost:8000")
+    today = today_bangkok()
+    assert run(env, "survey", "add", "--kind", "EIT", "--url", "https://itas.nacc.go.th/x", "--opens",
+               today.isoformat(), "--closes", (today + timedelta(days=60)).isoformat()).exit_code == 0
+    out = tmp_path / "counter-1.pdf"
+    result = CliRunner().invoke(main, ["survey", "poster", "--campaign", "1", "--source", "counter-1",
+                                       "--output", str(out)], env=env)
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes().startswith(b"%PDF") and "http://localhost:8000/s/" in result.output
+    assert "not an https address" in result.stderr and "PUBLIC_BASE_URL" in result.stderr

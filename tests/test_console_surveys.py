@@ -9,7 +9,7 @@ from conftest import new_user
 from sqlalchemy import select
 from test_console import Console, add_user
 
-from models import AuditEntry, StaffMember, SurveyAnswered, TrackedLink
+from models import AuditEntry, StaffMember, SurveyAnswered, SurveyCampaign, TrackedLink
 from surveys.campaigns import today_bangkok
 
 TODAY = today_bangkok()
@@ -140,6 +140,10 @@ def test_groups_get_a_division_and_receive_the_announcement(app, env, services, 
     assert resp.status_code == 302 and "announced=1" in resp.headers["Location"]
     (push,) = fake_line.calls("/v2/bot/message/push")
     assert push.json["to"] == gid and push.json["messages"][0]["type"] == "flex"
+    # No "ตอบแล้ว" button in a group: the bot would not act on it and colleagues would see who tapped it.
+    bubble = push.json["messages"][0]["contents"]
+    assert [b["action"]["type"] for b in bubble["footer"]["contents"]] == ["uri"]
+    assert "survey_done" not in str(bubble) and "ไม่ต้องแจ้งในกลุ่ม" in str(bubble)
     with services.db.Session() as s:
         assert s.scalar(select(TrackedLink).where(TrackedLink.source == "group:ฝ่ายทะเบียน")) is not None
     assert {"group.division_set", "survey.announced"} <= set(_actions(services))
@@ -411,3 +415,53 @@ def test_the_iit_total_never_gives_away_a_small_division_or_counts_people_who_ar
     other = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", other[:other.index("</tr>")]))
     assert "ฝ่ายอื่น ๆ รวมกัน (2 ฝ่าย" in other and " 5 5 1 (20%)" in other
     assert re.search(r'id="answered">\s*2 / 100', page) and "ไม่รวม" not in page.split('id="answered"')[1][:300]
+
+
+def test_campaign_form_reads_buddhist_era_years_and_refuses_typos_and_overlaps_in_thai(app, env, services):
+    c = coordinator(app, env)
+    opens, closes = TODAY - timedelta(days=5), TODAY + timedelta(days=50)
+
+    def be(d):
+        return f"{d.year + 543}-{d.month:02d}-{d.day:02d}"
+
+    resp = create(c, opens=be(opens), closes=be(closes),
+                  internal_deadline=f"{closes.day}/{closes.month}/{closes.year + 543}")
+    assert resp.status_code == 302, resp.get_data(as_text=True)
+    with services.db.Session() as s:
+        made = s.scalar(select(SurveyCampaign))
+    assert (made.opens_on, made.closes_on, made.internal_deadline) == (opens, closes, closes)
+    # The same kind again over the same dates: refused, naming campaign 1, in Thai.
+    again = create(c, opens=(TODAY + timedelta(days=10)).isoformat())
+    page = again.get_data(as_text=True)
+    assert again.status_code == 400 and "ซ้อนกันอยู่แล้ว" in page and "รายการที่ 1" in page
+    # A year far off (a BE year typed twice over, or a plain typo): refused with the allowed range.
+    far = create(c, kind="IIT", url="https://itas.nacc.go.th/iit/x", closes="2035-06-30")
+    assert far.status_code == 400 and "ห่างจากวันนี้เกินไป" in far.get_data(as_text=True)
+    # A huge or a nonsense target: a clear error, not a 500 and not silently dropped.
+    for target in ("99999999999999999999", "-5", "abc"):
+        bad = create(c, kind="IIT", url="https://itas.nacc.go.th/iit/x", target=target)
+        assert bad.status_code == 400 and "เป้าหมาย" in bad.get_data(as_text=True), target
+    with services.db.Session() as s:
+        assert len(s.scalars(select(SurveyCampaign)).all()) == 1
+
+
+def test_reminders_due_together_show_as_skipped_with_the_one_sent_instead(app, env, services, fake_line):
+    from datetime import datetime, time
+    from zoneinfo import ZoneInfo
+
+    from models import LineUser, Reminder
+    from surveys import reminders
+
+    c = coordinator(app, env)
+    page_path = create(c, opens=(TODAY - timedelta(days=40)).isoformat()).headers["Location"] + "/reminders"
+    with services.db.session() as s:
+        s.add(LineUser(office_id=1, line_user_id=new_user(), following=True))
+    c.post(page_path, {"action": "schedule"})  # 40 days late: the opening and two or more cadence reminders due
+    reminders.run_due(services, datetime.combine(TODAY, time(10, 5), tzinfo=ZoneInfo("Asia/Bangkok")))
+    assert len(fake_line.calls("/v2/bot/message/multicast")) == 1
+    with services.db.Session() as s:
+        rows = s.scalars(select(Reminder).where(Reminder.campaign_id.is_not(None),
+                                                Reminder.status.in_(("sent", "skipped")))).all()
+    assert len(rows) >= 3 and sum(r.status == "sent" for r in rows) == 1
+    page = c.client.get(page_path).get_data(as_text=True)
+    assert "ข้าม (ส่งรายการที่ใหม่กว่าแทน)" in page and "ถึงเวลาพร้อมกับการเตือนที่ใหม่กว่า" in page

@@ -34,3 +34,15 @@ def test_plain_text_long_text_and_sdk_items_mixed_in():
     item = QuickReplyItem(action=MessageAction(label="Menu", text="menu"))
     assert text_message("x", [item])["quickReply"]["items"] == [item.to_dict()]
     assert len(text_message("x", [ctx().quick_postback(str(i), "d") for i in range(20)])["quickReply"]["items"]) == 13
+
+
+def test_a_reminder_with_its_answered_button_matches_the_sdk_models():
+    from surveys.reminders import message
+
+    ours = message("อย่าลืมตอบแบบวัด EIT\nhttps://bot.example.go.th/s/x", "th", 7)
+    sdk = TextMessage(text="อย่าลืมตอบแบบวัด EIT\nhttps://bot.example.go.th/s/x", quickReply=QuickReply(items=[
+        QuickReplyItem(action=PostbackAction(label="ตอบแล้ว", data="action=survey_done&c=7", displayText="ตอบแล้ว")),
+    ])).to_dict()
+    assert ours == sdk
+    assert message("festival", "en", None) == TextMessage(text="festival").to_dict()  # no survey, no button
+    assert len(message("x", "en", 7)["quickReply"]["items"][0]["action"]["label"]) <= 20

@@ -26,7 +26,7 @@ def plenty_of_quota(fake_line):
 
 def campaign(services, kind="EIT", opens=date(2026, 1, 1), closes=date(2026, 6, 30), internal=None) -> int:
     with services.db.session() as s:
-        return add_campaign(s, 1, kind, "https://itas.nacc.go.th/x", opens, closes, internal).id
+        return add_campaign(s, 1, kind, "https://itas.nacc.go.th/x", opens, closes, internal, today=opens).id
 
 
 def followers(services, n: int, lang: str = "th") -> list[str]:
@@ -427,3 +427,110 @@ def test_exactly_once_with_two_worker_processes_through_redis(services, fake_lin
     assert len(calls) == 6 and len({c.retry_key for c in calls}) == 6  # no chunk went twice, not even as a 409
     finished = FinishedJobRegistry(queue=Queue("itabot", connection=conn))
     assert len(finished.get_job_ids()) >= 2  # both workers' schedulers queued it, and jobs ran it
+
+
+# -- reminders due together, the "ตอบแล้ว" button, group wording --------------------------------------
+
+
+def test_reminders_due_together_send_only_the_latest_and_the_older_are_marked_skipped(env, services, fake_line):
+    cid = campaign(services, opens=date(2026, 1, 1), closes=date(2026, 6, 30))
+    rows = scheduled(services, cid)
+    people = followers(services, 3)
+    # Scheduled late (or the bot was down): open (1 Jan), 16 Jan, 1 Feb and 16 Feb are all due on 20 Feb.
+    outcomes = reminders.run_due(services, at(2026, 2, 20, 10, 0))
+    calls = fake_line.calls("/v2/bot/message/multicast")
+    assert len(calls) == 1 and sorted(calls[0].json["to"]) == sorted(people)  # one message each, not four
+    assert [o.reminder_id for o in outcomes] == [next(r.id for r in rows if r.label == "cadence-2026-02-16")]
+    with services.db.Session() as s:
+        status = {r.label: (r.status, r.note) for r in s.scalars(select(Reminder).where(Reminder.campaign_id == cid))}
+    latest = next(r.id for r in rows if r.label == "cadence-2026-02-16")
+    for label in ("open", "cadence-2026-01-16", "cadence-2026-02-01"):
+        assert status[label] == ("skipped", f"superseded:{latest}"), label
+    assert status["cadence-2026-02-16"][0] == "sent" and status["cadence-2026-03-01"][0] == "scheduled"
+    listing = CliRunner().invoke(main, ["reminders", "list", "--campaign", str(cid)], env=env).output
+    skipped_line = next(line for line in listing.splitlines() if "\topen\t" in line)
+    assert "skipped" in skipped_line and "newer reminder" in skipped_line
+    # The next one, due on its own, goes out as usual.
+    reminders.run_due(services, at(2026, 3, 1, 10, 0))
+    assert len(fake_line.calls("/v2/bot/message/multicast")) == 2
+
+
+def test_a_1to1_reminder_carries_the_answered_button_and_tapping_or_typing_it_stops_reminders(bot, services,
+                                                                                              fake_line):
+    cid = campaign(services, opens=date(2026, 1, 1), closes=date(2026, 6, 30))
+    scheduled(services, cid)
+    tapper, typer, english, other = followers(services, 4)
+    with services.db.session() as s:
+        s.execute(update(LineUser).where(LineUser.line_user_id == english).values(language="en"))
+    reminders.run_due(services, at(2026, 1, 16, 10, 0))
+    calls = fake_line.calls("/v2/bot/message/multicast")
+    th, en = calls[0].json["messages"][0], calls[1].json["messages"][0]
+    assert 'กดปุ่ม "ตอบแล้ว"' in th["text"] and "I have answered" in en["text"]
+    (item,) = th["quickReply"]["items"]
+    assert item["action"] == {"type": "postback", "label": "ตอบแล้ว", "data": f"action=survey_done&c={cid}",
+                              "displayText": "ตอบแล้ว"}
+    assert en["quickReply"]["items"][0]["action"]["label"] == "I have answered"
+    bot.postback(tapper, item["action"]["data"])
+    assert bot.last_text(tapper).startswith("ขอบคุณที่ตอบแบบประเมิน")
+    from surveys.campaigns import today_bangkok
+
+    if not date(2026, 1, 1) <= today_bangkok() <= date(2026, 6, 30):  # typed: the survey open today
+        with services.db.session() as s:
+            c = s.get(SurveyCampaign, cid)
+            c.opens_on, c.closes_on = today_bangkok() - timedelta(days=5), today_bangkok() + timedelta(days=60)
+    bot.text(typer, "ตอบแล้วค่ะ")
+    assert bot.last_text(typer).startswith("ขอบคุณที่ตอบแบบประเมิน")
+    bot.text(english, "I have answered.")
+    assert bot.last_text(english).startswith("Thank you for answering")
+    with services.db.Session() as s:
+        said = set(s.scalars(select(SurveyAnswered.line_user_id).where(SurveyAnswered.campaign_id == cid)))
+    assert said == {tapper, typer, english}
+    with services.db.session() as s:
+        c = s.get(SurveyCampaign, cid)
+        c.opens_on, c.closes_on = date(2026, 1, 1), date(2026, 6, 30)
+    reminders.run_due(services, at(2026, 2, 1, 10, 0))
+    assert recipients_by_call(fake_line)[-1] == [other]  # the next reminder only to who has not answered
+
+
+@pytest.mark.parametrize("word", ["ทำแล้ว", "ตอบแบบประเมินแล้ว", "I answered", "done the survey"])
+def test_typing_that_you_answered_records_it_for_the_survey_open_now(bot, services, word):
+    from surveys.campaigns import today_bangkok
+
+    today = today_bangkok()
+    cid = campaign(services, opens=today - timedelta(days=3), closes=today + timedelta(days=30))
+    (user,) = followers(services, 1)
+    bot.text(user, word)
+    with services.db.Session() as s:
+        assert s.get(SurveyAnswered, (cid, user)) is not None, bot.last_text(user)
+
+
+def test_typing_that_you_answered_with_no_survey_open_records_nothing(bot, services):
+    (user,) = followers(services, 1)
+    bot.text(user, "ตอบแล้ว")
+    assert bot.last_text(user) == "ตอนนี้ยังไม่มีแบบประเมินที่เปิดให้ตอบค่ะ"
+    with services.db.Session() as s:
+        assert s.scalars(select(SurveyAnswered)).all() == []
+
+
+def test_group_reminders_never_ask_people_to_tap_or_type_answered(services, fake_line):
+    cid = campaign(services, kind="IIT")
+    with services.db.session() as s:
+        reminders.schedule(s, s.get(SurveyCampaign, cid), include_groups=True)
+        # A reminder scheduled before this wording: the request to tap is still removed in a group.
+        old = s.scalar(select(Reminder).where(Reminder.label == "cadence-2026-01-16"))
+        old.text_th = ('อย่าลืมตอบแบบวัด IIT สำหรับบุคลากร ภายใน 30 มิ.ย. 2569 ค่ะ ถ้าตอบแล้ว กด "ตอบแล้ว" '
+                       'เพื่อไม่ให้เตือนอีก\n{link}\n' + reminders.STOP_TH)
+        old.text_en = ('A reminder: please answer the IIT survey for staff by 30 Jun 2569 BE. Answered? Tap '
+                       '"I have answered".\n{link}\n' + reminders.STOP_EN)
+    group = "C" + "d" * 32
+    add_groups(services, group)
+    fake_line.group_sizes = {group: 12}
+    for day in (1, 16):
+        reminders.run_due(services, at(2026, 1, day, 10, 0))
+    pushes = fake_line.calls("/v2/bot/message/push")
+    assert len(pushes) == 2
+    for push in pushes:
+        (msg,) = push.json["messages"]
+        assert "quickReply" not in msg
+        assert "กด" not in msg["text"] and "พิมพ์" not in msg["text"] and "Tap" not in msg["text"], msg["text"]
+        assert "ไม่ต้องแจ้งในกลุ่ม" in msg["text"] and "no need to tell the group" in msg["text"]

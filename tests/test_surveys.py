@@ -44,7 +44,8 @@ def test_campaign_add_refuses_bad_input_clearly(env):
         (["--url", "http://itas.nacc.go.th/x"], "https"),
         (["--closes", (TODAY - timedelta(days=20)).isoformat()], "closing date is before"),
         (["--office", "nowhere"], "no office"),
-        (["--opens", "31/12/2025"], "not a date"),
+        (["--opens", "31/12"], "not a date"),  # a campaign needs the year
+        (["--target", "99999999999999999999"], "not in the range"),
     ]
     for override, message in bad:
         args = {"--kind": "EIT", "--url": URL, "--opens": (TODAY - timedelta(days=10)).isoformat(),
@@ -55,13 +56,51 @@ def test_campaign_add_refuses_bad_input_clearly(env):
         assert result.exit_code != 0 and message in result.output, (override, result.output)
 
 
-def test_campaign_list_shows_buddhist_era_dates(env):
-    out = add(env, opens=date(2026, 1, 1), closes=date(2026, 6, 30), internal_deadline="2026-02-28", target=400)
-    assert "FY 2569" in out and "1 ม.ค. 2569" in out and "30 มิ.ย. 2569" in out
+def _be(d: date) -> str:
+    return f"{d.year + 543}-{d.month:02d}-{d.day:02d}"
+
+
+def test_buddhist_era_years_are_read_as_such_and_far_off_dates_refused(env):
+    opens, closes = TODAY - timedelta(days=10), TODAY + timedelta(days=60)
+    result = cli(env, "survey", "add", "--kind", "EIT", "--url", URL, "--opens", _be(opens), "--closes", _be(closes))
+    assert result.exit_code == 0, result.output
+    assert f"FY {fiscal_year_be(opens)}," in result.output and be_date(closes) in result.output
     listing = cli(env, "survey", "list").output
-    assert "EIT\tFY 2569\t1 ม.ค. 2569 – 30 มิ.ย. 2569 internal deadline 28 ก.พ. 2569 target 400" in listing
-    # Thai digits are accepted in dates.
-    assert "FY 2570" in add(env, opens=date(2026, 10, 1), closes=date(2027, 3, 31))
+    assert f"{be_date(opens)} – {be_date(closes)}" in listing and "FY 31" not in listing
+    # D/M/YYYY in BE, as Thai officers write it, for an IIT campaign.
+    iit = cli(env, "survey", "add", "--kind", "IIT", "--url", URL.replace("eit", "iit"),
+              "--opens", f"{opens.day}/{opens.month}/{opens.year + 543}", "--closes", closes.isoformat())
+    assert iit.exit_code == 0 and be_date(opens) in iit.output, iit.output
+    # A date years away is a typo: refused with one clear line, nothing made.
+    for far in ("2035-01-01", "2020-01-01", "3113-06-30"):
+        result = cli(env, "survey", "add", "--kind", "EIT", "--url", URL, "--opens", TODAY.isoformat(),
+                     "--closes", far)
+        assert result.exit_code != 0 and "Traceback" not in result.output, result.output
+        assert "too far from today" in result.output or "not a date" in result.output, result.output
+    assert len(cli(env, "survey", "list").output.strip().splitlines()) == 2
+
+
+def test_an_overlapping_campaign_of_the_same_kind_is_refused_naming_the_existing_one(env):
+    add(env)  # campaign 1: EIT, open now
+    again = cli(env, "survey", "add", "--kind", "EIT", "--url", URL,
+                "--opens", (TODAY + timedelta(days=30)).isoformat(),
+                "--closes", (TODAY + timedelta(days=200)).isoformat())
+    assert again.exit_code != 0 and "campaign 1" in again.output and "already covers" in again.output, again.output
+    # Another kind, or the next round after this one closes, is fine.
+    add(env, kind="IIT")
+    add(env, opens=TODAY + timedelta(days=61), closes=TODAY + timedelta(days=200))
+    assert len(cli(env, "survey", "list").output.strip().splitlines()) == 3
+
+
+def test_campaign_list_shows_buddhist_era_dates(env):
+    y = TODAY.year  # this calendar year (campaign dates must be near today), shown as BE y + 543
+    out = add(env, opens=date(y, 1, 1), closes=date(y, 6, 30), internal_deadline=f"{y}-02-28", target=400)
+    assert f"FY {y + 543}" in out and f"1 ม.ค. {y + 543}" in out and f"30 มิ.ย. {y + 543}" in out
+    listing = cli(env, "survey", "list").output
+    be = y + 543
+    assert f"EIT\tFY {be}\t1 ม.ค. {be} – 30 มิ.ย. {be} internal deadline 28 ก.พ. {be} target 400" in listing
+    # A campaign opening in October is in the next fiscal year.
+    assert f"FY {be + 1}" in add(env, opens=date(y, 10, 1), closes=date(y + 1, 3, 31))
     assert fiscal_year_be(date(2025, 10, 1)) == 2569 and fiscal_year_be(date(2026, 9, 30)) == 2569
 
 
@@ -169,6 +208,44 @@ def test_staff_enrol_with_their_code_and_get_the_iit_never_the_eit(bot, env, ser
     other = new_user()
     bot.text(other, code)  # single use
     assert "ไม่ถูกต้องหรือถูกใช้ไปแล้ว" in bot.last_text(other)
+
+
+def _card_texts(msg) -> str:
+    return " ".join(c["text"] for c in msg["contents"]["body"]["contents"])
+
+
+def test_the_iit_card_asks_staff_to_share_it_with_colleagues_not_service_users(bot, env):
+    add(env, kind="EIT")
+    add(env, kind="IIT")
+    user = new_user()
+    bot.text(user, _invite(env))
+    bot.text(user, "แบบประเมิน")
+    iit = _card_texts(card(bot, user))
+    assert "เพื่อนร่วมงาน" in iit and "มารับบริการ" not in iit
+    bot.text(user, "English")
+    bot.text(user, "survey")
+    iit_en = _card_texts(card(bot, user))
+    assert "colleague" in iit_en and "used our services" not in iit_en
+    public = new_user()
+    bot.text(public, "แบบประเมิน")  # the EIT card still asks the public to pass it on
+    assert "มารับบริการ" in _card_texts(card(bot, public))
+
+
+def test_once_the_internal_deadline_has_passed_the_card_and_poster_show_the_closing_date(bot, env, services):
+    closes = TODAY + timedelta(days=60)
+    passed = (TODAY - timedelta(days=20)).isoformat()
+    add(env, opens=TODAY - timedelta(days=30), closes=closes, internal_deadline=passed)
+    user = new_user()
+    bot.text(user, "แบบประเมิน")
+    msg = card(bot, user)
+    assert be_date(closes) in _card_texts(msg) and be_date(TODAY - timedelta(days=20)) not in _card_texts(msg)
+    assert be_date(closes) in msg["altText"]
+    from models import SurveyCampaign
+    from surveys.campaigns import link_for, poster_content
+
+    with services.db.session() as s:
+        c = s.get(SurveyCampaign, 1)
+        assert poster_content(s, c, link_for(s, c, "poster:x"), "https://bot.example.go.th").deadline == closes
 
 
 def test_staff_with_less_than_a_year_get_a_kind_explanation(bot, env):

@@ -75,7 +75,8 @@ def make_services(tmp: Path, fake: str, n: int):
     services = bot.services.Services(bot.config.load_settings(env))
     services.ensure_default_office()
     with services.db.session() as s:
-        cid = add_campaign(s, 1, "EIT", "https://itas.nacc.go.th/x", date(2026, 1, 1), date(2026, 6, 30)).id
+        cid = add_campaign(s, 1, "EIT", "https://itas.nacc.go.th/x", date(2026, 1, 1), date(2026, 6, 30),
+                           today=date(2026, 1, 1)).id
     with services.db.session() as s:
         rows = [dict(office_id=1, line_user_id="U" + uuid.uuid4().hex, language="th", following=True,
                      language_chosen=False, reminders_off=False) for _ in range(n)]

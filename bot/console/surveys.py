@@ -7,14 +7,15 @@ import csv
 import io
 import logging
 import re
-from datetime import timedelta
+from datetime import date, timedelta
 
 from flask import Response, abort, current_app, g, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 
 from bot.console import access, audit
 from bot.console.views import bp, text
-from bot.thaidate import be_date, parse_ce_date
+from bot.thaidate import be_date, parse_ce_date, parse_typed_date
+from handlers.text import thai_digits_to_arabic
 from models import LinkClicks, Office, StaffMember, SurveyAnswered, SurveyCampaign, TrackedLink
 from surveys import campaigns as rules
 from surveys.reminders import groups as registered_groups
@@ -40,21 +41,26 @@ def surveys():
         office_id = int(raw_office) if raw_office.isdecimal() else 0
         if office_id not in access.office_ids():
             abort(404)
-        opens, closes = parse_ce_date(request.form.get("opens")), parse_ce_date(request.form.get("closes"))
-        internal = parse_ce_date(request.form.get("internal_deadline"))
-        raw_target = (request.form.get("target") or "").strip()
-        if opens is None or closes is None:
+        # CE or BE, ISO or D/M/YYYY: a BE year (2569) typed into the date box is read as 2026.
+        opens, closes = parse_typed_date(request.form.get("opens")), parse_typed_date(request.form.get("closes"))
+        raw_internal = (request.form.get("internal_deadline") or "").strip()
+        internal = parse_typed_date(raw_internal)
+        raw_target = thai_digits_to_arabic((request.form.get("target") or "").strip()).replace(",", "")
+        target = int(raw_target) if raw_target.isdecimal() and len(raw_target) <= 9 else None
+        if opens is None or closes is None or (raw_internal and internal is None):
             error = text("survey_bad_dates")
+        elif raw_target and (target is None or not 1 <= target <= rules.MAX_TARGET):
+            error = text("survey_err_target", max=f"{rules.MAX_TARGET:,}")
         else:
             try:
                 with services.db.session() as s:
                     c = rules.add_campaign(s, office_id, request.form.get("kind") or "", request.form.get("url") or "",
-                                           opens, closes, internal, int(raw_target) if raw_target.isdecimal() else None)
+                                           opens, closes, internal, target)
                     audit.record(s, "survey.created", office_id=office_id, target=f"campaign:{c.id}",
                                  detail={"kind": c.kind, "fiscal_year": c.fiscal_year})
                 return redirect(url_for("console.survey_detail", campaign_id=c.id))
             except rules.CampaignError as exc:
-                error = str(exc)
+                error = _campaign_error(exc)
     with services.db.Session() as s:
         rows = s.execute(
             access.scoped(select(SurveyCampaign, Office.name).join(Office, Office.id == SurveyCampaign.office_id),
@@ -71,6 +77,16 @@ def surveys():
     today = rules.today_bangkok()
     return render_template("console/surveys.html", rows=rows, clicks=clicks, answered=answered, offices=offices,
                            today=today, error=error), (400 if error else 200)
+
+
+def _campaign_error(exc: rules.CampaignError) -> str:
+    """The rule's error in the console's language (its dates in BE)."""
+    if exc.code is None:
+        return str(exc)
+    lang = g.get("lang", "th")
+    values = {k: be_date(v, lang) if isinstance(v, date) else (f"{v:,}" if k == "max" else v)
+              for k, v in exc.values.items()}
+    return text(exc.code, **values)
 
 
 def _campaign_or_404(s, campaign_id: int) -> SurveyCampaign:
@@ -381,7 +397,7 @@ def announce(campaign_id: int):
             ctx = Context(session=s, office_id=office.id, office_name=office.name, event={}, user=None,
                           public_base_url=services.settings.public_base_url)
             source = f"group:{group.division or group.group_id[-6:]}"
-            cards.append((group.group_id, survey_card(ctx, c, source).to_dict()))
+            cards.append((group.group_id, survey_card(ctx, c, source, in_group=True).to_dict()))
         audit.record(s, "survey.announced", office_id=c.office_id, target=f"campaign:{c.id}",
                      detail={"groups": len(cards)})
     gateway = services.gateway(c.office_id)

@@ -104,6 +104,9 @@ def test_a_scripted_conversation_sends_only_valid_requests(contract_app, prism):
     gw = services.gateway(1)
     gw.push(user, [{"type": "text", "text": "แจ้งเตือน"}])
     gw.multicast([user, new_user()], [{"type": "text", "text": "แจ้งเตือน"}])
+    from surveys.reminders import message  # a survey reminder with its "ตอบแล้ว" quick reply
+
+    gw.multicast([user, new_user()], [message("อย่าลืมตอบแบบวัด EIT", "th", 1), message("Reminder", "en", 1)])
     gw.broadcast([{"type": "text", "text": "ประกาศ"}])
     gw.show_loading(user, 10)
     gw.get_content("1234567890", max_bytes=10 * 1024 * 1024)
