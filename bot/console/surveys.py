@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from bot.console import access, audit
 from bot.console.views import bp, text
-from bot.thaidate import be_date, parse_ce_date, parse_typed_date
+from bot.thaidate import be_date, parse_typed_date
 from handlers.text import thai_digits_to_arabic
 from models import LinkClicks, Office, StaffMember, SurveyAnswered, SurveyCampaign, TrackedLink
 from surveys import campaigns as rules
