@@ -56,11 +56,13 @@ _WORD_START = re.compile(r"(?<![A-Za-z0-9๐-๙])[A-Za-z0-9๐-๙]")
 
 
 def find_code(text: str) -> str | None:
-    """A receipt code anywhere in ``text`` ("ติดตามเรื่อง K7QP-… หน่อยค่ะ"), or None. Words alone are not
-    taken for one: a code has a digit (all but 0.3 % of them) or is written in its dashed groups."""
+    """A receipt code anywhere in ``text`` ("ติดตามเรื่อง K7QP-… หน่อยค่ะ"), or None. Words or numbers alone
+    (a long account number) are not taken for one: undashed, a code has letters and digits (all but 0.3 %
+    of them do); written in its dashed groups, it is taken as it is."""
     for m in _WORD_START.finditer(text):
         code, end = _code_at(text, m.start())
-        if code is not None and (any(ch.isdigit() for ch in code) or "-" in text[m.start():end]):
+        if code is not None and ("-" in text[m.start():end]
+                                 or (any(ch.isdigit() for ch in code) and any(ch.isalpha() for ch in code))):
             return code
     return None
 
