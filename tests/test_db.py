@@ -101,3 +101,39 @@ def test_several_processes_migrating_at_once_all_succeed():
         with admin.connect() as c:
             c.exec_driver_sql("DROP DATABASE IF EXISTS itabot_migrate_race WITH (FORCE)")
         admin.dispose()
+
+
+@pytest.mark.parametrize("database_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)
+def test_web_and_worker_starting_together_agree_on_the_default_office(database_url):
+    # Both find no default office; the other process inserts it between this one's look and its insert.
+    import sqlalchemy as sa
+    from sqlalchemy import event
+    from sqlalchemy.orm import Session
+
+    from bot.config import load_settings
+    from bot.offices import ensure_default_office
+    from models.db import Database
+
+    settings = load_settings({"DATABASE_URL": database_url, "OFFICE_NAME": "สำนักงานเขตทดสอบ"})
+    db = Database(database_url)
+    with db.session() as s:
+        s.execute(sa.text("DELETE FROM offices"))
+    other = sa.create_engine(database_url)
+    raced = []
+
+    def the_other_process_first(session, _ctx, _instances):
+        if not raced:
+            raced.append(True)
+            with other.begin() as c:
+                c.execute(sa.text("INSERT INTO offices (slug, name, is_default, created_at) "
+                                  "VALUES ('default', 'สำนักงานเขตทดสอบ', true, now())"))
+
+    event.listen(Session, "before_flush", the_other_process_first)
+    try:
+        office_id = ensure_default_office(db, settings)  # it used to crash the starting process
+    finally:
+        event.remove(Session, "before_flush", the_other_process_first)
+        other.dispose()
+    with db.Session() as s:
+        assert s.execute(sa.text("SELECT id FROM offices")).scalars().all() == [office_id]
+    db.dispose()
