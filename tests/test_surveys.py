@@ -367,3 +367,20 @@ def test_poster_from_the_command_line_carries_its_own_tracked_link(env, services
         decoded, _, _ = cv2.QRCodeDetector().detectAndDecode(img)
         assert decoded == f"https://bot.example.go.th/s/{link.token}"
     assert cli(env, "survey", "poster", "--campaign", "99", "--source", "x", "--output", str(out)).exit_code != 0
+
+
+def test_asking_about_the_eit_in_words_brings_the_card_with_the_answer(bot, env):
+    add(env)
+    user = new_user()
+    bot.postback(user, "action=qa&id=survey.eit")  # as when the Q&A answers "ขอลิงก์แบบประเมินหน่อยครับ"
+    sent = bot.fake.sent_to(user)[-2:]
+    assert sent[0]["type"] == "text" and "EIT" in sent[0]["text"] and "quickReply" not in sent[0]
+    assert sent[1]["type"] == "flex" and URL not in str(sent[1])  # the tracked link, not the raw one
+    assert any(q["action"].get("data") == "action=menu" for q in sent[1]["quickReply"]["items"])
+
+
+def test_asking_about_the_survey_when_none_is_open_says_so(bot):
+    user = new_user()
+    bot.postback(user, "action=qa&id=survey.deadline")
+    texts = bot.texts(user)
+    assert len(texts) == 2 and "ที่มา:" in texts[0]
