@@ -402,6 +402,8 @@ def inbox_query(office_ids: list[int], *, status: str | None = None, category: s
     if spam is not None:
         stmt = stmt.where(Complaint.spam.is_(spam))
     if q:
-        like = f"%{q}%"
-        stmt = stmt.where(or_(Complaint.reference.ilike(like), Complaint.description.ilike(like)))
+        # The officer's words as they are: "%" and "_" are characters to find, not wildcards.
+        like = "%{}%".format(q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_"))
+        stmt = stmt.where(or_(Complaint.reference.ilike(like, escape="\\"),
+                              Complaint.description.ilike(like, escape="\\")))
     return stmt.order_by(Complaint.created_at.desc())

@@ -555,3 +555,15 @@ def test_another_office_s_cases_answer_404(app, env, services, a_case):
                                                      ComplaintEvent.kind != "created")) is None
     mine = officer(app, env)
     assert mine.client.get(f"/console/complaints/{theirs}").status_code == 404
+
+
+def test_inbox_search_finds_the_characters_typed_percent_and_underscore_included(services):
+    with_percent, _ = make_case(services, texts=("ขอส่วนแบ่ง 10% จากค่าจ้าง",))
+    plain, _ = make_case(services, texts=("เรียกเงินใต้โต๊ะ",))
+    with_underscore, _ = make_case(services, texts=("ไฟล์ชื่อ slip_2569.pdf",))
+    with services.db.Session() as s:
+        def found(q):
+            return {c.id for c in s.scalars(cases.inbox_query([1], q=q))}
+        assert found("%") == {with_percent}  # it matched every case before
+        assert found("_") == {with_underscore}
+        assert found("ใต้โต๊ะ") == {plain}
