@@ -128,6 +128,13 @@ class _Flood:
             self._seen[key] = times
             return True
 
+    def free_in(self, key: str, window: float = 3600.0) -> float:
+        """Seconds until ``key`` may start again (its oldest start leaves the window)."""
+        now = time.monotonic()
+        with self._lock:
+            times = [x for x in self._seen.get(key, []) if x > now - window]
+        return max(0.0, times[0] + window - now) if times else 0.0
+
 
 FLOOD = _Flood()
 
@@ -139,8 +146,10 @@ def start(ctx: Context) -> str | None:
     if ctx.user is None:
         ctx.say("c_group_only_private")
         return None
-    if not FLOOD.allow(ctx.cipher.keyed_hash("flood", f"{ctx.office_id}:{ctx.user_id}")):
-        ctx.say("c_flood")
+    key = ctx.cipher.keyed_hash("flood", f"{ctx.office_id}:{ctx.user_id}")
+    if not FLOOD.allow(key):
+        at = utcnow() + timedelta(seconds=FLOOD.free_in(key) + 60)
+        ctx.say("c_flood", time=be_datetime(at, ctx.lang).split(" ")[-1])
         return None
     ctx.data = {"draft_token": secrets.token_hex(16), "_at": "kind"}
     ask_kind(ctx)

@@ -795,3 +795,16 @@ def test_the_english_summary_is_in_english_with_singulars(bot, services):
     bot.postback(user, "action=c_submit")
     with services.db.Session() as s:
         assert s.scalar(select(Complaint.place)) == "ฝ่ายทะเบียน"  # stored as the office writes it
+
+
+def test_too_many_starts_say_when_to_start_again_and_that_sent_reports_are_kept(bot):
+    from handlers.complaints import STARTS_PER_HOUR
+
+    user = new_user()
+    for _ in range(STARTS_PER_HOUR):
+        bot.text(user, "แจ้งเบาะแส")
+        bot.text(user, "ยกเลิก")
+    bot.text(user, "แจ้งเบาะแส")
+    last = bot.last_text(user)
+    assert "นับรวมครั้งที่ยกเลิก" in last and "เรื่องที่ส่งแล้วยังอยู่ครบ" in last
+    assert re.search(r"หลังเวลา \d{1,2}[:.]\d{2} น\.", last), last
