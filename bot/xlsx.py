@@ -4,8 +4,17 @@ house style — Sarabun, wrapped cells, header and section fills, thin boxes, A4
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from string import ascii_uppercase
+
+# What a spreadsheet reads as the start of a formula: text that begins so, typed by people (a gift item,
+# a source name), is written as text, never run (=HYPERLINK(…) in a report an admin opens).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def inert(row: Iterable) -> list:
+    """A CSV row whose text cells cannot start a formula (OWASP: a leading apostrophe)."""
+    return [f"'{v}" if isinstance(v, str) and v.startswith(FORMULA_START) else v for v in row]
 
 
 class Sheet:
@@ -31,6 +40,8 @@ class Sheet:
 
     def put(self, row: int, col: int, value, f=None, fill=None, fmt: str | None = None, border: bool = False):
         cell = self.ws.cell(row=row, column=col, value=value)
+        if isinstance(value, str) and value.startswith("="):  # openpyxl would store it as a formula
+            cell.data_type = "s"
         cell.font = f or self.font
         cell.alignment = self.wrap
         if fill is not None:

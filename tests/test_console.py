@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import re
 from datetime import timedelta
 
@@ -291,6 +294,9 @@ def test_audit_log_is_append_only_and_exports_are_audited(app, env, services):
     enrol(c, "admin@khet.go.th")
     csv_resp = c.client.get("/console/audit.csv")
     assert csv_resp.status_code == 200 and "signin" in csv_resp.get_data(as_text=True)
+    rows = list(csv.reader(io.StringIO(csv_resp.get_data(as_text=True).lstrip("\ufeff"))))[1:]
+    details = [json.loads(r[6]) for r in rows if r[6]]  # JSON a program can read, not Python's repr
+    assert details and all(isinstance(d, dict) for d in details)
     assert _audit(services, "audit.exported")
     entry = _audit(services)[0]
     with pytest.raises(PermissionError), services.db.session() as s:

@@ -8,6 +8,7 @@ import html
 import io
 import json
 import re
+import zipfile
 from datetime import date, timedelta
 
 from click.testing import CliRunner
@@ -457,3 +458,15 @@ def test_without_a_session_the_pages_send_to_sign_in(app, services):
     with services.db.Session() as s:
         assert s.get(UnansweredQuestion, ask_question).status == "open"
         assert s.scalar(select(func.count(OutboxMessage.id))) == 0
+
+
+def test_a_gift_item_typed_like_a_formula_is_exported_as_text_never_as_a_formula(app, env, services, bot):
+    planted = '=HYPERLINK("https://evil.example/x","เปิด")'
+    reference = file_gift_on_line(bot, services, item=planted)
+    c = coordinator(app, env)
+    data = c.client.get("/console/gifts.xlsx").data
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        sheet_xml = z.read("xl/worksheets/sheet1.xml").decode()
+    assert "<f>" not in sheet_xml  # no formula anywhere in the workbook
+    cells = [v for r in load_workbook(io.BytesIO(data)).active.iter_rows(values_only=True) for v in r]
+    assert planted in cells and reference in cells  # the staff member's words, shown as typed

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from bot.console import access, audit
 from bot.console.views import bp, text
 from bot.thaidate import be_date, parse_typed_date
+from bot.xlsx import inert
 from handlers.text import thai_digits_to_arabic
 from models import LinkClicks, Office, StaffMember, SurveyAnswered, SurveyCampaign, TrackedLink
 from surveys import campaigns as rules
@@ -240,7 +241,7 @@ def reach_csv(campaign_id: int):
     w = csv.writer(buf)
     w.writerow(["วันที่ (พ.ศ.) / date (BE)", "วันที่ / date (ISO)", "ช่องทาง / source", "จำนวนคลิก / clicks"])
     for source, day, clicks in rows:
-        w.writerow([be_date(day), day.isoformat(), source, clicks])
+        w.writerow(inert([be_date(day), day.isoformat(), source, clicks]))
     return Response("\ufeff" + buf.getvalue(), mimetype="text/csv",
                     headers={"Content-Disposition": f"attachment; filename=reach-campaign-{c.id}.csv"})
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import time
 import tomllib
 from datetime import datetime, timedelta
@@ -32,6 +33,7 @@ from flask import (
 from sqlalchemy import func, select
 
 from bot.console import access, audit, security
+from bot.xlsx import inert
 from models import (
     AuditEntry,
     Delivery,
@@ -562,8 +564,8 @@ def audit_export():
     w.writerow(["id", "เวลา (UTC) / at", "ผู้ใช้ / actor", "หน่วยงาน / office", "การกระทำ / action", "เป้าหมาย / target",
                 "รายละเอียด / detail", "IP"])
     for e in entries:
-        w.writerow([e.id, e.at.isoformat(), e.actor_email or "", e.office_id or "", e.action, e.target or "",
-                    e.detail, e.ip or ""])
+        w.writerow(inert([e.id, e.at.isoformat(), e.actor_email or "", e.office_id or "", e.action, e.target or "",
+                          json.dumps(e.detail, ensure_ascii=False) if e.detail is not None else "", e.ip or ""]))
     return Response("\ufeff" + buf.getvalue(), mimetype="text/csv",
                     headers={"Content-Disposition": "attachment; filename=itabot-audit.csv"})
 
