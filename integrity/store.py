@@ -276,9 +276,10 @@ def add_example(s: Session, office_id: int, q: UnansweredQuestion, key: str, sta
     if row is None:
         raise KeyError(key)
     lang = "th" if any("\u0e00" <= ch <= "\u0e7f" for ch in q.question) else "en"
+    question = " ".join(q.question.split())  # one example, one line: the editor keeps one per line
     examples = {k: list(v) for k, v in (row.content.get("examples") or {}).items()}
-    if q.question not in examples.setdefault(lang, []):
-        examples[lang].append(q.question)
+    if question not in examples.setdefault(lang, []):
+        examples[lang].append(question)
     edit(s, office_id, key, {"examples": examples}, staff_id)
     q.added_to = key
 

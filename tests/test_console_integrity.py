@@ -172,6 +172,20 @@ def test_dismissing_a_question_sends_nothing_and_forgets_the_asker(app, env, ser
     assert [r.target for r in audit_rows(services, "question.dismissed")] == [f"question:{q.id}"]
 
 
+def test_a_question_of_several_lines_becomes_one_example_and_a_later_save_changes_nothing(app, env, services, bot):
+    ask_an_officer(bot, new_user(), "สอบถามค่ะ\nรถเมล์สาย 8\nผ่านเขตนี้ไหม")
+    c = coordinator(app, env)
+    q = only_question(services)
+    c.post(f"/console/questions/{q.id}/example", {"entry": "complaint.general"}, form_page=f"/console/questions/{q.id}")
+    row = entry(services, "complaint.general")
+    assert "สอบถามค่ะ รถเมล์สาย 8 ผ่านเขตนี้ไหม" in row.content["examples"]["th"]
+    assert "ผ่านเขตนี้ไหม" not in row.content["examples"]["th"]  # not split into three "examples"
+    edited = row.revision
+    resp = c.post("/console/kb/complaint.general", form_of(row.content))  # saved as it stands
+    assert resp.status_code == 302 and "saved" not in resp.headers["Location"]
+    assert entry(services, "complaint.general").revision == edited
+
+
 def test_adding_a_question_as_an_example_teaches_the_bot(app, env, services, bot):
     asker = new_user()
     ask_an_officer(bot, asker)

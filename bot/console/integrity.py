@@ -112,8 +112,11 @@ def questions():
                            several_offices=len(office_names) > 1, done=request.args.get("done"))
 
 
-def _question_or_404(s, question_id: int) -> UnansweredQuestion:
-    return access.get_scoped_or_404(s, UnansweredQuestion, question_id)
+def _question_or_404(s, question_id: int, *, lock: bool = False) -> UnansweredQuestion:
+    q = access.get_scoped_or_404(s, UnansweredQuestion, question_id)
+    if lock:  # PostgreSQL: two officers acting at once take turns, so the second sees the first's answer
+        s.refresh(q, with_for_update=True)
+    return q
 
 
 def _target(q: UnansweredQuestion) -> str:
@@ -145,7 +148,7 @@ def question_answer(question_id: int):
     body = (request.form.get("answer") or "").replace("\r\n", "\n").strip()
     services = _services()
     with services.db.session() as s:
-        q = _question_or_404(s, question_id)
+        q = _question_or_404(s, question_id, lock=True)
         error = None
         if q.status != "open":
             error = text("qa_not_open")
@@ -172,7 +175,7 @@ def question_answer(question_id: int):
 @access.requires("qa")
 def question_dismiss(question_id: int):
     with _services().db.session() as s:
-        q = _question_or_404(s, question_id)
+        q = _question_or_404(s, question_id, lock=True)
         if q.status != "open":
             return _question_page(s, q, error=text("qa_not_open"), status=409)
         store.dismiss_question(q, g.staff.id)
@@ -187,7 +190,7 @@ def question_example(question_id: int):
 
     key = (request.form.get("entry") or "").strip()
     with _services().db.session() as s:
-        q = _question_or_404(s, question_id)
+        q = _question_or_404(s, question_id, lock=True)
         rows = {r.key: r for r in s.scalars(select(KbEntry).where(KbEntry.office_id == q.office_id))}
         if key not in rows:
             abort(400)
