@@ -484,3 +484,18 @@ def test_a_gift_item_typed_like_a_formula_is_exported_as_text_never_as_a_formula
     assert "<f>" not in sheet_xml  # no formula anywhere in the workbook
     cells = [v for r in load_workbook(io.BytesIO(data)).active.iter_rows(values_only=True) for v in r]
     assert planted in cells and reference in cells  # the staff member's words, shown as typed
+
+
+def test_an_answer_sent_after_signing_out_is_handed_back_not_lost(app, env, services, bot):
+    ask_an_officer(bot, new_user())
+    c = coordinator(app, env)
+    q = only_question(services)
+    token = c.csrf(f"/console/questions/{q.id}")
+    answer = "รถเมล์สาย 8 ไม่ผ่านเขตนี้ค่ะ ลองสาย 511 ที่ป้ายหน้าสำนักงานเขตได้เลย"
+    signed_out = app.test_client()  # the session ended in another tab: the browser has no session cookie
+    resp = signed_out.post(f"/console/questions/{q.id}/answer", data={"csrf_token": token, "answer": answer},
+                           base_url="https://bot.example.go.th")
+    page_ = resp.get_data(as_text=True)
+    assert resp.status_code == 400 and "แบบฟอร์มนี้หมดอายุแล้ว" in page_ and "/console/login" in page_
+    assert answer in page_  # to copy, not retype
+    assert only_question(services).status == "open"

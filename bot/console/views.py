@@ -30,6 +30,7 @@ from flask import (
     session,
     url_for,
 )
+from flask_wtf.csrf import CSRFError
 from sqlalchemy import func, select
 
 from bot.console import access, audit, security
@@ -183,6 +184,14 @@ def _unauthorized(_e):
 @bp.errorhandler(403)
 def _forbidden(_e):
     return render_template("console/error.html", title=text("forbidden_title"), message=text("forbidden")), 403
+
+
+@bp.errorhandler(CSRFError)
+def _expired_form(_e):
+    """A form sent after its session ended (signed out in another tab, 30 minutes idle): say so in the
+    console's words and hand back what was typed, so an officer's long answer is not lost."""
+    kept = [(k, v) for k, v in request.form.items() if k != "csrf_token" and len(v.strip()) > 20]
+    return render_template("console/expired.html", kept=kept), 400
 
 
 @bp.errorhandler(404)
