@@ -10,6 +10,7 @@ worker_class = "gthread"
 threads = 8
 graceful_timeout = 10
 accesslog = None  # the app logs requests itself, without URLs that may carry user IDs
+control_socket_disable = True  # gunicorn ≥ 25.1 would otherwise share one control socket in ~/.gunicorn
 
 
 def on_starting(server):

@@ -24,8 +24,10 @@ def create_app(
     *,
     start_worker: bool | None = None,
     services: Services | None = None,
+    rename_office: bool = True,
 ) -> Flask:
-    """Build the web app.
+    """Build the web app. ``rename_office=False`` (commands other than ``serve``/``worker``) leaves the
+    default office's name as it is instead of setting it from OFFICE_NAME.
 
     ``start_worker`` defaults to True in embedded mode (no REDIS_URL): the web process then
     also processes events in background threads. Tests pass False and drain explicitly.
@@ -51,7 +53,7 @@ def create_app(
 
     services = services or Services(settings)
     app.extensions["itabot"] = services
-    services.ensure_default_office()
+    services.ensure_default_office(rename=rename_office)
 
     from flask_wtf.csrf import CSRFProtect
 

@@ -26,14 +26,16 @@ def _settings() -> Settings:
         sys.exit(2)
 
 
-def _services(settings: Settings | None = None, migrate: bool = True):
+def _services(settings: Settings | None = None, migrate: bool = True, rename_office: bool = False):
+    """Services for a command. Only ``serve`` and ``worker`` give the default office OFFICE_NAME: a command
+    run from a shell without that variable must not rename the real office to the demo's name."""
     from bot.services import Services
 
     settings = settings or _settings()
     services = Services(settings)
     if migrate:
         services.db.upgrade()
-    services.ensure_default_office()
+    services.ensure_default_office(rename=rename_office)
     if migrate:
         _sync_kb(services)
     return services
@@ -63,17 +65,32 @@ def main() -> None:
 # -- serve / worker ------------------------------------------------------------------------------
 
 
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdecimal() or not 0 < int(raw) < 65536:
+        click.echo(f"itabot: configuration error: {name} is malformed: expected a whole number, got {raw!r}", err=True)
+        sys.exit(2)
+    return int(raw)
+
+
 @main.command(help="Migrate the database, then serve the web app (and, in embedded mode, the worker).")
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=lambda: int(os.environ.get("PORT", "8000")), type=int, show_default="PORT or 8000")
-@click.option("--workers", type=int, default=None, help="gunicorn workers (default WEB_CONCURRENCY or 1)")
-def serve(host: str, port: int, workers: int | None) -> None:
+@click.option("--port", default=None, type=click.IntRange(1, 65535), show_default="PORT or 8000")
+@click.option("--workers", type=click.IntRange(1, 64), default=None,
+              help="gunicorn workers (default WEB_CONCURRENCY or 1)")
+def serve(host: str, port: int | None, workers: int | None) -> None:
     from gunicorn.app.base import BaseApplication
 
+    port = port or _env_int("PORT", 8000)
+    if not os.environ.get("PUBLIC_BASE_URL"):  # links and QR images point where this server really listens
+        shown = "localhost" if host in ("0.0.0.0", "::", "127.0.0.1") else host  # noqa: S104 - a comparison
+        os.environ["PUBLIC_BASE_URL"] = f"http://{shown}:{port}"
     settings = _settings()
-    services = _services(settings)
+    services = _services(settings, rename_office=True)
     services.close()
-    workers = workers or int(os.environ.get("WEB_CONCURRENCY", "1"))
+    workers = workers or _env_int("WEB_CONCURRENCY", 1)
 
     class _App(BaseApplication):
         def load_config(self) -> None:
@@ -83,6 +100,8 @@ def serve(host: str, port: int, workers: int | None) -> None:
             self.cfg.set("threads", 8)
             self.cfg.set("accesslog", None)
             self.cfg.set("graceful_timeout", 10)
+            if "control_socket_disable" in self.cfg.settings:  # gunicorn ≥ 25.1: no socket in ~/.gunicorn,
+                self.cfg.set("control_socket_disable", True)  # one path shared by every instance on the machine
 
         def load(self):
             from bot.app import create_app
@@ -422,7 +441,7 @@ def reminders_run_due(now_text: str | None) -> None:
     if services.settings.simulator_enabled:  # offices without a LINE channel: their reminders go to the simulator
         from bot.app import create_app
 
-        create_app(services.settings, services=services, start_worker=False)
+        create_app(services.settings, services=services, start_worker=False, rename_office=False)
     bar: dict = {}
 
     def progress(done: int, total: int) -> None:
@@ -901,7 +920,7 @@ def richmenu_deploy(slug: str | None) -> None:
 
     settings = _settings()
     _services(settings).close()  # migrate first
-    app = create_app(settings, start_worker=False)
+    app = create_app(settings, start_worker=False, rename_office=False)
     services = app.extensions["itabot"]
     office_id = _office_id(services, slug)
     ids = deploy(services, office_id)

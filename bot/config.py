@@ -65,7 +65,7 @@ class Settings:
 
 def _url(name: str, value: str, schemes: tuple[str, ...]) -> str:
     parts = urlsplit(value)
-    if parts.scheme not in schemes or not parts.netloc:
+    if parts.scheme not in schemes or not (parts.netloc or (parts.scheme == "unix" and parts.path)):
         raise ConfigError(f"{name} is malformed: expected a {'/'.join(schemes)} URL, got {value!r}")
     return value.rstrip("/")
 

@@ -43,7 +43,7 @@ def simulator_secret(settings: Settings, slug: str) -> str:
     return hmac.new(settings.secret_key.encode(), f"simulator:{slug}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
-def ensure_default_office(db: Database, settings: Settings) -> int:
+def ensure_default_office(db: Database, settings: Settings, *, rename: bool = True) -> int:
     """Create (or rename) the office that the environment variables describe. Processes starting together
     (web and worker) may both find none: the one that loses the race to insert it reads the winner's."""
     for attempt in range(2):
@@ -53,7 +53,7 @@ def ensure_default_office(db: Database, settings: Settings) -> int:
                 if office is None:
                     office = Office(slug=DEFAULT_SLUG, name=settings.office_name, is_default=True)
                     s.add(office)
-                elif office.name != settings.office_name:
+                elif rename and office.name != settings.office_name:
                     office.name = settings.office_name
                 s.flush()
                 return office.id

@@ -45,8 +45,8 @@ class Services:
 
         self.processor = Processor(self)
 
-    def ensure_default_office(self) -> int:
-        return ensure_default_office(self.db, self.settings)
+    def ensure_default_office(self, rename: bool = True) -> int:
+        return ensure_default_office(self.db, self.settings, rename=rename)
 
     def gateway(self, office_id: int) -> LineGateway:
         """The office's LINE gateway, rebuilt when its channel changes (a new token in the console, or an office

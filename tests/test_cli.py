@@ -208,3 +208,36 @@ def test_a_poster_with_the_default_http_address_still_prints_and_says_so(cli_env
     assert result.exit_code == 0, result.output
     assert out.read_bytes().startswith(b"%PDF") and "http://localhost:8000/s/" in result.output
     assert "not an https address" in result.stderr and "PUBLIC_BASE_URL" in result.stderr
+
+
+def test_a_command_run_without_office_name_does_not_rename_the_office(cli_env):
+    named = dict(cli_env, OFFICE_NAME="สำนักงานเขตบางรัก")
+    run(named, "db", "upgrade")
+    run(named, "worker", "--burst")  # a process of the bot names the office from OFFICE_NAME
+    bare = {k: v for k, v in cli_env.items() if k != "OFFICE_NAME"}
+    listing = run(bare, "office", "list").output  # an operator's shell without the variable
+    assert "สำนักงานเขตบางรัก" in listing and "ตัวอย่าง" not in listing
+
+
+@pytest.mark.parametrize("name", ["PORT", "WEB_CONCURRENCY"])
+def test_a_malformed_port_or_worker_count_is_one_clear_line(cli_env, name):
+    result = CliRunner().invoke(main, ["serve"], env=dict(cli_env, **{name: "abc"}))
+    assert result.exit_code == 2 and f"{name} is malformed" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_serve_on_another_port_makes_links_and_qr_images_point_there(cli_env, monkeypatch):
+    from gunicorn.app.base import BaseApplication
+
+    seen = {}
+    monkeypatch.setattr(BaseApplication, "run", lambda self: seen.update(
+        base=os.environ.get("PUBLIC_BASE_URL"), bind=self.cfg.bind))
+    result = CliRunner().invoke(main, ["serve", "--port", "18765"], env=dict(cli_env, PUBLIC_BASE_URL=""))
+    assert result.exit_code == 0, result.output
+    assert seen == {"base": "http://localhost:18765", "bind": ["127.0.0.1:18765"]}
+
+
+def test_redis_over_a_unix_socket_is_accepted():
+    from bot.config import load_settings
+
+    assert load_settings({"REDIS_URL": "unix:///run/redis/redis.sock"}).redis_url == "unix:///run/redis/redis.sock"
