@@ -49,6 +49,19 @@ def _sync_kb(services) -> dict[str, int]:
         return store.sync_all(s)
 
 
+def _line_problem(what: str, exc, forbidden: str | None = None) -> click.ClickException:
+    """One line saying why LINE refused (or could not be reached), instead of a traceback."""
+    if exc.status == 0:
+        why = f"LINE could not be reached ({exc.message}); check the network and LINE_API_BASE_URL"
+    elif exc.status == 401:
+        why = "LINE refused the channel access token (401): check LINE_CHANNEL_ACCESS_TOKEN, or the office's token"
+    elif exc.status == 403 and forbidden:
+        why = f"LINE refused (403): {forbidden}"
+    else:
+        why = f"LINE API {exc.status}: {exc.message}"
+    return click.ClickException(f"{what}: {why}")
+
+
 def _office_id(services, slug: str | None) -> int:
     office = services.offices.by_slug(slug)
     if office is None:
@@ -576,9 +589,8 @@ def followers_sync(slug: str | None) -> None:
             try:
                 ids, start = gw.followers(start)
             except LineError as exc:
-                raise click.ClickException(
-                    f"LINE refused the follower list ({exc.status}): it is only for verified or premium accounts"
-                ) from None
+                raise _line_problem("followers sync", exc,
+                                    "the follower list is only for verified or premium accounts") from None
             with services.db.session() as s:
                 known = set(s.scalars(select(LineUser.line_user_id).where(
                     LineUser.office_id == office_id, LineUser.line_user_id.in_(ids))))
@@ -923,7 +935,12 @@ def richmenu_deploy(slug: str | None) -> None:
     app = create_app(settings, start_worker=False, rename_office=False)
     services = app.extensions["itabot"]
     office_id = _office_id(services, slug)
-    ids = deploy(services, office_id)
+    from bot.gateway import LineError
+
+    try:
+        ids = deploy(services, office_id)
+    except LineError as exc:
+        raise _line_problem("richmenu deploy", exc) from None
     click.echo(f"public rich menu: {ids['public']} (default)\nstaff rich menu: {ids['staff']}")
 
 

@@ -241,3 +241,12 @@ def test_redis_over_a_unix_socket_is_accepted():
     from bot.config import load_settings
 
     assert load_settings({"REDIS_URL": "unix:///run/redis/redis.sock"}).redis_url == "unix:///run/redis/redis.sock"
+
+
+def test_line_refusals_in_commands_are_one_line_that_says_why(cli_env):
+    wrong = dict(cli_env, LINE_CHANNEL_ACCESS_TOKEN="revoked-token")  # the fake accepts only its own token
+    result = CliRunner().invoke(main, ["richmenu", "deploy"], env=wrong)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "richmenu deploy: LINE refused the channel access token (401)" in result.output
+    result = CliRunner().invoke(main, ["followers", "sync"], env=wrong)
+    assert "(401)" in result.output and "verified or premium" not in result.output
