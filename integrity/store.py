@@ -104,7 +104,7 @@ def sync_all(s: Session) -> dict[str, int]:
 
 def edit(s: Session, office_id: int, key: str, content: dict, staff_id: int | None) -> KbEntry:
     """An officer's change: a new revision that the shipped files will no longer overwrite."""
-    row = s.scalar(select(KbEntry).where(KbEntry.office_id == office_id, KbEntry.key == key))
+    row = s.scalar(select(KbEntry).where(KbEntry.office_id == office_id, KbEntry.key == key).with_for_update())
     if row is None:
         raise KeyError(key)
     content = {**row.content, **content, "id": key}

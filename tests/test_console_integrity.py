@@ -499,3 +499,18 @@ def test_an_answer_sent_after_signing_out_is_handed_back_not_lost(app, env, serv
     assert resp.status_code == 400 and "แบบฟอร์มนี้หมดอายุแล้ว" in page_ and "/console/login" in page_
     assert answer in page_  # to copy, not retype
     assert only_question(services).status == "open"
+
+
+def test_saving_an_out_of_date_form_does_not_overwrite_a_newer_save(app, env, services):
+    c = coordinator(app, env)
+    row = entry(services, "gift.limit")
+    seen = str(row.revision)  # both tabs opened the same revision
+    tab2 = form_of(row.content, answer_en="Tab two's English answer.", revision=seen)
+    assert c.post("/console/kb/gift.limit", tab2).status_code == 302
+    tab1 = form_of(row.content, answer_th="คำตอบภาษาไทยจากแท็บแรก", revision=seen)
+    resp = c.post("/console/kb/gift.limit", tab1)
+    body = resp.get_data(as_text=True)
+    assert resp.status_code == 409 and "ฉบับใหม่กว่า" in body and "คำตอบภาษาไทยจากแท็บแรก" in body  # kept to save again
+    now = entry(services, "gift.limit")
+    assert now.content["answer_en"] == "Tab two's English answer." and now.revision == row.revision + 1
+    assert f'name="revision" value="{now.revision}"' in page(c, "/console/kb/gift.limit")

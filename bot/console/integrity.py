@@ -326,6 +326,11 @@ def kb_entry(key: str):
         if request.method == "GET":
             return _entry_page(s, office_id, row)
         content, values, problems = _content_from_form(key)
+        s.refresh(row, with_for_update=True)  # PostgreSQL: saves of one entry take turns
+        seen = request.form.get("revision", "")
+        if seen.isdecimal() and int(seen) != row.revision:  # someone saved (or an example came) meanwhile
+            return _entry_page(s, office_id, row, values=values, status=409,
+                               problems=[text("kb_conflict", revision=row.revision)])
         found = store.problems(s, office_id, content, today=today_bangkok())
         if problems:  # our own words for a date that is not one; the rule's text would repeat it
             found = [p for p in found if not p.startswith("'reviewed'")]
