@@ -5,6 +5,7 @@ Configuration problems end the command with one line naming the setting (exit st
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import sys
@@ -98,7 +99,11 @@ def serve(host: str, port: int | None, workers: int | None) -> None:
 
     port = port or _env_int("PORT", 8000)
     if not os.environ.get("PUBLIC_BASE_URL"):  # links and QR images point where this server really listens
-        shown = "localhost" if host in ("0.0.0.0", "::", "127.0.0.1") else host  # noqa: S104 - a comparison
+        try:  # every interface, or this machine's own: "localhost" is what a browser here opens
+            local = ipaddress.ip_address(host).is_unspecified or ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            local = host == "localhost"
+        shown = "localhost" if local else host
         os.environ["PUBLIC_BASE_URL"] = f"http://{shown}:{port}"
     settings = _settings()
     services = _services(settings, rename_office=True)
