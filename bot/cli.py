@@ -752,11 +752,13 @@ def kb_load() -> None:
               "question per line from standard input and prints one JSON object per line.")
 @click.argument("question", required=False)
 @click.option("--json", "as_json", is_flag=True, help="print JSON (the only format; accepted for clarity)")
-@click.option("--lang", type=click.Choice(["th", "en"]), default="th", help="language of the answer text")
+@click.option("--lang", type=click.Choice(["th", "en"]), default=None,
+              help="language of the answer text (default: the question's, as on LINE; Thai if unclear)")
 @click.option("--office", default=None, help="office slug (default office if omitted)")
-def ask(question: str | None, as_json: bool, lang: str, office: str | None) -> None:
+def ask(question: str | None, as_json: bool, lang: str | None, office: str | None) -> None:
     import json
 
+    from handlers.integrity import question_language
     from integrity import store
 
     services = _services()
@@ -766,7 +768,7 @@ def ask(question: str | None, as_json: bool, lang: str, office: str | None) -> N
 
     def one(q: str) -> str:
         r = matcher.match(q)
-        answer = by_id[r.id].answer(lang) if r.id in by_id else None
+        answer = by_id[r.id].answer(lang or question_language(q) or "th") if r.id in by_id else None
         return json.dumps({"question": q, "id": r.id, "score": round(float(r.score), 4), "answer": answer},
                           ensure_ascii=False)
 

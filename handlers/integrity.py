@@ -55,6 +55,14 @@ SURVEY_ENTRIES = frozenset({"survey.eit", "survey.iit", "survey.deadline"})
 _LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
 
 
+def question_language(text: str) -> str | None:
+    """"th" for a question with Thai in it, "en" for one of two or more Latin-script words, else None (one
+    string of letters may be Thai typed on the English keyboard layout)."""
+    if any("\u0e00" <= ch <= "\u0e7f" for ch in text):
+        return "th"
+    return "en" if len(_LATIN_WORD.findall(text)) >= 2 else None
+
+
 def answer_free_text(ctx: Context) -> str | None:
     """The engine's default: anything typed outside a flow is a question."""
     text = (ctx.text or "").strip()
@@ -62,10 +70,7 @@ def answer_free_text(ctx: Context) -> str | None:
         qa_intro(ctx)
         return None
     # A question is answered in the language it was asked in (the setting stays as it is).
-    if any("\u0e00" <= ch <= "\u0e7f" for ch in text):
-        ctx.reply_lang = "th"
-    elif len(_LATIN_WORD.findall(text)) >= 2:  # words, not one string (Thai typed on the English layout)
-        ctx.reply_lang = "en"
+    ctx.reply_lang = question_language(text)
     if receipts.find_code(text) is not None:
         # A complaint's receipt code is the key to the case: it never goes to the Q&A or its officers' queue.
         ctx.say("qa_receipt_code", quick=[ctx.quick_postback(ctx.t("menu_menu"), "action=menu")])

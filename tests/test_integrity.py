@@ -240,6 +240,9 @@ def test_itabot_ask_and_kb_validate(tmp_path, fake_line):
     assert [x["question"] for x in lines] == ["ลาคลอดได้กี่วัน", "ITA คืออะไร"]
     assert lines[0]["id"] is None and lines[0]["answer"] is None
     assert lines[1]["id"] == "ita.what"
+    english = json.loads(runner.invoke(main, ["ask", "What is the No Gift Policy?"], env=env).output)
+    assert english["id"] == "gift.policy" and "No Gift Policy" in english["answer"]
+    assert not any("\u0e00" <= ch <= "\u0e7f" for ch in english["answer"].split("\n")[0])  # as the bot answers
     broken = tmp_path / "kb"
     broken.mkdir()
     (broken / "gift.policy.toml").write_text('id = "gift.policy"\n', encoding="utf-8")
