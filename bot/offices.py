@@ -46,21 +46,21 @@ def simulator_secret(settings: Settings, slug: str) -> str:
 def ensure_default_office(db: Database, settings: Settings, *, rename: bool = True) -> int:
     """Create (or rename) the office that the environment variables describe. Processes starting together
     (web and worker) may both find none: the one that loses the race to insert it reads the winner's."""
-    for attempt in range(2):
-        try:
-            with db.session() as s:
-                office = s.scalar(select(Office).where(Office.is_default.is_(True)))
-                if office is None:
-                    office = Office(slug=DEFAULT_SLUG, name=settings.office_name, is_default=True)
-                    s.add(office)
-                elif rename and office.name != settings.office_name:
-                    office.name = settings.office_name
-                s.flush()
-                return office.id
-        except IntegrityError:
-            if attempt:
-                raise
-    raise AssertionError("unreachable")
+    def ensure() -> int:
+        with db.session() as s:
+            office = s.scalar(select(Office).where(Office.is_default.is_(True)))
+            if office is None:
+                office = Office(slug=DEFAULT_SLUG, name=settings.office_name, is_default=True)
+                s.add(office)
+            elif rename and office.name != settings.office_name:
+                office.name = settings.office_name
+            s.flush()
+            return office.id
+
+    try:
+        return ensure()
+    except IntegrityError:  # another process inserted it meanwhile: this time it is found
+        return ensure()
 
 
 class OfficeDirectory:

@@ -15,7 +15,6 @@ and cleaned (``complaints.evidence``), and stored by the step.
 from __future__ import annotations
 
 import logging
-import re
 import secrets
 import threading
 import time
@@ -38,7 +37,7 @@ from handlers.conversation import (
     Postback,
     postback_data,
 )
-from handlers.text import normalize, thai_digits_to_arabic
+from handlers.text import normalize, thai_digits_to_arabic, without_politeness
 from models import ConversationState, utcnow
 
 log = logging.getLogger("itabot.complaints")
@@ -631,9 +630,6 @@ def on_exit(ctx: Context) -> None:
 
 STATUS_PREFIXES = ("สถานะ", "ติดตาม", "ติดตามเรื่อง", "status", "track", "follow")
 REPLY_PREFIXES = ("ตอบ", "ตอบกลับ", "reply", "answer")
-# What may follow the code of a status request: politeness, not a message ("ติดตาม <code> ค่ะ").
-_FILLER = re.compile(r"(?:ครับผม|ครับ|คับ|ค้าบ|ค่ะ|คะ|ค่า|จ้า|จ้ะ|นะ|หน่อย|ด้วย|ขอบคุณ|please|pls|plz|thanks|thank you|\W)*",
-                     re.IGNORECASE)
 
 
 def _strip_prefix(text: str, prefixes: tuple[str, ...]) -> str | None:
@@ -654,8 +650,8 @@ class StatusRequest(Matcher):
         rest = _strip_prefix(ctx.text, STATUS_PREFIXES)
         if rest is None:
             return False
-        code, after = receipts.split_code(rest)
-        return code is not None and _FILLER.fullmatch(after) is not None
+        code, after = receipts.split_code(rest)  # politeness may follow, not a message: "ติดตาม <code> ค่ะ"
+        return code is not None and not without_politeness(after)
 
 
 class ReplyRequest(Matcher):

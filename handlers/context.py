@@ -129,6 +129,14 @@ class Context:
         for m in messages:
             self._pending.append(m if isinstance(m, dict) else m.to_dict())
 
+    def quick_replies_last(self) -> None:
+        """LINE shows only the last message's quick replies: when the buttons were put on an earlier
+        message of this reply (an answer, then a card), move them to the last one."""
+        if len(self._pending) > 1 and "quickReply" not in self._pending[-1]:
+            with_buttons = next((m for m in reversed(self._pending) if "quickReply" in m), None)
+            if with_buttons is not None:
+                self._pending[-1]["quickReply"] = with_buttons.pop("quickReply")
+
     def say(self, key: str, quick: list[QuickItem] | None = None, **values: object) -> None:
         self.reply(text_message(self.t(key, **values), quick))
 

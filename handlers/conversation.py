@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -23,7 +22,7 @@ from urllib.parse import parse_qsl
 from sqlalchemy import bindparam, delete, select
 
 from handlers.context import Context
-from handlers.text import keywords, normalize
+from handlers.text import keywords, normalize, without_politeness
 from models import ConversationState, utcnow
 
 log = logging.getLogger("itabot.conversation")
@@ -51,10 +50,6 @@ class Matcher:
         raise NotImplementedError
 
 
-# Politeness around a command ("cancel please", "ขอเมนูหน่อย", "english pls"): not part of the command.
-_POLITE = re.compile(r"^(?:please|pls|plz|ขอ)\s*|\s*(?:please|pls|plz|หน่อย|ด้วย|นะ)$")
-
-
 @dataclass(frozen=True)
 class Keyword(Matcher):
     """The whole message is one of these words (Thai digits, particles, case ignored)."""
@@ -67,14 +62,7 @@ class Keyword(Matcher):
     def __call__(self, ctx: Context) -> bool:
         if ctx.text is None:
             return False
-        t = normalize(ctx.text)
-        if t in self.words:
-            return True
-        for _ in range(2):  # "please ... please" at most
-            t = normalize(_POLITE.sub("", t))
-            if t in self.words:
-                return True
-        return False
+        return normalize(ctx.text) in self.words or normalize(without_politeness(ctx.text)) in self.words
 
 
 @dataclass(frozen=True)

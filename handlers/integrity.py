@@ -37,15 +37,12 @@ def show_answer(ctx: Context, answer: store.Answer, by_id: dict[str, store.Answe
     quick = [ctx.quick_postback(_label(by_id[r].title(ctx.lang)), f"action=qa&id={r}&lang={ctx.lang}")
              for r in answer.related if r in by_id][:4]
     quick.append(ctx.quick_postback(ctx.t("menu_menu"), "action=menu"))
-    first = len(ctx._pending)
     ctx.reply(text_message("\n\n".join(lines), quick))
     if answer.id in SURVEY_ENTRIES:  # someone asking about the survey wants its link: the card comes too
         from handlers.surveys import show_survey
 
         show_survey(ctx)
-        last = ctx._pending[-1]
-        if len(ctx._pending) > first + 1 and "quickReply" not in last:  # LINE shows the last message's only
-            last["quickReply"] = ctx._pending[first].pop("quickReply")
+        ctx.quick_replies_last()
 
 
 #: Entries whose answer is followed by the survey card (or why there is none open).

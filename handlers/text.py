@@ -39,6 +39,25 @@ def normalize(text: str, particles: bool = True) -> str:
     return stripped or t
 
 
+# Politeness around a command or a code: a leading please/ขอ (not ขอบคุณ), and after it particles, please,
+# หน่อย/ด้วย, thanks, emoji and punctuation ("cancel please", "ขอยกเลิกนะคะ", "ติดตาม <code> ค่ะ 🙏").
+_POLITE_AFTER = ("ค้าบ", "คร้าบ", "please", "pls", "plz", "หน่อย", "ด้วย", "ขอบคุณ", "thanks", "thank you",
+                 *PARTICLES)
+_POLITE = re.compile(r"^(?:please|pls|plz|ขอ(?!บ))\s*|(?:\s*(?:{})|[^\w\u0e00-\u0e7f])+$".format(
+    "|".join(sorted(_POLITE_AFTER, key=len, reverse=True))))
+
+
+def without_politeness(text: str) -> str:
+    """``normalize``d text without the politeness around it (see ``_POLITE``); "" if that is all it was."""
+    t = normalize(text)
+    for _ in range(3):  # "please … please", "ขอ … หน่อยค่ะ"
+        stripped = _POLITE.sub("", t).strip()
+        if stripped == t:
+            break
+        t = stripped
+    return t
+
+
 def keywords(*words: str) -> frozenset[str]:
     return frozenset(normalize(w) for w in words)
 
