@@ -19,6 +19,7 @@ from linebot.v3.messaging import Message, QuickReplyItem
 from sqlalchemy.orm import Session
 
 from handlers.i18n import t
+from handlers.text import normalize, without_politeness
 from models import LineUser
 
 TEXT_LIMIT = 5000
@@ -53,6 +54,7 @@ class Context:
     conversation: str | None = None
     # This reply's language when it is not the person's setting (a question asked in the other language).
     reply_lang: str | None = None
+    _typed: tuple[str, ...] | None = field(default=None, repr=False)
 
     # -- facts about the event ------------------------------------------------------------
 
@@ -95,6 +97,16 @@ class Context:
             value = self.message.get("text")
             return value if isinstance(value, str) else None
         return None
+
+    @property
+    def typed(self) -> tuple[str, ...]:
+        """The text as keywords are compared with it: ``normalize``d, and also without the politeness
+        around it ("ยกเลิกนะคะ", "cancel please"); empty for anything but text. Worked out once per event:
+        a message is held against a dozen keywords before it reaches its handler."""
+        if self._typed is None:
+            text = self.text
+            self._typed = () if text is None else (normalize(text), normalize(without_politeness(text)))
+        return self._typed
 
     @property
     def postback(self) -> dict:

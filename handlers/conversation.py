@@ -22,7 +22,7 @@ from urllib.parse import parse_qsl
 from sqlalchemy import bindparam, delete, select
 
 from handlers.context import Context
-from handlers.text import keywords, normalize, without_politeness
+from handlers.text import keywords
 from models import ConversationState, utcnow
 
 log = logging.getLogger("itabot.conversation")
@@ -60,9 +60,7 @@ class Keyword(Matcher):
         object.__setattr__(self, "words", keywords(*words))
 
     def __call__(self, ctx: Context) -> bool:
-        if ctx.text is None:
-            return False
-        return normalize(ctx.text) in self.words or normalize(without_politeness(ctx.text)) in self.words
+        return any(form in self.words for form in ctx.typed)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,6 @@ from linebot.v3.messaging import (
 from bot.thaidate import be_date
 from handlers.context import Context
 from handlers.conversation import Engine, Keyword, Matcher, Postback, postback_data
-from handlers.text import normalize
 from models import SurveyAnswered, SurveyAsked, utcnow
 from surveys import campaigns
 
@@ -143,7 +142,7 @@ class Said(Keyword):
     """Like :class:`Keyword`, a full stop or an exclamation mark at the end ignored ("I have answered.")."""
 
     def __call__(self, ctx: Context) -> bool:
-        return ctx.text is not None and normalize(ctx.text).rstrip(" .!~") in self.words
+        return bool(ctx.typed) and ctx.typed[0].rstrip(" .!~") in self.words
 
 
 # Typed instead of tapping the "ตอบแล้ว" button (reminders ask for it): the same as the button.
