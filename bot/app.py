@@ -90,6 +90,12 @@ def create_app(
 
     if settings.redis_url:
         services.connect_queue()
+    if start_worker is None and settings.embedded and settings.processing == "process":
+        from bot.processing import usable
+
+        if usable(settings):
+            services.start_processing_process()
+            return app
     if start_worker is None:
         start_worker = settings.embedded
     if start_worker:
@@ -114,6 +120,12 @@ def health(services: Services) -> tuple[Response, int]:
         out["database"] = f"error: {exc.__class__.__name__}"
         out["status"] = "error"
         code = 503
+    if services.processing_host is not None:
+        # Embedded mode: the processing process works for every web process. Without it events are stored
+        # but not answered; the host starts it again within seconds, so "stopped" for long needs a look.
+        out["worker"] = services.processing_host.state()
+        if out["worker"] == "stopped":
+            out["status"], code = "error", 503
     if services.runner is not None:
         # Embedded mode: this process's own threads process and send. If one has ended, events are still
         # stored, but answered only by the sweeper, seconds late, or not at all: the process needs a restart.

@@ -45,6 +45,7 @@ class Settings:
     simulator_enabled: bool
     worker_threads: int = 1
     sender_threads: int = 16
+    processing: str = "process"  # embedded mode: "process" (bot.processing) or "threads"
     dev_keys: bool = False
     notes: tuple[str, ...] = field(default=())
 
@@ -184,6 +185,10 @@ def load_settings(environ: Mapping[str, str] | None = None, instance_path: Path 
     if not senders_raw.isdigit() or not 0 <= int(senders_raw) <= 256:
         raise ConfigError(f"ITABOT_SENDER_THREADS is malformed: expected a number from 0 to 256, got {senders_raw!r}")
 
+    processing = (get("ITABOT_PROCESSING") or "process").lower()
+    if processing not in ("process", "threads"):
+        raise ConfigError(f"ITABOT_PROCESSING is malformed: expected process or threads, got {processing!r}")
+
     sim_raw = get("ITABOT_SIMULATOR")
     simulator = _bool("ITABOT_SIMULATOR", sim_raw) if sim_raw is not None else not secret
 
@@ -202,6 +207,7 @@ def load_settings(environ: Mapping[str, str] | None = None, instance_path: Path 
         simulator_enabled=simulator,
         worker_threads=int(threads_raw),
         sender_threads=int(senders_raw),
+        processing=processing,
         dev_keys=dev_keys,
         notes=tuple(notes),
     )

@@ -39,7 +39,8 @@ class Services:
         self._retired: list[LineGateway] = []
         self._lock = threading.Lock()
         self.simulator_app = None  # set by the app factory when the simulator serves LINE's API
-        self.runner = None  # EmbeddedRunner in embedded web processes
+        self.runner = None  # EmbeddedRunner: in the processing process (or, with threads, each web process)
+        self.processing_host = None  # ProcessingHost in embedded web processes (bot.processing)
         self.queue = None  # RQ queue in scaled mode
         from bot.worker import Processor
 
@@ -113,6 +114,9 @@ class Services:
         if self.runner is not None:
             self.runner.submit(ids)
             return
+        if self.processing_host is not None:
+            self.processing_host.wake()
+            return
         if self.queue is not None:
             try:
                 for event_id in ids:
@@ -134,6 +138,14 @@ class Services:
 
             MATCHERS.warm_in_background(self.db)
 
+    def start_processing_process(self) -> None:
+        """Embedded mode: processing in a process of its own beside the web processes (bot.processing)."""
+        from bot.processing import ProcessingHost
+
+        if self.processing_host is None:
+            self.processing_host = ProcessingHost(self.settings)
+            self.processing_host.start()
+
     def connect_queue(self) -> None:
         """Scaled mode: new events go to RQ on Redis."""
         from redis import Redis
@@ -143,6 +155,9 @@ class Services:
         self.queue = Queue("itabot", connection=conn)
 
     def close(self) -> None:
+        if self.processing_host is not None:
+            self.processing_host.stop()
+            self.processing_host = None
         if self.runner is not None:
             self.runner.stop()
             self.runner = None

@@ -55,6 +55,7 @@ def test_credentials_turn_the_simulator_off_and_require_keys(tmp_path):
         ("ITABOT_DATA_KEY", "too-short", "ITABOT_DATA_KEY is malformed"),
         ("SECRET_KEY", "short", "SECRET_KEY is malformed"),
         ("ITABOT_SIMULATOR", "maybe", "ITABOT_SIMULATOR is malformed"),
+        ("ITABOT_PROCESSING", "fork", "ITABOT_PROCESSING is malformed"),
     ],
 )
 def test_bad_settings_are_named(tmp_path, setting, value, message):

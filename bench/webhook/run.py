@@ -156,9 +156,9 @@ def proc_cpu(pids: list[int]) -> float:
 
 
 def tree(pid: int) -> list[int]:
-    """A process and its children (gunicorn's master and workers)."""
+    """A process and its descendants (gunicorn's master, its workers, and itabot's processing process)."""
     kids = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
-    return [pid, *map(int, kids)]
+    return [pid, *(p for kid in kids for p in tree(int(kid)))]
 
 
 # -- LINE webhook deliveries ----------------------------------------------------------------

@@ -1,0 +1,266 @@
+"""Embedded mode's processing process: one process beside the web workers that processes and sends.
+
+Processing in a thread of each web process (``EmbeddedRunner`` alone) makes it share that process's
+interpreter lock with the webhook's threads; under load the webhook wins the turns, the processing
+falls behind, and replies wait seconds while a second core sits idle. So in embedded mode the web
+processes only store and acknowledge, and one *processing process* runs the ``EmbeddedRunner``
+(processing thread, sender threads, ``Forgetter``, ``Sweeper``) with an interpreter of its own:
+
+* **Who starts it.** Every web process runs a ``ProcessingHost`` thread that waits for the host lock
+  (``flock`` of ``<database>-processing-host.lock``). The web process that holds it starts the
+  processing process (``python -m bot.processing``) and starts it again if it ends. Another web
+  process takes over when the holder dies (gunicorn restarts workers; the kernel frees the lock).
+* **Only one at a time.** The processing process itself holds ``<database>-processing.lock`` while it
+  works, so a new one waits until an old one (orphaned when its web process was killed) has gone.
+  It stops when its web process has gone, and on SIGTERM (finishing the batch and the sends).
+* **How it hears of new events.** The webhook stores first; then it sends an empty datagram to the
+  processing process's socket (a wake-up, nothing of the event). On each wake-up, and at least every
+  half second, the processing process reads the ids of pending events newer than the last it took.
+  A lost wake-up costs at most that half second; an event nobody took is the ``Sweeper``'s.
+* **Health.** ``/healthz`` in any web process says ``worker: ok`` while some processing process holds
+  its lock, ``starting`` during the first seconds, otherwise ``stopped``.
+
+``ITABOT_PROCESSING=threads`` keeps the older way (a runner in every web process); tests that drive
+the app in-process use it too (``create_app(start_worker=True)``).
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import errno
+import fcntl
+import hashlib
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from sqlalchemy import bindparam, select
+from sqlalchemy.engine import make_url
+
+from bot.config import Settings
+from models import WebhookEvent
+from models.event import PENDING
+
+log = logging.getLogger("itabot.processing")
+
+POLL = 0.5  # seconds between reads of the inbox when no wake-up comes
+STARTING_FOR = 60.0  # seconds a just-started host reports "starting" rather than "stopped"
+_ev = WebhookEvent.__table__
+_NEW = (select(_ev.c.id).where(_ev.c.status == PENDING, _ev.c.id > bindparam("after"))
+        .order_by(_ev.c.id).limit(1000))
+
+
+def _base(settings: Settings) -> str:
+    """Where the locks live: beside the SQLite file, else in the instance folder."""
+    u = make_url(settings.database_url)
+    if u.get_backend_name() == "sqlite" and u.database not in (None, "", ":memory:"):
+        return str(Path(u.database).resolve())
+    return str(Path(settings.instance_path).resolve() / "itabot")
+
+
+def _address(settings: Settings) -> str | bytes:
+    """The processing process's datagram socket: an abstract name on Linux (nothing on disk to clean up)."""
+    digest = hashlib.sha256(_base(settings).encode()).hexdigest()[:24]
+    if sys.platform.startswith("linux"):
+        return b"\0itabot-processing-" + digest.encode()
+    return str(Path(settings.instance_path) / f"processing-{digest[:8]}.sock")
+
+
+def usable(settings: Settings) -> bool:
+    """A separate process can share the work only through a database it can open too."""
+    u = make_url(settings.database_url)
+    return not (u.get_backend_name() == "sqlite" and u.database in (None, "", ":memory:"))
+
+
+def _lock(path: str, blocking: bool) -> int | None:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+    except OSError as exc:
+        os.close(fd)
+        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+            return None
+        raise
+    return fd
+
+
+def held(path: str) -> bool:
+    """Whether someone holds the lock at ``path`` (tried from a descriptor of our own, so a lock this
+    process holds counts as held too)."""
+    try:
+        fd = _lock(path, blocking=False)
+    except OSError:
+        return False
+    if fd is None:
+        return True
+    fcntl.flock(fd, fcntl.LOCK_UN)
+    os.close(fd)
+    return False
+
+
+class ProcessingHost:
+    """In a web process: wakes the processing process, and starts it when this process holds the host lock."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        base = _base(settings)
+        self.host_lock = base + "-processing-host.lock"
+        self.work_lock = base + "-processing.lock"
+        self.address = _address(settings)
+        self._wake = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self._wake.setblocking(False)
+        self._stop = threading.Event()
+        self._child: subprocess.Popen | None = None
+        self._fd: int | None = None
+        self._thread: threading.Thread | None = None
+        self._started = time.monotonic()
+
+    def start(self) -> None:
+        self._fd = _lock(self.host_lock, blocking=False)  # the first web process starts it at once
+        if self._fd is not None:
+            self._spawn()
+        self._thread = threading.Thread(target=self._run, name="itabot-processing-host", daemon=True)
+        self._thread.start()
+        atexit.register(self.stop)
+
+    def wake(self) -> None:
+        """New events are stored. Never raises: the processing process also looks by itself."""
+        # OSError: not running yet, or its queue of wake-ups is full (then it is busy reading anyway)
+        with contextlib.suppress(OSError):
+            self._wake.sendto(b"", self.address)
+
+    def state(self) -> str:
+        """"ok" while a processing process works; "starting" in this host's first minute; else "stopped"."""
+        if held(self.work_lock):
+            return "ok"
+        return "starting" if time.monotonic() - self._started < STARTING_FOR else "stopped"
+
+    def _spawn(self) -> None:
+        env = dict(os.environ)
+        env["ITABOT_INSTANCE_PATH"] = str(self.settings.instance_path)
+        env["DATABASE_URL"] = self.settings.database_url
+        env["PUBLIC_BASE_URL"] = self.settings.public_base_url
+        env["ITABOT_PARENT_PID"] = str(os.getpid())
+        self._child = subprocess.Popen([sys.executable, "-m", "bot.processing"], env=env,  # noqa: S603
+                                       stdin=subprocess.DEVNULL)
+        log.info("processing process started", extra={"pid": self._child.pid})
+
+    def _run(self) -> None:
+        if self._fd is None:
+            self._fd = _lock(self.host_lock, blocking=True)  # until the web process holding it is gone
+            if self._stop.is_set():
+                return
+            self._spawn()
+        delay = 1.0
+        while not self._stop.is_set():
+            child = self._child
+            started = time.monotonic()
+            code = child.wait() if child is not None else None
+            if self._stop.is_set():
+                return
+            log.error("processing process ended; starting it again", extra={"code": code})
+            delay = 1.0 if time.monotonic() - started > 60 else min(delay * 2, 30.0)
+            if self._stop.wait(delay):
+                return
+            self._spawn()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        child, self._child = self._child, None
+        if child is not None and child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+            try:
+                child.wait(timeout)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        self._wake.close()
+
+
+def main() -> int:
+    """``python -m bot.processing``: started by a web process's ``ProcessingHost``, never by hand."""
+    from bot.app import create_app
+    from bot.config import load_settings
+
+    parent = int(os.environ.get("ITABOT_PARENT_PID") or os.getppid())
+    settings = load_settings()
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    app = create_app(settings, start_worker=False, rename_office=False)
+    services = app.extensions["itabot"]
+    from integrity.store import MATCHERS
+
+    MATCHERS.warm(services.db)  # before taking any event: nobody's first question waits for the training
+    base = _base(settings)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    address = _address(settings)
+    fd = None
+    while fd is None and not stop.is_set():  # an older processing process may still be finishing
+        fd = _lock(base + "-processing.lock", blocking=False)
+        if fd is None and (stop.wait(0.2) or os.getppid() != parent):
+            return 0
+    if fd is None:
+        return 0
+    try:
+        if isinstance(address, str) and os.path.exists(address):
+            os.unlink(address)
+        sock.bind(address)
+    except OSError as exc:  # e.g. the name is taken: reading every POLL still works, only slower
+        log.warning("no wake-up socket; polling", extra={"error": exc.__class__.__name__})
+        sock.close()
+        sock = None
+    services.start_embedded_worker()
+    runner = services.runner
+    log.info("processing process ready")
+    after = 0
+    code = 0
+    try:
+        while not stop.is_set():
+            with services.db.engine.connect() as conn:
+                ids = list(conn.execute(_NEW, {"after": after}).scalars())
+            if ids:
+                after = ids[-1]
+                runner.submit(ids)
+                if len(ids) == 1000:
+                    continue
+            if os.getppid() != parent:
+                log.warning("web process gone; processing process stops")
+                break
+            if runner.stopped_threads():
+                log.error("a processing thread ended; processing process stops to be started again")
+                code = 1
+                break
+            if sock is None:
+                stop.wait(POLL)
+                continue
+            sock.settimeout(POLL)
+            try:
+                sock.recv(1)
+                sock.setblocking(False)
+                while True:  # every wake-up waiting now is answered by the one read above
+                    sock.recv(1)
+            except (BlockingIOError, TimeoutError, InterruptedError):
+                pass
+    finally:
+        services.close()  # finishes the batch in hand and the sends, then records them
+        if sock is not None:
+            sock.close()
+            if isinstance(address, str):
+                with contextlib.suppress(OSError):
+                    os.unlink(address)
+        os.close(fd)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
