@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -14,6 +15,8 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+# How long a background writer lets waiting webhook writers of other processes go first (seconds).
+STEP_ASIDE = 0.003
 
 
 def make_engine(url: str) -> Engine:
@@ -53,9 +56,12 @@ class WriterLock:
     100 ms each), which under load turns into long, uneven waits. Threads of a process queue
     on a condition, processes on an ``flock`` of a file beside the database; both wake the
     next writer the moment the lock is released. Within a process, ``priority`` writers (the
-    webhook, which LINE is waiting on) go before background processing. (Across processes
-    there is no priority: a shared "someone urgent is waiting" lock was tried and starved the
-    processing thread under load — see bench/README.md.)
+    webhook, which LINE is waiting on) go before background processing. Across processes (the web
+    processes and the processing process, ``bot.processing``) a waiting webhook writer holds a shared
+    lock on a second file: a batch holding the turn sees it (``urgent_waiting``) and ends early, and a
+    background writer about to take the turn lets it go first — for ``STEP_ASIDE`` at most, so a
+    steady stream of webhooks cannot starve the processing (an unbounded version of this was tried when
+    processing ran in the web processes, and starved it: see bench/README.md).
     """
 
     def __init__(self, db_path: str) -> None:
@@ -68,18 +74,41 @@ class WriterLock:
         self._owner: int | None = None
         self._path = f"{db_path}-writer.lock"
         self._fd: int | None = None
+        # Webhook writers of any process hold a shared lock on this file while they wait for the turn;
+        # a background writer of another process sees it (see ``urgent_waiting``).
+        self._waiting_path = f"{db_path}-writer.waiting"
+        self._waiting_fd: int | None = None  # for this process's webhook writers (one at a time: GroupCommit)
+        self._probe_fd: int | None = None  # for asking whether any process's webhook writer waits
         self._pid = 0
 
     def _file(self) -> int:
         if self._fd is None or self._pid != os.getpid():  # a forked child needs its own
             self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+            self._waiting_fd = os.open(self._waiting_path, os.O_RDWR | os.O_CREAT, 0o600)
+            self._probe_fd = os.open(self._waiting_path, os.O_RDWR | os.O_CREAT, 0o600)
             self._pid = os.getpid()
         return self._fd
 
     @property
     def urgent_waiting(self) -> bool:
-        """A webhook writer of this process is waiting for the turn."""
-        return self._urgent_waiting > 0
+        """A webhook writer is waiting for the turn: one of this process, or of another process (such as a
+        web process, seen from the processing process)."""
+        if self._urgent_waiting > 0:
+            return True
+        self._file()
+        try:
+            fcntl.flock(self._probe_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return True  # someone holds it shared: waiting
+        fcntl.flock(self._probe_fd, fcntl.LOCK_UN)
+        return False
+
+    def _step_aside(self) -> None:
+        """A background writer about to take the turn lets a webhook writer of another process go first,
+        for a few milliseconds at most (longer, and a steady stream of webhooks would starve it)."""
+        deadline = time.monotonic() + STEP_ASIDE
+        while self.urgent_waiting and time.monotonic() < deadline:
+            time.sleep(0.0002)
 
     @contextmanager
     def held(self, priority: bool = False) -> Iterator[None]:
@@ -100,7 +129,15 @@ class WriterLock:
             self._busy = True
         try:
             fd = self._file()
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            if priority:
+                fcntl.flock(self._waiting_fd, fcntl.LOCK_SH)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+                finally:
+                    fcntl.flock(self._waiting_fd, fcntl.LOCK_UN)
+            else:
+                self._step_aside()
+                fcntl.flock(fd, fcntl.LOCK_EX)
             self._owner = threading.get_ident()
             try:
                 yield

@@ -61,6 +61,39 @@ def test_writers_in_two_processes_take_turns(tmp_path):
     assert got_turn >= released
 
 
+def test_a_webhook_writer_of_another_process_is_seen_waiting_and_goes_first(tmp_path, monkeypatch):
+    """The processing process ends its batch early for the web processes' webhook writers, and lets them
+    take the next turn. (Two WriterLocks on one file stand for two processes: flock locks belong to open
+    files, not threads.)"""
+    import models.db
+
+    monkeypatch.setattr(models.db, "STEP_ASIDE", 5.0)  # however slow this machine is today
+    path = str(tmp_path / "db.sqlite3")
+    web, processing = WriterLock(path), WriterLock(path)
+    order: list[str] = []
+    waiting = threading.Event()
+
+    def webhook():
+        waiting.set()
+        with web.held(priority=True):
+            order.append("webhook")
+
+    with processing.held():  # a batch holds the turn
+        assert not processing.urgent_waiting
+        t = threading.Thread(target=webhook)
+        t.start()
+        waiting.wait(5)
+        deadline = time.monotonic() + 5
+        while not processing.urgent_waiting and time.monotonic() < deadline:
+            time.sleep(0.001)
+        assert processing.urgent_waiting  # the batch sees it and ends early
+    with processing.held():  # the next batch steps aside for it
+        order.append("background")
+    t.join(5)
+    assert order == ["webhook", "background"]
+    assert not processing.urgent_waiting
+
+
 def test_a_nested_write_fails_at_once_instead_of_hanging(tmp_path):
     import pytest
 
