@@ -24,6 +24,7 @@ import urllib3
 from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request
 from sqlalchemy import func, select
 
+from handlers.context import TEXT_LIMIT, utf16_len
 from models import Delivery, LineUser, Office, SimMessage, SimReplyToken, utcnow
 
 bp = Blueprint("simulator", __name__, url_prefix="/simulator")
@@ -113,8 +114,8 @@ def send_event(slug: str):
         text = body.get("text")
         if not isinstance(text, str) or not text.strip():
             abort(400, "text is empty")
-        if len(text) > 5000:
-            abort(400, "LINE messages are at most 5000 characters")
+        if utf16_len(text) > TEXT_LIMIT:  # counted as LINE counts (and as the page's maxlength does)
+            abort(400, "LINE messages are at most 5000 characters (UTF-16 code units: an emoji counts 2)")
         event.update(
             type="message",
             message={"type": "text", "id": _message_id(), "text": text, "quoteToken": secrets.token_urlsafe(16)},

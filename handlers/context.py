@@ -22,8 +22,27 @@ from handlers.i18n import t
 from handlers.text import normalize, without_politeness
 from models import LineUser
 
-TEXT_LIMIT = 5000
+TEXT_LIMIT = 5000  # LINE counts a text's length in UTF-16 code units (an emoji such as 🍎 is two)
+ALT_TEXT_LIMIT = 1500  # a flex message's altText, counted the same way
 QUICK_REPLY_MAX = 13
+# Action labels (20), a postback's displayText (300) and a message action's text LINE counts in grapheme
+# clusters; cutting those by code points (Python's len) can only leave them shorter than LINE allows.
+
+
+def utf16_len(text: str) -> int:
+    """The length LINE counts for a text: UTF-16 code units."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def fit_utf16(text: str, limit: int, end: str = "…") -> str:
+    """``text`` as it is when LINE would take it, else cut to ``limit`` UTF-16 code units with ``end`` last.
+    Never cuts inside a character: a character LINE counts as two units goes whole or not at all."""
+    if len(text) * 2 <= limit or utf16_len(text) <= limit:
+        return text
+    units = text.encode("utf-16-le")[: 2 * (limit - utf16_len(end))]
+    if units and 0xD800 <= int.from_bytes(units[-2:], "little") <= 0xDBFF:  # half of a surrogate pair
+        units = units[:-2]
+    return units.decode("utf-16-le") + end
 
 
 @dataclass
@@ -186,9 +205,7 @@ QuickItem = dict | QuickReplyItem  # what quick_message/quick_postback return, o
 
 def text_message(text: str, quick: list[QuickItem] | None = None) -> dict:
     """LINE's text message (as TextMessage(...).to_dict() would give it), with quick replies."""
-    if len(text) > TEXT_LIMIT:
-        text = text[: TEXT_LIMIT - 1] + "…"
-    message: dict = {"type": "text", "text": text}
+    message: dict = {"type": "text", "text": fit_utf16(text, TEXT_LIMIT)}
     if quick:
         message["quickReply"] = {"items": [q if isinstance(q, dict) else q.to_dict() for q in quick[:QUICK_REPLY_MAX]]}
     return message

@@ -15,7 +15,7 @@ from linebot.v3.messaging import (
 )
 
 from bot.thaidate import be_date
-from handlers.context import Context
+from handlers.context import ALT_TEXT_LIMIT, Context, fit_utf16
 from handlers.conversation import Engine, Keyword, Matcher, Postback, postback_data
 from models import SurveyAnswered, SurveyAsked, utcnow
 from surveys import campaigns
@@ -56,7 +56,7 @@ def survey_card(ctx: Context, campaign, source: str = "line-chat", in_group: boo
         ]),
     )
     alt = f"{title} — {ctx.t('survey_deadline', date=be_date(deadline, ctx.lang))}: {base}/s/{link.token}"
-    return FlexMessage(altText=alt[:1500], contents=bubble)
+    return FlexMessage(altText=fit_utf16(alt, ALT_TEXT_LIMIT), contents=bubble)
 
 
 def show_survey(ctx: Context) -> None:

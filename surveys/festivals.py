@@ -36,6 +36,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from bot.thaidate import MONTHS_TH, be_date
+from handlers.context import utf16_len
 from handlers.text import thai_digits_to_arabic
 from models import Office, Reminder, utcnow
 from surveys.reminders import BANGKOK, SEND_TIME, STOP_EN, STOP_TH, out_of_quiet_hours, window_of
@@ -45,7 +46,7 @@ log = logging.getLogger("itabot.festivals")
 AUDIENCES = {"staff": "festival_staff", "followers": "festival_followers"}  # setting → Reminder.audience
 MAX_DAYS_BEFORE = 60
 KEY = re.compile(r"[a-z0-9_]{2,24}")
-MAX_TEXT = 4000
+MAX_TEXT = 4000  # UTF-16 code units, as LINE counts a text (and a page's maxlength)
 UTC = ZoneInfo("UTC")
 
 
@@ -165,7 +166,7 @@ def validate(f: Festival) -> str | None:
         return "festival_bad_gap"
     if f.audience not in AUDIENCES:
         return "festival_bad_audience"
-    if any(t is not None and (not t.strip() or len(t) > MAX_TEXT) for t in (f.text_th, f.text_en)):
+    if any(t is not None and (not t.strip() or utf16_len(t) > MAX_TEXT) for t in (f.text_th, f.text_en)):
         return "festival_bad_text"
     return None
 

@@ -283,6 +283,21 @@ def test_a_message_reaches_a_named_reporter_on_line_but_nothing_is_pushed_for_an
     assert c.post(path + "/message", {"message": ""}, form_page=path).status_code == 400
 
 
+def test_a_message_with_emoji_that_line_would_refuse_is_refused_in_the_console(app, env, services):
+    c = officer(app, env)
+    case_id, _ = make_case(services, identity="named", name="สมชาย", contact="081", line_user="U" + "d" * 32)
+    path = f"/console/complaints/{case_id}"
+    # 1,500 emoji are 3,000 of LINE's characters (UTF-16 units); pushed in Thai and English, 6,000 > 5,000.
+    resp = c.post(path + "/message", {"message": "🙏" * 1500}, form_page=path)
+    assert resp.status_code == 400 and "อีโมจิหนึ่งตัวนับเป็น 2" in resp.get_data(as_text=True)
+    assert outbox(services) == []
+    fits = "🙏" * 1000  # 2,000 units: the push carries it whole, twice, within LINE's limit
+    assert c.post(path + "/message", {"message": fits}, form_page=path).status_code == 302
+    (row,) = outbox(services)
+    pushed = json.loads(row.messages)[0]["text"]
+    assert pushed.count(fits) == 2 and len(pushed.encode("utf-16-le")) // 2 <= 5000
+
+
 # -- identity --------------------------------------------------------------------------------------
 
 

@@ -158,6 +158,22 @@ def test_an_empty_answer_is_refused_and_nothing_is_sent(app, env, services, bot)
     assert outbox(services) == [] and only_question(services).status == "open"
 
 
+def test_an_answer_with_emoji_is_measured_as_line_counts_so_the_push_is_never_refused(app, env, services, bot):
+    question = NOT_KNOWN + " " + "🚌" * 900
+    ask_an_officer(bot, new_user(), question)
+    c = coordinator(app, env)
+    q = only_question(services)
+    form = f"/console/questions/{q.id}"
+    # 1,999 emoji are 3,998 of LINE's characters; with the question that is over LINE's 5,000.
+    resp = c.post(f"{form}/answer", {"answer": "🚌" * 1999}, form_page=form)
+    assert resp.status_code == 400 and "อีโมจิหนึ่งตัวนับเป็น 2" in resp.get_data(as_text=True)
+    assert outbox(services) == [] and only_question(services).status == "open"
+    answer = "🚌" * 1000
+    assert c.post(f"{form}/answer", {"answer": answer}, form_page=form).status_code == 302
+    sent = json.loads(outbox(services)[0].messages)[0]["text"]
+    assert answer in sent and question in sent and len(sent.encode("utf-16-le")) // 2 <= 5000
+
+
 def test_dismissing_a_question_sends_nothing_and_forgets_the_asker(app, env, services, bot):
     ask_an_officer(bot, new_user(), "ฮัลโหล มีใครอยู่ไหม")
     c = coordinator(app, env)

@@ -123,6 +123,14 @@ def test_a_changed_date_moves_the_unsent_reminder_and_bad_dates_are_refused(serv
     assert len(rows(services)) == 2
 
 
+def test_a_text_is_measured_as_line_counts_it_so_an_emoji_counts_two(services):
+    now = at(2026, 11, 22, 9, 0)
+    festivals.ensure(services, now)
+    # 2,001 emoji are 4,002 UTF-16 units, as LINE (and the page's maxlength) count them: over the 4,000.
+    assert change(services, "new_year", now, text_th="🎁" * 2001) == "festival_bad_text"
+    assert change(services, "new_year", now, text_th="🎁" * 2000) is None
+
+
 def test_a_festival_turned_off_is_not_sent_and_comes_back_when_turned_on(services, fake_line):
     now = at(2026, 11, 22, 9, 0)
     festivals.ensure(services, now)

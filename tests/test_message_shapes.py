@@ -7,6 +7,10 @@ from linebot.v3.messaging import MessageAction, PostbackAction, QuickReply, Quic
 from handlers.context import TEXT_LIMIT, Context, text_message
 
 
+def utf16_len(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
 def ctx() -> Context:
     return Context(session=None, office_id=1, office_name="สำนักงานเขตทดสอบ", event={}, user=None)
 
@@ -34,6 +38,17 @@ def test_plain_text_long_text_and_sdk_items_mixed_in():
     item = QuickReplyItem(action=MessageAction(label="Menu", text="menu"))
     assert text_message("x", [item])["quickReply"]["items"] == [item.to_dict()]
     assert len(text_message("x", [ctx().quick_postback(str(i), "d") for i in range(20)])["quickReply"]["items"]) == 13
+
+
+def test_a_long_text_with_emoji_is_cut_as_line_counts_it_never_inside_an_emoji():
+    # LINE counts UTF-16 code units: 🍎 is two, so 3,000 of them are 6,000 — over LINE's 5,000.
+    for text in ("🍎" * 3000, "ก" + "🍎" * 3000, "ก" * 4998 + "🍎🍎"):
+        cut = text_message(text)["text"]
+        assert utf16_len(cut) <= TEXT_LIMIT and cut.endswith("…")
+        cut.encode("utf-8")  # no half of a surrogate pair left behind (it would not encode)
+        assert text.startswith(cut[:-1])
+    whole = "🍎" * (TEXT_LIMIT // 2)  # exactly 5,000 units: LINE takes it as it is
+    assert text_message(whole)["text"] == whole
 
 
 def test_a_reminder_with_its_answered_button_matches_the_sdk_models():

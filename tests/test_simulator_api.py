@@ -40,6 +40,7 @@ def test_events_go_through_the_signed_webhook_and_replies_come_back(sim):
     ({"user": "nobody", "type": "text", "text": "x"}, 400),
     ({"user": "U" + "0" * 32, "type": "text", "text": "   "}, 400),
     ({"user": "U" + "0" * 32, "type": "text", "text": "ก" * 5001}, 400),
+    ({"user": "U" + "0" * 32, "type": "text", "text": "🍎" * 2501}, 400),  # 5,002 UTF-16 units, as LINE counts
     ({"user": "U" + "0" * 32, "type": "teleport"}, 400),
     ({"user": "U" + "0" * 32, "type": "location", "latitude": "north"}, 400),
     ({"user": "U" + "0" * 32, "type": "unsend"}, 400),

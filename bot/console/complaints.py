@@ -35,6 +35,7 @@ from bot.console.views import _catalog, bp, text
 from bot.inbox import queue_push
 from bot.thaidate import BANGKOK, BE_OFFSET, MONTHS_TH
 from complaints import cases, catalog, officers
+from handlers.context import text_message, utf16_len
 from models import (
     Complaint,
     ComplaintEvent,
@@ -319,7 +320,7 @@ def _push_to_reporter(s, c: Complaint, message: str) -> bool:
         return False
     if not to:
         return False
-    queue_push(s, c.office_id, to, [{"type": "text", "text": message}])
+    queue_push(s, c.office_id, to, [text_message(message)])
     return True
 
 
@@ -398,7 +399,7 @@ def complaint_message(complaint_id: int):
         c = _case_or_404(s, complaint_id)
         if not body:
             return _case_page(s, c, error=text("complaint_empty_text"), status=400)
-        if len(body) > cases.REPLY_MAX:
+        if utf16_len(body) > cases.REPLY_MAX:  # as LINE counts: pushed in Thai and English, it must fit twice
             return _case_page(s, c, error=text("complaint_message_long", n=cases.REPLY_MAX), status=400)
         cases.message_reporter(s, c, g.staff.id, body)
         pushed = _push_to_reporter(s, c, _both("complaint_push_message", reference=c.reference, message=body))

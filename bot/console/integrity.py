@@ -19,6 +19,7 @@ from bot.console import access, audit
 from bot.console.views import bp, text
 from bot.inbox import queue_push
 from bot.thaidate import be_date, parse_thai_date
+from handlers.context import text_message, utf16_len
 from integrity import register, store
 from models import GiftReport, KbEntry, KbRevision, Office, StaffUser, UnansweredQuestion
 from surveys.campaigns import today_bangkok
@@ -154,7 +155,7 @@ def question_answer(question_id: int):
             error = text("qa_not_open")
         elif not body:
             error = text("qa_answer_empty")
-        elif len(body) > ANSWER_MAX:
+        elif utf16_len(body) > ANSWER_MAX:  # as LINE counts, so that the question and answer fit one message
             error = text("qa_answer_long", n=ANSWER_MAX)
         if error is None:
             try:
@@ -166,7 +167,7 @@ def question_answer(question_id: int):
             return _question_page(s, q, error=error, answer=body, status=409 if q.status != "open" else 400)
         if to:
             message = line_text("qa_officer_answer", q.asker_lang, question=q.question, answer=body)
-            queue_push(s, q.office_id, to, [{"type": "text", "text": message}])
+            queue_push(s, q.office_id, to, [text_message(message)])
         audit.record(s, "question.answered", office_id=q.office_id, target=_target(q), detail={"pushed": bool(to)})
     return redirect(url_for("console.questions", done="answered" if to else "answered_not_sent"))
 

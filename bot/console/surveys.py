@@ -16,6 +16,7 @@ from bot.console import access, audit
 from bot.console.views import bp, text
 from bot.thaidate import be_date, parse_typed_date
 from bot.xlsx import inert
+from handlers.context import utf16_len
 from handlers.text import thai_digits_to_arabic
 from models import LinkClicks, Office, StaffMember, SurveyAnswered, SurveyCampaign, TrackedLink
 from surveys import campaigns as rules
@@ -465,7 +466,7 @@ def campaign_reminders(campaign_id: int):
                         local = None
                     th, en = (request.form.get("text_th") or "").strip(), (request.form.get("text_en") or "").strip()
                     chosen = request.form.get("audience") or r.audience
-                    if (local is None or not th or not en or len(th) > 4000 or len(en) > 4000
+                    if (local is None or not th or not en or utf16_len(th) > 4000 or utf16_len(en) > 4000
                             or chosen not in _audiences(c.kind)):
                         error = text("reminder_bad_edit")
                     else:
