@@ -63,10 +63,16 @@ def _line_problem(what: str, exc, forbidden: str | None = None) -> click.ClickEx
     return click.ClickException(f"{what}: {why}")
 
 
+UNREADABLE = ("credentials cannot be decrypted with this ITABOT_DATA_KEY (set the key they were saved with, or give "
+              "the office its channel again in the console's office settings)")
+
+
 def _office_id(services, slug: str | None) -> int:
-    office = services.offices.by_slug(slug)
+    office = services.offices.any_by_slug(slug)
     if office is None:
         raise click.ClickException(f"no office with slug {slug!r} (see `itabot office list`)")
+    if office.unreadable:  # what needs no LINE still works; LINE will refuse what does
+        click.echo(f"itabot: warning: office {office.slug}: LINE {UNREADABLE}", err=True)
     return office.id
 
 
@@ -249,7 +255,7 @@ def office_list() -> None:
     with services.db.Session() as s:
         for o in s.scalars(select(Office).order_by(Office.id)):
             info = services.offices.by_id(o.id)
-            channel = "simulator" if info.simulated else "LINE"
+            channel = "simulator" if info.simulated else f"LINE — {UNREADABLE}" if info.unreadable else "LINE"
             path = "/callback" if o.is_default else f"/callback/{o.slug}"
             default = " (default)" if o.is_default else ""
             click.echo(f"{o.slug}\t{o.name}{default}\t{channel}\t{base}{path}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import re
 import threading
 import time
@@ -21,6 +22,8 @@ from bot.config import Settings
 from bot.crypto import DataCipher
 from models import Office
 from models.db import Database
+
+log = logging.getLogger("itabot.offices")
 
 DEFAULT_SLUG = "default"
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
@@ -36,6 +39,9 @@ class OfficeInfo:
     channel_secret: str
     access_token: str
     simulated: bool  # no real LINE channel: sends go to the in-app simulator
+    # Its LINE credentials were encrypted under another ITABOT_DATA_KEY: no secret to verify its webhook
+    # deliveries with, no token to send with (both are then empty) until the key or the channel is given again.
+    unreadable: bool = False
 
 
 def simulator_secret(settings: Settings, slug: str) -> str:
@@ -89,15 +95,12 @@ class OfficeDirectory:
                 office.id, office.slug, office.name, True, simulator_secret(st, office.slug), "simulator", True
             )
         if office.channel_secret_enc and office.access_token_enc:
-            return OfficeInfo(
-                office.id,
-                office.slug,
-                office.name,
-                False,
-                self.cipher.decrypt(office.channel_secret_enc),
-                self.cipher.decrypt(office.access_token_enc),
-                False,
-            )
+            try:
+                secret = self.cipher.decrypt(office.channel_secret_enc)
+                token = self.cipher.decrypt(office.access_token_enc)
+            except ValueError:
+                return OfficeInfo(office.id, office.slug, office.name, False, "", "", False, unreadable=True)
+            return OfficeInfo(office.id, office.slug, office.name, False, secret, token, False)
         return OfficeInfo(
             office.id, office.slug, office.name, False, simulator_secret(st, office.slug), "simulator", True
         )
@@ -108,6 +111,19 @@ class OfficeDirectory:
             return self._info(office) if office is not None else None
 
     def by_slug(self, slug: str | None) -> OfficeInfo | None:
+        """The office whose webhook is ``/callback/<slug>`` (the default office for None), ready to verify a
+        delivery: None when there is none, or when its channel secret cannot be decrypted (nothing could
+        verify a signature; the webhook answers as for an unknown office)."""
+        info = self.any_by_slug(slug)
+        if info is not None and info.unreadable:
+            log.error("office %s: its LINE credentials cannot be decrypted with this ITABOT_DATA_KEY, so its webhook "
+                      "deliveries cannot be verified and are answered 404: set the key they were saved with, or give "
+                      "the office its channel again in the console", info.id, extra={"office_id": info.id})
+            return None
+        return info
+
+    def any_by_slug(self, slug: str | None) -> OfficeInfo | None:
+        """The office with ``slug``, also when its credentials cannot be decrypted (``unreadable``)."""
         if slug is not None and not SLUG_RE.match(slug):
             return None  # not even a possible slug: no database query, nothing cached
         key = slug or ""

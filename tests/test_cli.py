@@ -55,6 +55,24 @@ def test_office_credentials_are_stored_encrypted(cli_env):
     assert b"very-secret-token" not in raw and b"feedfacefeedface" not in raw
 
 
+def test_an_office_saved_under_another_data_key_is_listed_and_marked_not_a_traceback(cli_env):
+    from cryptography.fernet import Fernet
+
+    env = dict(cli_env, NEW_OFFICE_CHANNEL_SECRET="feedfacefeedfacefeedfacefeedface", NEW_OFFICE_ACCESS_TOKEN="tok-2")
+    assert run(env, "office", "add", "--slug", "nongchok", "--name", "สำนักงานเขตหนองจอก").exit_code == 0
+    rekeyed = dict(cli_env, ITABOT_DATA_KEY=Fernet.generate_key().decode())
+    result = CliRunner().invoke(main, ["office", "list"], env=rekeyed)
+    assert result.exit_code == 0 and result.exception is None
+    default, nongchok = result.output.splitlines()
+    assert default.startswith("default\t") and "cannot be decrypted" not in default
+    assert nongchok.startswith("nongchok\tสำนักงานเขตหนองจอก\tLINE — credentials cannot be decrypted with this "
+                               "ITABOT_DATA_KEY") and nongchok.endswith("/callback/nongchok")
+    # A command for that office that needs no LINE still works, with one line saying what is wrong.
+    listed = CliRunner().invoke(main, ["festivals", "list", "--office", "nongchok"], env=rekeyed)
+    assert listed.exit_code == 0 and "new_year" in listed.output
+    assert listed.output.count("cannot be decrypted") == 1
+
+
 def test_keygen_prints_usable_keys(tmp_path):
     out = CliRunner().invoke(main, ["keygen"]).output
     env = dict(line.split("=", 1) for line in out.splitlines())

@@ -354,6 +354,32 @@ def test_admin_connects_an_office_s_line_channel_and_deploys_its_rich_menus(app,
     assert c.client.get("/console/settings?office_id=1").status_code == 404
 
 
+def test_settings_say_when_an_office_s_channel_cannot_be_decrypted_and_a_new_one_mends_it(app, env, services):
+    from cryptography.fernet import Fernet
+
+    from bot.crypto import DataCipher
+    from models import Office
+
+    oid = services.offices.add("nongchok", "สำนักงานเขตหนองจอก", "feedfacefeedfacefeedfacefeedface", "test-token")
+    other = DataCipher(Fernet.generate_key().decode())  # saved under an earlier ITABOT_DATA_KEY
+    with services.db.session() as s:
+        office = s.get(Office, oid)
+        office.channel_secret_enc, office.access_token_enc = other.encrypt("x" * 32), other.encrypt("t")
+    services.offices.invalidate()
+    add_user(app, env, "admin@nongchok.go.th", "admin", "nongchok")
+    c = Console(app)
+    enrol(c, "admin@nongchok.go.th")
+    resp = c.client.get("/console/settings")
+    assert resp.status_code == 200 and "ถอดรหัสข้อมูลช่อง LINE ไม่ได้" in resp.get_data(as_text=True)
+    secret = "cafebabecafebabecafebabecafebabe"
+    resp = c.post("/console/settings", {"office_id": str(oid), "name": "สำนักงานเขตหนองจอก",
+                                        "channel_secret": secret, "access_token": "new-token"},
+                  form_page="/console/settings")
+    page = resp.get_data(as_text=True)
+    assert "เชื่อมต่อแล้ว" in page and "ถอดรหัสข้อมูลช่อง LINE ไม่ได้" not in page
+    assert services.offices.by_slug("nongchok").channel_secret == secret
+
+
 def test_a_new_channel_token_is_used_for_the_next_send_without_a_restart(app, env, services, fake_line):
     services.offices.add("nongchok", "สำนักงานเขตหนองจอก", "feedfacefeedfacefeedfacefeedface", "revoked-token")
     oid = services.offices.by_slug("nongchok").id

@@ -119,6 +119,33 @@ def test_each_office_has_its_own_secret_and_path(bot, services, fake_line):
     assert office_ids == [services.offices.by_slug("nongchok").id]
 
 
+def test_an_office_whose_secret_was_saved_under_another_data_key_answers_as_unknown_without_a_500(bot, services,
+                                                                                                  caplog):
+    from cryptography.fernet import Fernet
+
+    from bot.crypto import DataCipher
+    from models import Office
+
+    secret = "feedfacefeedfacefeedfacefeedface"
+    oid = services.offices.add("nongchok", "สำนักงานเขตหนองจอก", secret, "test-token")
+    other = DataCipher(Fernet.generate_key().decode())  # as if ITABOT_DATA_KEY had been changed since
+    with services.db.session() as s:
+        office = s.get(Office, oid)
+        office.channel_secret_enc, office.access_token_enc = other.encrypt(secret), other.encrypt("test-token")
+    services.offices.invalidate()
+    body = json.dumps({"events": [bot.event(new_user(), "follow")]}).encode()
+    caplog.clear()
+    for key in (secret, ""):  # the real secret cannot be checked; an empty one must not open it either
+        resp = bot.client.post("/callback/nongchok", data=body, headers={"X-Line-Signature": sign(body, key)})
+        assert resp.status_code == 404 and resp.get_data(as_text=True) == "unknown office"
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 2 and all(f"office {oid}:" in r.getMessage() for r in errors)
+    assert secret not in caplog.text and "test-token" not in caplog.text and "Traceback" not in caplog.text
+    assert _count(services) == 0
+    assert bot.client.post("/callback", data=b'{"events": []}',
+                           headers={"X-Line-Signature": sign(b'{"events": []}')}).status_code == 200  # others work
+
+
 def test_a_replayed_capture_older_than_line_redelivers_is_ignored(bot, services, fake_line):
     import time
 
