@@ -21,10 +21,13 @@ log = logging.getLogger("itabot.cli")
 
 def _settings() -> Settings:
     try:
-        return load_settings()
+        settings = load_settings()
     except ConfigError as exc:
         click.echo(f"itabot: configuration error: {exc}", err=True)
         sys.exit(2)
+    if settings.new_instance:
+        click.echo(f"itabot: {settings.new_instance}", err=True)
+    return settings
 
 
 def _services(settings: Settings | None = None, migrate: bool = True, rename_office: bool = False):

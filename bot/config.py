@@ -12,6 +12,8 @@ import binascii
 import json
 import os
 import secrets
+import site
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +25,7 @@ DEFAULT_LINE_API = "https://api.line.me"
 DEFAULT_LINE_DATA_API = "https://api-data.line.me"
 DEFAULT_OFFICE_NAME = "สำนักงานเขตตัวอย่าง (Demo District Office)"
 DEV_SECRETS_FILE = "dev-secrets.json"
+DATABASE_FILE = "itabot.sqlite3"
 
 
 class ConfigError(ValueError):
@@ -48,6 +51,9 @@ class Settings:
     processing: str = "process"  # embedded mode: "process" (bot.processing) or "threads"
     dev_keys: bool = False
     notes: tuple[str, ...] = field(default=())
+    # One line when these settings make a new instance (a new SQLite database, new development keys): a command
+    # run with another instance folder than intended says so instead of quietly starting afresh.
+    new_instance: str | None = None
 
     @property
     def embedded(self) -> bool:
@@ -92,6 +98,22 @@ def _check_data_key(value: str) -> str:
     return value
 
 
+def instance_folder_for(code_root: Path) -> Path:
+    """The instance folder when ITABOT_INSTANCE_PATH is unset, for code imported from ``code_root`` (the folder
+    holding ``bot/``). Never the current directory, so every ``itabot`` command finds the same database and keys
+    wherever it is run from: a checkout (``pip install -e .``) keeps its ``instance`` folder beside the code; an
+    installed package uses ``<environment>/var/itabot-instance``, as Flask places an installed app's instance."""
+    if code_root.name.lower() not in ("site-packages", "dist-packages"):
+        return code_root / "instance"
+    prefix = Path(sys.prefix).resolve()
+    base = prefix if code_root.is_relative_to(prefix) else Path(site.getuserbase())  # else: pip install --user
+    return base / "var" / "itabot-instance"
+
+
+def default_instance_path() -> Path:
+    return instance_folder_for(Path(__file__).resolve().parent.parent)
+
+
 def _dev_secrets(instance: Path) -> dict[str, str]:
     """Keys for a machine without LINE credentials, kept so restarts can read old data.
 
@@ -114,7 +136,8 @@ def load_settings(environ: Mapping[str, str] | None = None, instance_path: Path 
     env = os.environ if environ is None else environ
     get = lambda k: (env.get(k) or "").strip() or None  # noqa: E731
 
-    instance = Path(get("ITABOT_INSTANCE_PATH") or instance_path or Path.cwd() / "instance")
+    instance = Path(get("ITABOT_INSTANCE_PATH") or instance_path or default_instance_path())
+    new: list[str] = []  # what these settings make afresh in the instance folder
 
     secret = get("LINE_CHANNEL_SECRET")
     token = get("LINE_CHANNEL_ACCESS_TOKEN")
@@ -130,7 +153,11 @@ def load_settings(environ: Mapping[str, str] | None = None, instance_path: Path 
     api = _url("LINE_API_BASE_URL", get("LINE_API_BASE_URL") or DEFAULT_LINE_API, ("http", "https"))
     data_api = _url("LINE_DATA_API_BASE_URL", get("LINE_DATA_API_BASE_URL") or DEFAULT_LINE_DATA_API, ("http", "https"))
 
-    database_url = get("DATABASE_URL") or f"sqlite:///{instance / 'itabot.sqlite3'}"
+    database_url = get("DATABASE_URL")
+    if not database_url:
+        database_url = f"sqlite:///{instance / DATABASE_FILE}"
+        if not (instance / DATABASE_FILE).exists():
+            new.append("a new database")
     try:
         from sqlalchemy.engine import make_url
 
@@ -165,6 +192,8 @@ def load_settings(environ: Mapping[str, str] | None = None, instance_path: Path 
         if not data_key:
             raise ConfigError("ITABOT_DATA_KEY is missing: make one with `itabot keygen`")
     elif not (secret_key and data_key):
+        if not (instance / DEV_SECRETS_FILE).exists():
+            new.append("new development keys")
         dev = _dev_secrets(instance)
         secret_key = secret_key or dev["SECRET_KEY"]
         data_key = data_key or dev["ITABOT_DATA_KEY"]
@@ -210,4 +239,16 @@ def load_settings(environ: Mapping[str, str] | None = None, instance_path: Path 
         processing=processing,
         dev_keys=dev_keys,
         notes=tuple(notes),
+        new_instance=_new_instance_line(instance, new),
     )
+
+
+def _new_instance_line(instance: Path, new: list[str]) -> str | None:
+    if not new:
+        return None
+    line = (f"new instance in {instance}: {' and '.join(new)} (to use an existing instance, set ITABOT_INSTANCE_PATH "
+            "to its folder)")
+    here = Path.cwd() / "instance"
+    if here.resolve() != instance.resolve() and (here / DATABASE_FILE).exists():
+        line += f"; {here} is not used unless ITABOT_INSTANCE_PATH points to it"
+    return line

@@ -73,6 +73,18 @@ def test_an_office_saved_under_another_data_key_is_listed_and_marked_not_a_trace
     assert listed.output.count("cannot be decrypted") == 1
 
 
+def test_a_command_that_makes_a_new_instance_says_so_in_one_line(tmp_path):
+    env = {"ITABOT_INSTANCE_PATH": str(tmp_path / "elsewhere"), "DATABASE_URL": None, "SECRET_KEY": None,
+           "ITABOT_DATA_KEY": None, "LINE_CHANNEL_SECRET": None, "LINE_CHANNEL_ACCESS_TOKEN": None}
+    first = CliRunner().invoke(main, ["office", "list"], env=env)
+    assert first.exit_code == 0 and "default\t" in first.stdout
+    assert first.stderr.splitlines() == [
+        f"itabot: new instance in {tmp_path / 'elsewhere'}: a new database and new development keys "
+        "(to use an existing instance, set ITABOT_INSTANCE_PATH to its folder)"]
+    again = CliRunner().invoke(main, ["office", "list"], env=env)
+    assert again.exit_code == 0 and "new instance" not in again.stderr
+
+
 def test_keygen_prints_usable_keys(tmp_path):
     out = CliRunner().invoke(main, ["keygen"]).output
     env = dict(line.split("=", 1) for line in out.splitlines())
@@ -259,10 +271,11 @@ def test_serve_on_another_port_makes_links_and_qr_images_point_there(cli_env, mo
     assert seen == {"base": "http://localhost:18765", "bind": ["127.0.0.1:18765"]}
 
 
-def test_redis_over_a_unix_socket_is_accepted():
+def test_redis_over_a_unix_socket_is_accepted(tmp_path):
     from bot.config import load_settings
 
-    assert load_settings({"REDIS_URL": "unix:///run/redis/redis.sock"}).redis_url == "unix:///run/redis/redis.sock"
+    env = {"REDIS_URL": "unix:///run/redis/redis.sock", "ITABOT_INSTANCE_PATH": str(tmp_path)}
+    assert load_settings(env).redis_url == "unix:///run/redis/redis.sock"
 
 
 def test_line_refusals_in_commands_are_one_line_that_says_why(cli_env):

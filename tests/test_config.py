@@ -29,6 +29,30 @@ def test_defaults_need_nothing_and_turn_the_simulator_on(tmp_path):
     assert load_settings(_env(tmp_path)).data_key == s.data_key
 
 
+def test_the_default_instance_is_the_same_from_any_directory(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    import bot
+
+    checkout = Path(bot.__file__).resolve().parent.parent
+    keys = {"SECRET_KEY": "x" * 32, "ITABOT_DATA_KEY": DATA_KEY}  # nothing is written to the checkout
+    for where in (tmp_path, checkout):
+        monkeypatch.chdir(where)
+        s = load_settings(keys)
+        assert s.instance_path == checkout / "instance"
+        assert s.database_url == f"sqlite:///{checkout / 'instance' / 'itabot.sqlite3'}"
+
+
+def test_an_installed_package_keeps_its_instance_beside_its_environment():
+    from pathlib import Path
+
+    from bot.config import instance_folder_for
+
+    # As Flask places an installed app's instance folder: <prefix>/var/<name>-instance.
+    site = Path(sys.prefix) / "lib" / "python3.11" / "site-packages"
+    assert instance_folder_for(site) == Path(sys.prefix).resolve() / "var" / "itabot-instance"
+
+
 def test_credentials_turn_the_simulator_off_and_require_keys(tmp_path):
     creds = dict(LINE_CHANNEL_SECRET=CHANNEL_SECRET, LINE_CHANNEL_ACCESS_TOKEN="tok")
     with pytest.raises(ConfigError, match="^SECRET_KEY is missing"):
