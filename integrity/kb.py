@@ -192,14 +192,29 @@ def check(path: str | Path | None = None, *, today: date | None = None,
     return validate(entries, today=today, required_ids=required_ids)
 
 
+class Problem(str):
+    """One problem: a line of English, "<where>: <what>", as ``itabot kb validate`` prints it. ``where`` is the
+    file (or the entry's id), ``code`` and ``values`` say what is wrong so that the console can say it in Thai
+    and English from its own catalog (``kb_problem_<code>``)."""
+
+    where: str
+    code: str
+    values: dict[str, Any]
+
+    def __new__(cls, where: str, code: str, english: str, **values: Any) -> Problem:
+        line = super().__new__(cls, f"{where}: {english}")
+        line.where, line.code, line.values = where, code, values
+        return line
+
+
 def validate(entries: Iterable[Entry], *, today: date | None = None,
-             required_ids: Iterable[str] = REQUIRED_IDS) -> list[str]:
+             required_ids: Iterable[str] = REQUIRED_IDS) -> list[Problem]:
     """Every problem with these entries, one line each ("<file or id>: what is wrong"); empty when
     the knowledge base is sound. ``today`` (default: today) is the latest allowed review date;
     ``required_ids`` are the ids that must be present."""
     entries = list(entries)
     today = today or date.today()
-    problems: list[str] = []
+    problems: list[Problem] = []
     ids = Counter(e.id for e in entries if e.id)
     known = set(ids)
     seen_examples: dict[str, str] = {}
@@ -208,25 +223,27 @@ def validate(entries: Iterable[Entry], *, today: date | None = None,
         where = e.file.name if e.file is not None else (e.id or "<entry without id>")
         data = e.raw if e.raw is not None else e.to_dict()
 
-        def bad(msg: str, where: str = where) -> None:
-            problems.append(f"{where}: {msg}")
+        def bad(code: str, english: str, where: str = where, **values: Any) -> None:
+            problems.append(Problem(where, code, english, **values))
 
         for k in sorted(KEYS - OPTIONAL_KEYS - data.keys()):
-            bad(f"missing key {k!r}")
+            bad("missing_key", f"missing key {k!r}", key=k)
         for k in sorted(data.keys() - KEYS):
-            bad(f"unknown key {k!r}")
+            bad("unknown_key", f"unknown key {k!r}", key=k)
 
         # id
         eid = data.get("id")
         if "id" in data:
             if not isinstance(eid, str):
-                bad("'id' must be a string")
+                bad("id_not_string", "'id' must be a string")
             elif not _ID.match(eid):
-                bad(f"id {eid!r} must look like 'topic.name' (lower case letters, digits, _ and dots)")
+                bad("id_format", f"id {eid!r} must look like 'topic.name' (lower case letters, digits, _ and dots)",
+                    id=eid)
             if e.file is not None and isinstance(eid, str) and eid != e.file.stem:
-                bad(f"id {eid!r} does not match the file name {e.file.stem!r}")
+                bad("id_not_file_name", f"id {eid!r} does not match the file name {e.file.stem!r}", id=eid,
+                    file=e.file.stem)
             if isinstance(eid, str) and ids[eid] > 1:
-                bad(f"duplicate id {eid!r} ({ids[eid]} entries)")
+                bad("id_duplicate", f"duplicate id {eid!r} ({ids[eid]} entries)", id=eid, n=ids[eid])
 
         # titles and answers
         for lang in LANGS:
@@ -235,102 +252,106 @@ def validate(entries: Iterable[Entry], *, today: date | None = None,
                     continue
                 v = data[key]
                 if not isinstance(v, str):
-                    bad(f"{key!r} must be a string")
+                    bad("not_string", f"{key!r} must be a string", key=key)
                 elif not v.strip():
-                    bad(f"{key!r} is empty")
+                    bad("empty", f"{key!r} is empty", key=key)
                 elif len(v.strip()) > limit:
-                    bad(f"{key!r} is {len(v.strip())} characters long (at most {limit})")
+                    bad("too_long", f"{key!r} is {len(v.strip())} characters long (at most {limit})", key=key,
+                        length=len(v.strip()), limit=limit)
                 elif key.startswith("answer") and _MARKDOWN.search(v):
-                    bad(f"{key!r} contains markdown; LINE shows plain text")
+                    bad("markdown", f"{key!r} contains markdown; LINE shows plain text", key=key)
                 elif key.startswith("title") and "\n" in v:
-                    bad(f"{key!r} must be one line")
+                    bad("title_lines", f"{key!r} must be one line", key=key)
 
         # read_more
         if "read_more" in data:
             url = data["read_more"]
             if not isinstance(url, str):
-                bad("'read_more' must be a string")
+                bad("not_string", "'read_more' must be a string", key="read_more")
             elif not re.fullmatch(r"https://[^\s/]+\.[^\s]+", url):
-                bad(f"'read_more' must be an https:// address, not {url!r}")
+                bad("read_more_not_https", f"'read_more' must be an https:// address, not {url!r}", url=url)
 
         # related
         if "related" in data:
             rel = data["related"]
             if not isinstance(rel, list) or not all(isinstance(r, str) for r in rel):
-                bad("'related' must be a list of entry ids")
+                bad("related_not_list", "'related' must be a list of entry ids")
             else:
                 for r in rel:
                     if r not in known:
-                        bad(f"related id {r!r} does not exist")
+                        bad("related_unknown", f"related id {r!r} does not exist", id=r)
                     elif r == eid:
-                        bad("an entry cannot be related to itself")
+                        bad("related_self", "an entry cannot be related to itself")
                 for r, n in Counter(rel).items():
                     if n > 1:
-                        bad(f"related id {r!r} is listed {n} times")
+                        bad("related_repeated", f"related id {r!r} is listed {n} times", id=r, n=n)
 
         # reviewed
         if "reviewed" in data:
             rv = data["reviewed"]
             if type(rv) is not date:
-                bad(f"'reviewed' must be a TOML date such as 2026-11-22, not {rv!r}")
+                bad("reviewed_not_date", f"'reviewed' must be a TOML date such as 2026-11-22, not {rv!r}", value=rv)
             elif rv > today:
-                bad(f"'reviewed' {rv.isoformat()} is in the future")
+                bad("reviewed_future", f"'reviewed' {rv.isoformat()} is in the future", date=rv)
 
         if "needs_legal_review" in data and not isinstance(data["needs_legal_review"], bool):
-            bad("'needs_legal_review' must be true or false")
+            bad("legal_not_bool", "'needs_legal_review' must be true or false")
 
         # sources
         if "sources" in data:
             src = data["sources"]
             if not isinstance(src, list):
-                bad("'sources' must be an array of tables ([[sources]] with th and en)")
+                bad("sources_not_list", "'sources' must be an array of tables ([[sources]] with th and en)")
             elif not src:
-                bad("no sources: every answer needs at least one [[sources]]")
+                bad("sources_none", "no sources: every answer needs at least one [[sources]]")
             else:
                 for i, s in enumerate(src, 1):
                     if not isinstance(s, dict):
-                        bad(f"source {i} must be a table with th and en")
+                        bad("source_not_table", f"source {i} must be a table with th and en", n=i)
                         continue
                     for k in sorted({"th", "en"} - s.keys()):
-                        bad(f"source {i}: missing key {k!r}")
+                        bad("source_missing_key", f"source {i}: missing key {k!r}", n=i, lang=k)
                     for k in sorted(s.keys() - {"th", "en"}):
-                        bad(f"source {i}: unknown key {k!r}")
+                        bad("source_unknown_key", f"source {i}: unknown key {k!r}", n=i, key=k)
                     for k in ("th", "en"):
                         if k in s and (not isinstance(s[k], str) or not s[k].strip()):
-                            bad(f"source {i}: {k!r} must be a non-empty string")
+                            bad("source_empty", f"source {i}: {k!r} must be a non-empty string", n=i, lang=k)
 
         # examples
         if "examples" in data:
             ex = data["examples"]
             if not isinstance(ex, dict):
-                bad("'examples' must be a table with th and en lists")
+                bad("examples_not_table", "'examples' must be a table with th and en lists")
             else:
                 for k in sorted(ex.keys() - set(LANGS)):
-                    bad(f"examples: unknown key {k!r}")
+                    bad("examples_unknown_key", f"examples: unknown key {k!r}", key=k)
                 for lang in LANGS:
                     qs = ex.get(lang)
                     if qs is None:
-                        bad(f"examples: missing key {lang!r}")
+                        bad("examples_missing_key", f"examples: missing key {lang!r}", lang=lang)
                         continue
                     if not isinstance(qs, list) or not all(isinstance(q, str) for q in qs):
-                        bad(f"examples.{lang} must be a list of strings")
+                        bad("examples_not_list", f"examples.{lang} must be a list of strings", lang=lang)
                         continue
                     if any(not q.strip() for q in qs):
-                        bad(f"examples.{lang} has an empty question")
+                        bad("examples_empty", f"examples.{lang} has an empty question", lang=lang)
                     good = [q for q in qs if q.strip()]
                     if len(good) < MIN_EXAMPLES[lang]:
-                        bad(f"examples.{lang} has {len(good)} questions (at least {MIN_EXAMPLES[lang]})")
+                        bad("examples_too_few", f"examples.{lang} has {len(good)} questions (at least "
+                            f"{MIN_EXAMPLES[lang]})", lang=lang, count=len(good), min=MIN_EXAMPLES[lang])
                     for q in good:
                         n = normalize_question(q)
                         owner = seen_examples.get(n)
                         if owner is None:
                             seen_examples[n] = where
                         elif owner == where:
-                            bad(f"example {q!r} appears twice")
+                            bad("example_twice", f"example {q!r} appears twice", question=q)
                         else:
-                            bad(f"example {q!r} is also an example of {owner}")
+                            bad("example_elsewhere", f"example {q!r} is also an example of {owner}", question=q,
+                                other=owner)
 
     missing = [r for r in required_ids if r not in known]
     if missing:
-        problems.append("knowledge base: required entries missing: " + ", ".join(missing))
+        problems.append(Problem("knowledge base", "required_missing", "required entries missing: " + ", ".join(missing),
+                                ids=", ".join(missing)))
     return problems

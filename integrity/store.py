@@ -130,10 +130,11 @@ def as_entry(content: dict):
     return entry_from_dict(raw)
 
 
-def problems(s: Session, office_id: int, content: dict, today: date | None = None) -> list[str]:
+def problems(s: Session, office_id: int, content: dict, today: date | None = None) -> list:
     """What ``itabot kb validate`` would say about this content as entry ``content["id"]`` of the
-    office's knowledge base (related ids must exist there, examples must not repeat another entry's);
-    one line each, without the entry's own name. Problems of other entries are not reported."""
+    office's knowledge base (related ids must exist there, examples must not repeat another entry's):
+    ``kb.Problem``s, whose ``code`` and ``values`` the console words in Thai and English. Problems of
+    other entries are not reported."""
     from integrity.kb import validate
 
     key = content["id"]
@@ -141,7 +142,7 @@ def problems(s: Session, office_id: int, content: dict, today: date | None = Non
         select(KbEntry).where(KbEntry.office_id == office_id, KbEntry.key != key).order_by(KbEntry.key))]
     # Last, so an example it shares with another entry is reported against this one.
     found = validate([*others, as_entry(content)], today=today, required_ids=())
-    return [p.removeprefix(f"{key}: ") for p in found if p.startswith(f"{key}: ")]
+    return [p for p in found if p.where == key]
 
 
 def answers(s: Session, office_id: int) -> list[Answer]:

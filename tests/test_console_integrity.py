@@ -303,13 +303,22 @@ def test_an_invalid_edit_shows_every_problem_and_saves_nothing(app, env, service
     body = html.unescape(resp.get_data(as_text=True))
     assert resp.status_code == 400 and "ยังไม่ได้บันทึก" in body
     problems = re.findall(r"<li>(.*?)</li>", body.split('id="problems"')[1].split("</div>")[0])
-    assert any("'title_th' is 41 characters long" in p for p in problems)
-    assert any("markdown" in p for p in problems)
-    assert any("related id 'no.such' does not exist" in p for p in problems)
-    assert any("examples.en has 1 questions" in p for p in problems)
-    assert any("is also an example of gift.limit" in p for p in problems)
-    assert any(f"'reviewed' {tomorrow} is in the future" in p for p in problems)
-    assert any("source 1: 'en' must be a non-empty string" in p for p in problems)
+    tomorrow_be = be_date(date.fromisoformat(tomorrow))
+    # In Thai, naming the form's fields — not the knowledge base's file keys or English developer text.
+    assert set(problems) == {
+        "หัวข้อ (ไทย) ยาว 41 ตัวอักษร (ไม่เกิน 40)",
+        "คำตอบ (ไทย) มีเครื่องหมายจัดรูปแบบ (เช่น ** หรือ #) ซึ่ง LINE จะแสดงตามตัว ให้ใช้ข้อความธรรมดา",
+        "ไม่มีคำตอบรหัส no.such (คำตอบที่เกี่ยวข้อง)",
+        "ตัวอย่างคำถามภาษาอังกฤษ มี 1 คำถาม (อย่างน้อย 3)",
+        f'ตัวอย่างคำถาม "{other_example}" เป็นตัวอย่างของคำตอบ gift.limit อยู่แล้ว',
+        f"วันที่ตรวจทาน {tomorrow_be} ยังไม่ถึง",
+        "ที่มารายการที่ 1: ยังไม่ได้กรอกที่มา (อังกฤษ)",
+    }, problems
+    c.client.get("/console/lang/en")  # and in English for an officer who switched
+    english = html.unescape(c.post("/console/kb/gift.policy", form).get_data(as_text=True))
+    assert "Title (Thai) is 41 characters long (at most 40)." in english
+    assert "Source 1: Source (English) is empty." in english and "'title_th'" not in english
+    c.client.get("/console/lang/th")
     assert "ก" * 41 in body  # what was typed is shown again to be fixed
     row = entry(services, "gift.policy")
     assert row.revision == old.revision and row.content == old.content and not row.edited
@@ -320,6 +329,21 @@ def test_an_invalid_edit_shows_every_problem_and_saves_nothing(app, env, service
 
     resp = c.post("/console/kb/gift.policy", form_of(old.content, reviewed="เมื่อวาน"))
     assert resp.status_code == 400 and "วันที่ตรวจทานไม่ถูกต้อง" in resp.get_data(as_text=True)
+
+
+def test_every_knowledge_base_problem_is_worded_in_thai_and_english_in_the_console_catalog():
+    import inspect
+    import tomllib
+    from pathlib import Path
+
+    from integrity import kb
+
+    codes = set(re.findall(r'(?:bad|Problem)\((?:"[^"]*", )?"([a-z_]+)"', inspect.getsource(kb.validate)))
+    assert {"too_long", "example_elsewhere", "required_missing"} <= codes and len(codes) > 30
+    catalog = tomllib.loads((Path(kb.__file__).parents[1] / "bot/console/messages.toml").read_text(encoding="utf-8"))
+    for code in codes:
+        entry = catalog.get(f"kb_problem_{code}")
+        assert entry and re.search("[\u0e00-\u0e7f]", entry["th"]) and entry["en"], code
 
 
 def test_an_older_revision_can_be_shown_and_restored(app, env, services, bot):

@@ -309,6 +309,31 @@ def _entry_page(s, office_id: int, row: KbEntry, *, values: dict | None = None, 
         done=request.args.get("done")), status
 
 
+# The form's label for each field of an entry, for the knowledge base's problems (``kb_problem_*``).
+FIELD_LABELS = {
+    "id": "kb_id", "title_th": "kb_title_th", "title_en": "kb_title_en", "answer_th": "kb_answer_th",
+    "answer_en": "kb_answer_en", "read_more": "kb_read_more", "related": "kb_related", "reviewed": "kb_reviewed",
+    "needs_legal_review": "kb_legal", "sources": "kb_sources", "examples": "kb_examples",
+}
+
+
+def _problem_text(p) -> str:
+    """A ``kb.Problem`` in the console's language: what is wrong with which field, as the form names it."""
+    values = dict(p.values)
+    if "key" in values:
+        label = FIELD_LABELS.get(values.pop("key"))
+        values["field"] = text(label) if label else repr(p.values["key"])
+    if "lang" in values:
+        lang = values.pop("lang")
+        prefix = "kb_source_" if p.code.startswith("source") else "kb_examples_"
+        values["field"] = text(prefix + lang) if lang in ("th", "en") else repr(lang)
+    if isinstance(values.get("date"), date):
+        values["date"] = be_date(values["date"], _lang())
+    if "value" in values:
+        values["value"] = repr(values["value"])
+    return text(f"kb_problem_{p.code}", **values)
+
+
 def _shipped(key: str):
     from integrity.kb import KBError, load_entries
 
@@ -334,8 +359,8 @@ def kb_entry(key: str):
                                problems=[text("kb_conflict", revision=row.revision)])
         found = store.problems(s, office_id, content, today=today_bangkok())
         if problems:  # our own words for a date that is not one; the rule's text would repeat it
-            found = [p for p in found if not p.startswith("'reviewed'")]
-        problems += found
+            found = [p for p in found if p.code != "reviewed_not_date"]
+        problems += [_problem_text(p) for p in found]
         if problems:
             return _entry_page(s, office_id, row, values=values, problems=problems, status=400)
         old = row.content
@@ -385,7 +410,7 @@ def kb_restore(key: str):
         content = {**rev.content, "id": key}
         problems = store.problems(s, office_id, content, today=today_bangkok())
         if problems:
-            return _history_page(s, office_id, row, problems=problems, status=400)
+            return _history_page(s, office_id, row, problems=[_problem_text(p) for p in problems], status=400)
         if content == row.content:
             return redirect(url_for("console.kb_history", key=key, office_id=office_id, done="unchanged"))
         store.edit(s, office_id, key, content, g.staff.id)
