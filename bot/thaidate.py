@@ -19,6 +19,12 @@ def be_date(d: date | datetime, lang: str = "th") -> str:
     return f"{d.day} {MONTHS_TH[d.month - 1]} {d.year + BE_OFFSET}"
 
 
+def be_numeric(d: date) -> str:
+    """``2026-11-22`` → "22/11/2569": a date to type over in a form, day/month/BE year (``parse_thai_date``
+    reads it back)."""
+    return f"{d.day}/{d.month}/{d.year + BE_OFFSET}"
+
+
 def be_datetime(dt: datetime, lang: str = "th") -> str:
     local = dt.astimezone(BANGKOK) if dt.tzinfo else dt
     return f"{be_date(local, lang)} {local:%H:%M}"

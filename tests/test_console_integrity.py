@@ -289,6 +289,29 @@ def test_editing_an_entry_makes_a_revision_and_changes_what_line_answers(app, en
     assert resp.status_code == 302 and entry(services, "gift.policy").revision == row.revision
 
 
+def test_the_review_date_is_shown_and_typed_in_the_buddhist_era_and_a_ce_date_still_works(app, env, services):
+    c = coordinator(app, env)
+    old = entry(services, "gift.policy")
+    shipped = date.fromisoformat(old.content["reviewed"])
+    form_page = page(c, "/console/kb/gift.policy")
+    shown = re.search(r'name="reviewed"[^>]*?value="([^"]*)"', form_page).group(1)
+    assert shown == f"{shipped.day}/{shipped.month}/{shipped.year + 543}"  # e.g. 22/11/2569, not 2026-11-22
+    assert 'type="date" name="reviewed"' not in form_page  # a browser's date picker shows the CE year
+
+    # Saved as it is shown: nothing changed.
+    resp = c.post("/console/kb/gift.policy", form_of(old.content, reviewed=shown))
+    assert resp.status_code == 302 and "unchanged" in resp.headers["Location"]
+    earlier = shipped - timedelta(days=3)
+    typed_be = f"{earlier.day}/{earlier.month}/{earlier.year + 543}"
+    assert c.post("/console/kb/gift.policy", form_of(old.content, reviewed=typed_be)).status_code == 302
+    assert entry(services, "gift.policy").content["reviewed"] == earlier.isoformat()
+    assert re.search(r'name="reviewed"[^>]*?value="([^"]*)"', page(c, "/console/kb/gift.policy")).group(1) == typed_be
+    ce = (shipped - timedelta(days=5)).isoformat()  # CE, as before, still accepted
+    assert c.post("/console/kb/gift.policy", form_of(entry(services, "gift.policy").content, reviewed=ce)
+                  ).status_code == 302
+    assert entry(services, "gift.policy").content["reviewed"] == ce
+
+
 def test_an_invalid_edit_shows_every_problem_and_saves_nothing(app, env, services, bot):
     c = coordinator(app, env)
     old = entry(services, "gift.policy")

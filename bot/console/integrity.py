@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from bot.console import access, audit
 from bot.console.views import bp, text
 from bot.inbox import queue_push
-from bot.thaidate import be_date, parse_thai_date
+from bot.thaidate import be_date, be_numeric, parse_thai_date
 from handlers.context import text_message, utf16_len
 from integrity import register, store
 from models import GiftReport, KbEntry, KbRevision, Office, StaffUser, UnansweredQuestion
@@ -259,9 +259,17 @@ def _form_values(content: dict) -> dict:
         "sources": sources + [("", "")] * BLANK_SOURCES,
         "examples_th": "\n".join(examples.get("th") or []), "examples_en": "\n".join(examples.get("en") or []),
         "related": ", ".join(content.get("related") or []),
-        "reviewed": content.get("reviewed") or "",
+        "reviewed": _be_typed(content.get("reviewed")),
         "needs_legal_review": bool(content.get("needs_legal_review")),
     }
+
+
+def _be_typed(iso: str | None) -> str:
+    """The stored review date (ISO, CE) as the form shows it: day/month/BE year; anything else as it is."""
+    try:
+        return be_numeric(date.fromisoformat(iso)) if iso else ""
+    except ValueError:
+        return iso or ""
 
 
 def _lines(raw: str | None) -> list[str]:
