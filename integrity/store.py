@@ -116,6 +116,16 @@ def edit(s: Session, office_id: int, key: str, content: dict, staff_id: int | No
     return row
 
 
+def follow_file(s: Session, office_id: int, row: KbEntry, entry) -> bool:
+    """Back to the shipped file ``entry``: the office's entry follows the files again (``sync``). False, and
+    nothing written, when it already does and has the file's content."""
+    if not row.edited and row.content == _content(entry):
+        return False
+    row.edited = False
+    sync(s, office_id, [entry])
+    return True
+
+
 def as_entry(content: dict):
     """Stored content as a ``kb.Entry`` whose raw table is what the TOML file would say (a date for
     ``reviewed``, no ``read_more`` when there is none), for ``kb.validate``."""

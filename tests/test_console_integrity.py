@@ -396,6 +396,27 @@ def test_an_older_revision_can_be_shown_and_restored(app, env, services, bot):
     assert resp.status_code == 302
     row = entry(services, "gift.policy")
     assert not row.edited and row.content["answer_th"] == original["answer_th"] and row.revision == 5
+    assert len(audit_rows(services, "kb.reverted_to_file")) == 1
+
+
+def test_reverting_an_entry_that_already_has_the_file_s_content_changes_nothing_and_says_so(app, env, services):
+    c = coordinator(app, env)
+    original = entry(services, "gift.policy").content
+    c.post("/console/kb/gift.policy", form_of(original, answer_th="ไม่รับของขวัญทุกชนิด (ฉบับแก้ไข)"))
+    history = "/console/kb/gift.policy/history"
+    assert c.post("/console/kb/gift.policy/revert", {}, form_page=history).status_code == 302
+    before = entry(services, "gift.policy")
+    with services.db.Session() as s:
+        revisions = s.scalar(select(func.count(KbRevision.id)))
+    # Again (a second click, or a tab opened before the first): the entry already follows the file.
+    resp = c.post("/console/kb/gift.policy/revert", {}, form_page=history)
+    assert resp.status_code == 302
+    assert "ไม่มีการเปลี่ยนแปลง" in page(c, resp.headers["Location"])
+    after = entry(services, "gift.policy")
+    assert (after.revision, after.content, after.edited) == (before.revision, before.content, False)
+    with services.db.Session() as s:
+        assert s.scalar(select(func.count(KbRevision.id))) == revisions
+    assert len(audit_rows(services, "kb.reverted_to_file")) == 1
 
 
 # -- the gift register ---------------------------------------------------------------------------------

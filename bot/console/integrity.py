@@ -438,8 +438,8 @@ def kb_revert(key: str):
         row = _entry_or_404(s, office_id, key)
         if shipped is None:
             abort(404)
-        row.edited = False
-        store.sync(s, office_id, [shipped])
+        if not store.follow_file(s, office_id, row, shipped):  # e.g. a second click, or another tab
+            return redirect(url_for("console.kb_history", key=key, office_id=office_id, done="unchanged"))
         audit.record(s, "kb.reverted_to_file", office_id=office_id, target=_kb_target(office_id, key),
                      detail={"revision": row.revision})
     _relearn()
