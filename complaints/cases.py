@@ -262,12 +262,15 @@ def change_status(s: Session, complaint: Complaint, staff_id: int | None, status
         raise CaseError("a concluded case needs an outcome (substantiated or unsubstantiated)")
     if status == "referred" and referred_to not in REFERRED_TO:
         raise CaseError("a referred case needs the body it went to")
-    if status == complaint.status and status not in ("referred", "concluded"):
+    outcome = outcome if status == "concluded" else None
+    referred_to = referred_to if status == "referred" else None
+    # The same status again is refused; a concluded or referred case may change its outcome or the body it went to.
+    if (status, outcome, referred_to) == (complaint.status, complaint.outcome, complaint.referred_to):
         raise CaseError("the case already has this status")
     now = utcnow()
     complaint.status = status
-    complaint.outcome = outcome if status == "concluded" else None
-    complaint.referred_to = referred_to if status == "referred" else None
+    complaint.outcome = outcome
+    complaint.referred_to = referred_to
     if status != "received":
         _first_action(complaint, now)
     complaint.closed_at = now if status in CLOSED_STATUSES else None

@@ -223,6 +223,29 @@ def test_status_changes_need_an_outcome_or_a_referral_and_fill_the_timeline(app,
     assert "ตรวจเอกสาร" not in json.dumps([a.detail for a in changed], ensure_ascii=False)  # no text in the trail
 
 
+def test_a_conclusion_submitted_twice_pushes_the_reporter_once(app, env, services):
+    c = officer(app, env)
+    line_user = "U" + "e" * 32
+    cid, ref = make_case(services, identity="named", name="สมชาย ใจดี", contact="081-111-2222", line_user=line_user)
+    path = f"/console/complaints/{cid}"
+    conclusion = {"status": "concluded", "outcome": "substantiated"}
+    assert c.post(path + "/status", conclusion, form_page=path).status_code == 302
+    again = c.post(path + "/status", conclusion, form_page=path)  # sent again: a second click, or the back button
+    assert again.status_code == 400 and "มีสถานะนี้อยู่แล้ว" in again.get_data(as_text=True)
+    pushes = [json.loads(o.messages)[0]["text"] for o in outbox(services) if o.to == line_user]
+    assert pushes == [f"สถานะเรื่องร้องเรียน {ref}: ได้ข้อยุติแล้ว / Status of complaint {ref}: Concluded"]
+    # A corrected outcome is recorded, but the reporter's status has not changed: no second, identical push.
+    assert c.post(path + "/status", {"status": "concluded", "outcome": "unsubstantiated"},
+                  form_page=path).status_code == 302
+    assert len([o for o in outbox(services) if o.to == line_user]) == 1
+    with services.db.Session() as s:
+        assert s.get(Complaint, cid).outcome == "unsubstantiated"
+        statuses = s.scalars(select(ComplaintEvent.status).where(ComplaintEvent.complaint_id == cid,
+                                                                 ComplaintEvent.kind == "status")).all()
+    assert statuses == ["concluded", "concluded"]
+    assert len(audit_rows(services, "complaint.status_changed")) == 2
+
+
 def test_assignment_notes_and_spam_are_recorded(app, env, services):
     c = officer(app, env)
     add_user(app, env, "second@khet.go.th", "complaint_officer")

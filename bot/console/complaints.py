@@ -344,6 +344,7 @@ def complaint_status(complaint_id: int):
         error = text("complaint_needs_referral")
     with _services().db.session() as s:
         c = _case_or_404(s, complaint_id)
+        s.refresh(c, with_for_update=True)  # PostgreSQL: a form sent twice at once is seen twice, in turn
         if error is None:
             old = c.status
             try:
@@ -355,9 +356,10 @@ def complaint_status(complaint_id: int):
         audit.record(s, "complaint.status_changed", office_id=c.office_id, target=_target(c),
                      detail={"from": old, "to": status, "outcome": c.outcome, "referred_to": c.referred_to,
                              "note": note is not None})
-        _push_to_reporter(s, c, _both("complaint_push_status", sep=" / ", reference=c.reference,
-                                      status_th=catalog.label(catalog.STATUSES, status, "th"),
-                                      status_en=catalog.label(catalog.STATUSES, status, "en")))
+        if status != old:  # the push names the status only: a changed outcome or referral would tell them nothing new
+            _push_to_reporter(s, c, _both("complaint_push_status", sep=" / ", reference=c.reference,
+                                          status_th=catalog.label(catalog.STATUSES, status, "th"),
+                                          status_en=catalog.label(catalog.STATUSES, status, "en")))
     return _done(complaint_id, "status")
 
 
