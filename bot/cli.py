@@ -509,7 +509,8 @@ def festivals_list(slug: str | None) -> None:
     with services.db.Session() as s:
         office = s.get(Office, office_id)
         for f in fest.of_office(office):
-            click.echo(f"{f.key}\t{f.name_th} / {f.name_en}\tday {f.day}\tsend {f.send} "
+            day, send = fest.typed_day(f.day), fest.typed_day(f.send)
+            click.echo(f"{f.key}\t{f.name_th} / {f.name_en}\tday {day}\tsend {send} "
                        f"({f.days_before} days before)\t{f.audience}{' + groups' if f.groups else ''}\t"
                        f"{'on' if f.on else 'off'}")
         for r in fest.upcoming(s, office_id):
@@ -518,7 +519,7 @@ def festivals_list(slug: str | None) -> None:
 
 
 @festivals.command("set", help="Change a festival (by key), or add the office's own (--add with names and dates). "
-                               "Dates: DD/MM or MM-DD, repeated every year.")
+                               "Dates: day/month (DD/MM; DD-MM and DD.MM are day/month too), repeated every year.")
 @click.argument("key", required=False)
 @click.option("--add", is_flag=True, help="add a festival of the office's own (needs --name-th/--name-en/--day/--send)")
 @click.option("--name-th", default=None)
@@ -541,7 +542,8 @@ def festivals_set(key: str | None, add: bool, name_th, name_en, day, send, audie
         if raw is not None:
             values[name] = fest.parse_day(raw)
             if values[name] is None:
-                raise click.BadParameter(f"{raw!r} is not a day of the year (DD/MM)", param_hint=f"--{name}")
+                raise click.BadParameter(f"{raw!r} is not a day of the year: give day/month, e.g. 22/12",
+                                         param_hint=f"--{name}")
     values = {k: v for k, v in values.items() if v is not None}
     services = _services()
     office_id = _office_id(services, slug)
@@ -574,7 +576,7 @@ ERRORS = {
     "festival_builtin": "New Year and Songkran cannot be removed; turn them off with `set KEY --off`",
     "festival_bad_key": "a festival key is 2–24 characters a-z, 0-9 or _",
     "festival_bad_name": "give the festival's name in Thai and English (--name-th, --name-en; up to 60 characters)",
-    "festival_bad_date": "give the festival day and the send day as DD/MM (not 29/02)",
+    "festival_bad_date": "give the festival day and the send day as day/month, e.g. 22/12 (not 29/02)",
     "festival_bad_gap": "the reminder must go out 1–60 days before the festival day",
     "festival_bad_audience": "the audience is staff or followers",
     "festival_bad_text": "a text must not be empty or longer than 4,000 characters",

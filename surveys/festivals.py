@@ -118,20 +118,24 @@ def _md(text: str) -> tuple[int, int]:
 
 
 def parse_day(text: str | None) -> str | None:
-    """A day of the year as people type it — "22/12", "๒๒/๑๒", "22 ธ.ค.", "22 ธันวาคม" or "12-22"
-    (ISO month-day) — as ``MM-DD``; None if it is not one. 29 February is refused (not every year)."""
+    """A day of the year as Thai people write it, the day first — "22/12", "22-12", "22.12", "๒๒/๑๒", "22 ธ.ค.",
+    "22 ธันวาคม", "22 Dec" — as the stored ``MM-DD``; None if it is not one. 29 February is refused (not every
+    year). Every numeric form is day/month: "03-04" is 3 April, as "03/04" is."""
     t = thai_digits_to_arabic((text or "").strip())
-    if m := re.fullmatch(r"(\d{1,2})\s*[/.]\s*(\d{1,2})", t):
+    if m := re.fullmatch(r"(\d{1,2})\s*[/.-]\s*(\d{1,2})", t):
         day, month = int(m[1]), int(m[2])
-    elif m := re.fullmatch(r"(\d{1,2})-(\d{1,2})", t):
-        month, day = int(m[1]), int(m[2])
     elif m := re.fullmatch(r"(\d{1,2})\s*(\S+)", t):
-        name = m[2].replace(".", "")
+        name = m[2].replace(".", "").lower()
         month = next((i + 1 for i, ab in enumerate(MONTHS_TH)
                       if name == ab.replace(".", "") or name in _MONTH_NAMES[i]), 0)
         day = int(m[1])
     else:
         return None
+    return _stored_day(month, day)
+
+
+def _stored_day(month: int, day: int) -> str | None:
+    """``MM-DD`` for a day that comes every year (not 29 February), else None."""
     if not 1 <= month <= 12 or (month, day) == (2, 29):
         return None
     try:
@@ -139,6 +143,12 @@ def parse_day(text: str | None) -> str | None:
     except ValueError:
         return None
     return f"{month:02d}-{day:02d}"
+
+
+def typed_day(md: str) -> str:
+    """A stored ``MM-DD`` as people type it back: ``12-22`` → "22/12"."""
+    month, day = _md(md)
+    return f"{day:02d}/{month:02d}"
 
 
 _MONTH_NAMES = (("มกราคม", "jan", "january"), ("กุมภาพันธ์", "feb", "february"), ("มีนาคม", "mar", "march"),
@@ -160,7 +170,7 @@ def validate(f: Festival) -> str | None:
     if not (f.name_th or "").strip() or not (f.name_en or "").strip() or max(len(f.name_th), len(f.name_en)) > 60:
         return "festival_bad_name"
     for md in (f.day, f.send):
-        if not isinstance(md, str) or parse_day(md) != md:
+        if not isinstance(md, str) or not re.fullmatch(r"\d\d-\d\d", md) or _stored_day(*_md(md)) != md:
             return "festival_bad_date"
     if not 1 <= f.days_before <= MAX_DAYS_BEFORE:
         return "festival_bad_gap"

@@ -131,6 +131,21 @@ def test_a_text_is_measured_as_line_counts_it_so_an_emoji_counts_two(services):
     assert change(services, "new_year", now, text_th="🎁" * 2000) is None
 
 
+def test_every_numeric_day_is_day_month_as_thai_people_write_it():
+    for typed in ("03/04", "03-04", "3.4", "๓/๔", "3 เม.ย.", "3 เมษายน", "3 Apr"):
+        assert festivals.parse_day(typed) == "04-03", typed  # 3 April
+    assert festivals.parse_day("12-22") is None  # month first is not read: there is no 22nd month
+    assert festivals.typed_day("04-03") == "03/04"
+
+
+def test_the_cli_reads_a_dashed_date_as_day_month_and_lists_dates_as_they_are_typed(env, services):
+    out = CliRunner().invoke(main, ["festivals", "set", "songkran", "--send", "05-04"], env=env)  # 5 April
+    assert out.exit_code == 0, out.output
+    assert "songkran\tสงกรานต์ / Songkran\tday 13/04\tsend 05/04 (8 days before)" in out.output
+    bad = CliRunner().invoke(main, ["festivals", "set", "new_year", "--send", "12-22"], env=env)
+    assert bad.exit_code != 0 and "give day/month, e.g. 22/12" in bad.output
+
+
 def test_a_festival_turned_off_is_not_sent_and_comes_back_when_turned_on(services, fake_line):
     now = at(2026, 11, 22, 9, 0)
     festivals.ensure(services, now)
@@ -346,10 +361,10 @@ def test_cli_adds_changes_lists_and_removes_festivals(env, services):
     out = CliRunner().invoke(main, ["festivals", "set", "--add", "--name-th", "ตรุษจีน", "--name-en", "Chinese New Year",
                                     "--day", "06/02", "--send", "30/01"], env=env)
     assert out.exit_code == 0, out.output
-    assert "chinese_new_year\tตรุษจีน / Chinese New Year\tday 02-06\tsend 01-30 (7 days before)" in out.output
+    assert "chinese_new_year\tตรุษจีน / Chinese New Year\tday 06/02\tsend 30/01 (7 days before)" in out.output
     assert re.search(r"ตรุษจีน 25\d\d\t30 ม\.ค\. 25\d\d 10:00\tfestival_staff\tscheduled", out.output)
     off = CliRunner().invoke(main, ["festivals", "set", "songkran", "--off"], env=env)
-    assert off.exit_code == 0 and "songkran\tสงกรานต์ / Songkran\tday 04-13\tsend 04-03" in off.output
+    assert off.exit_code == 0 and "songkran\tสงกรานต์ / Songkran\tday 13/04\tsend 03/04" in off.output
     assert "\toff" in off.output.splitlines()[1]
     bad = CliRunner().invoke(main, ["festivals", "set", "new_year", "--send", "31/02"], env=env)
     assert bad.exit_code != 0 and "not a day of the year" in bad.output
