@@ -1,21 +1,36 @@
 """``/s/<token>`` (tracked survey links) and ``/qr/<token>.png`` (their QR codes).
 
 A click is counted per link and day, with nothing about who clicked; then the browser goes
-to the NACC's official questionnaire.
+to the NACC's official questionnaire. A HEAD request, or a chat app fetching the page to draw its
+link preview (LINE's own among them), is redirected too but not counted: nobody clicked.
 """
 
 from __future__ import annotations
 
 import io
+import re
 from functools import lru_cache
 
-from flask import Blueprint, Response, abort, current_app, redirect
+from flask import Blueprint, Response, abort, current_app, redirect, request
 from sqlalchemy import select
 
 from models import SurveyCampaign, TrackedLink
 from surveys.campaigns import count_click
 
 bp = Blueprint("links", __name__)
+
+# Link-preview fetchers, by the names they give themselves: LINE's preview says "facebookexternalhit/1.1;
+# line-poker/1.0" (or Line-Crawler), iMessage's "facebookexternalhit/1.1 Facebot Twitterbot/1.0". Matched
+# narrowly: LINE's in-app browser says "Line/14.0.0" — a person who tapped the link, who must count.
+PREVIEW_AGENTS = re.compile(
+    r"facebookexternalhit|facebot|line-poker|line-crawler|twitterbot|slackbot|slack-imgproxy|discordbot|"
+    r"telegrambot|whatsapp/|linkedinbot|skypeuripreview|microsoftpreview|embedly|pinterestbot|redditbot|"
+    r"mastodon/", re.IGNORECASE)
+
+
+def is_a_visit() -> bool:
+    """Whether this request is someone following the link (not a HEAD, not a link preview)."""
+    return request.method == "GET" and not PREVIEW_AGENTS.search(request.headers.get("User-Agent", ""))
 
 
 def _services():
@@ -35,7 +50,8 @@ def follow(token: str):
         ).first()
         if row is None:
             abort(404)
-        count_click(s, row.id)
+        if is_a_visit():
+            count_click(s, row.id)
     resp = redirect(row.url, code=302)
     resp.headers["Cache-Control"] = "no-store"  # every visit is counted
     resp.headers["Referrer-Policy"] = "no-referrer"

@@ -165,12 +165,17 @@ def test_i_have_answered_is_recorded_once(bot, env, services):
         assert len(s.scalars(select(SurveyAnswered)).all()) == 1
 
 
-def test_tracked_link_redirects_and_counts_per_source_and_day(bot, env, services, app):
+def tracked_path(bot, env) -> str:
+    """The survey button's link on a card asked for in the chat, as a path of this app."""
     add(env)
     user = new_user()
     bot.text(user, "แบบประเมิน")
     uri = card(bot, user)["contents"]["footer"]["contents"][0]["action"]["uri"]
-    path = uri.removeprefix("https://bot.example.go.th")
+    return uri.removeprefix("https://bot.example.go.th")
+
+
+def test_tracked_link_redirects_and_counts_per_source_and_day(bot, env, services, app):
+    path = tracked_path(bot, env)
     for _ in range(3):
         resp = app.test_client().get(path)
         assert resp.status_code == 302 and resp.headers["Location"] == URL
@@ -180,6 +185,35 @@ def test_tracked_link_redirects_and_counts_per_source_and_day(bot, env, services
     assert app.test_client().get("/s/doesnotexist").status_code == 404
     qr = app.test_client().get(path.replace("/s/", "/qr/") + ".png")
     assert qr.status_code == 200 and qr.data.startswith(b"\x89PNG") and len(qr.data) < 1024 * 1024
+
+
+PREVIEW_AGENTS = (
+    "facebookexternalhit/1.1;line-poker/1.0",  # LINE drawing the link's preview in a chat
+    "Line/1.0 (compatible; Line-Crawler; +https://help.line.me/)",
+    "facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)",
+    "facebookexternalhit/1.1 Facebot Twitterbot/1.0",  # iMessage
+    "Twitterbot/1.0", "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)",
+    "Mozilla/5.0 (compatible; Discordbot/2.0; +https://discordapp.com)", "TelegramBot (like TwitterBot)",
+    "WhatsApp/2.23.20.0 A",
+)
+IPHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148"
+
+
+def test_link_previews_and_head_requests_are_redirected_but_not_counted(bot, env, services, app):
+    path = tracked_path(bot, env)
+    client = app.test_client()
+    for agent in PREVIEW_AGENTS:
+        preview = client.get(path, headers={"User-Agent": agent})
+        assert preview.status_code == 302 and preview.headers["Location"] == URL, agent
+    head = client.head(path, headers={"User-Agent": IPHONE + " Safari/604.1"})
+    assert head.status_code == 302 and head.headers["Location"] == URL
+    with services.db.Session() as s:
+        assert s.scalars(select(LinkClicks)).all() == []
+    # People count: in LINE's in-app browser (its user agent names "Line/") and in Safari.
+    for agent in (IPHONE + " Safari Line/14.0.0", IPHONE + " Safari/604.1"):
+        assert client.get(path, headers={"User-Agent": agent}).status_code == 302
+    with services.db.Session() as s:
+        assert s.scalars(select(LinkClicks)).one().clicks == 2
 
 
 def _invite(env, name="สมศรี ใจดี", division="ฝ่ายทะเบียน", started=None):
