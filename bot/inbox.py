@@ -190,39 +190,51 @@ _earlier = _ev.alias("earlier")
 _out = OutboxMessage.__table__
 _PEEK = select(_ev.c.status, _ev.c.event_type).where(_ev.c.id == bindparam("eid"))
 _PEEK_MANY = select(_ev.c.id, _ev.c.status, _ev.c.event_type).where(_ev.c.id.in_(bindparam("eids", expanding=True)))
-_TAKE = (
-    select(_ev.c.office_id, _ev.c.payload, _ev.c.source_key, _ev.c.attempts)
-    .where(
-        _ev.c.id == bindparam("eid"),
-        _ev.c.status == PENDING,
-        or_(_ev.c.next_attempt_at.is_(None), _ev.c.next_attempt_at <= bindparam("now")),
-        or_(
-            _ev.c.source_key.is_(None),
-            and_(
-                # no earlier event of the same person still waiting...
-                ~exists().where(
-                    _earlier.c.office_id == _ev.c.office_id,
-                    _earlier.c.source_key == _ev.c.source_key,
-                    _earlier.c.status == PENDING,
-                    or_(
-                        _earlier.c.event_ts < _ev.c.event_ts,
-                        and_(_earlier.c.event_ts == _ev.c.event_ts, _earlier.c.id < _ev.c.id),
-                    ),
-                ),
-                # ...and no reply to it still on its first way out, so replies arrive in order
-                ~exists().where(
-                    _out.c.office_id == _ev.c.office_id,
-                    _out.c.source_key == _ev.c.source_key,
-                    _out.c.attempts == 0,
+# Whether an event may be taken now: pending, due, and nothing of its person before it.
+_TAKEABLE = and_(
+    _ev.c.status == PENDING,
+    or_(_ev.c.next_attempt_at.is_(None), _ev.c.next_attempt_at <= bindparam("now")),
+    or_(
+        _ev.c.source_key.is_(None),
+        and_(
+            # no earlier event of the same person still waiting...
+            ~exists().where(
+                _earlier.c.office_id == _ev.c.office_id,
+                _earlier.c.source_key == _ev.c.source_key,
+                _earlier.c.status == PENDING,
+                or_(
+                    _earlier.c.event_ts < _ev.c.event_ts,
+                    and_(_earlier.c.event_ts == _ev.c.event_ts, _earlier.c.id < _ev.c.id),
                 ),
             ),
+            # ...and no reply to it still on its first way out, so replies arrive in order
+            ~exists().where(
+                _out.c.office_id == _ev.c.office_id,
+                _out.c.source_key == _ev.c.source_key,
+                _out.c.attempts == 0,
+            ),
         ),
-    )
+    ),
+)
+_TAKE = (
+    select(_ev.c.office_id, _ev.c.payload, _ev.c.source_key, _ev.c.attempts)
+    .where(_ev.c.id == bindparam("eid"), _TAKEABLE)
+    .with_for_update(of=_ev)
+)
+_TAKE_MANY = (
+    select(_ev.c.id, _ev.c.office_id, _ev.c.payload, _ev.c.source_key, _ev.c.attempts)
+    .where(_ev.c.id.in_(bindparam("eids", expanding=True)), _TAKEABLE)
     .with_for_update(of=_ev)
 )
 _FINISH = (
     update(_ev)
     .where(_ev.c.id == bindparam("eid"), _ev.c.status == PENDING)
+    .values(status=DONE, payload=None, source_key=None, processed_at=bindparam("now"), error=None,
+            next_attempt_at=None)
+)
+_FINISH_MANY = (
+    update(_ev)
+    .where(_ev.c.id.in_(bindparam("eids", expanding=True)), _ev.c.status == PENDING)
     .values(status=DONE, payload=None, source_key=None, processed_at=bindparam("now"), error=None,
             next_attempt_at=None)
 )
@@ -307,9 +319,22 @@ class Inbox:
         return Taken(event_id, row.office_id, row.payload, row.source_key, row.attempts)
 
     @staticmethod
+    def take_many(s: Session, event_ids: Sequence[int]) -> dict[int, Taken]:
+        """``take`` for several events in one statement (a batch's): {id: Taken} of those that are ours now.
+        A second event of one person is never among them while the first is pending."""
+        rows = s.execute(_TAKE_MANY, {"eids": list(event_ids), "now": utcnow()})
+        return {r.id: Taken(r.id, r.office_id, r.payload, r.source_key, r.attempts) for r in rows}
+
+    @staticmethod
     def finish(s: Session, event_id: int) -> None:
         """Mark done and forget the content, in the handler's transaction."""
         s.execute(_FINISH, {"eid": event_id, "now": utcnow()})
+
+    @staticmethod
+    def finish_many(s: Session, event_ids: Sequence[int]) -> None:
+        """``finish`` for a batch's events, in the batch's transaction."""
+        if event_ids:
+            s.execute(_FINISH_MANY, {"eids": list(event_ids), "now": utcnow()})
 
     def fail(self, event_id: int, error: str) -> str:
         """Count a failed attempt: retry later with backoff, or park as failed after MAX_ATTEMPTS."""

@@ -26,7 +26,7 @@ from bot.inbox import Inbox, Taken
 from bot.services import collected_deliveries
 from complaints import cases
 from handlers import Context, Dispatcher
-from handlers.dispatcher import PREPARE
+from handlers.dispatcher import PREPARE, prefetch
 from models import ConversationState, Delivery, OutboxMessage, WebhookEvent, utcnow
 from models.event import PENDING
 
@@ -127,15 +127,21 @@ class Processor:
             with self.db.session() as s:
                 s.info["kb_signatures"] = {}  # nothing in a batch edits the knowledge base
                 started = time.monotonic()
+                # The take skips a second event of the same person: the first one is pending, or its reply
+                # still in the outbox (see Inbox.take); it is queued once that reply is out.
+                taken_now = self.inbox.take_many(s, batch)
+                events = {eid: json.loads(t.payload) for eid, t in taken_now.items() if t.payload is not None}
+                for office_id in {t.office_id for t in taken_now.values()}:
+                    prefetch(s, office_id, [events[eid] for eid, t in taken_now.items()
+                                            if t.office_id == office_id and eid in events])
                 for eid in batch:
                     if reached and time.monotonic() - started > YIELD_AFTER and self.db.urgent_waiting():
-                        break
+                        break  # the taken events not reached stay pending: they were only read
                     reached += 1
-                    # The take skips a second event of the same person: the first one's reply is still in
-                    # the outbox (see Inbox.take); it is queued once that reply is out.
-                    taken = self.inbox.take(s, eid)
+                    taken = taken_now.get(eid)
                     if taken is not None:
-                        done.append((taken, *self._handle(s, taken, {})))
+                        done.append((taken, *self._handle(s, taken, {}, finish=False, event=events.get(eid))))
+                self.inbox.finish_many(s, [taken.event_id for taken, _, _ in done])
         except Exception as exc:
             log.warning("batch rolled back; processing its events one by one",
                         extra={"events": len(batch), "error": exc.__class__.__name__})
@@ -147,9 +153,11 @@ class Processor:
                 self.on_sent(taken.office_id, taken.source_key)  # nothing to send: the person's next event
         return batch[reached:]
 
-    def _handle(self, s, taken: Taken, prepared: dict) -> tuple[list[_Send], list]:
+    def _handle(self, s, taken: Taken, prepared: dict, finish: bool = True,
+                event: dict | None = None) -> tuple[list[_Send], list]:
         """Dispatch a taken event in the caller's transaction; write its replies to the outbox and mark
-        it done there too. Returns the sends to make and the after-commit calls."""
+        it done there too (unless ``finish`` is False: a batch marks its events done together). Returns
+        the sends to make and the after-commit calls."""
         sends: list[_Send] = []
         after: list = []
         office = self.services.offices.by_id(taken.office_id)
@@ -158,7 +166,7 @@ class Processor:
                 session=s,
                 office_id=office.id,
                 office_name=office.name,
-                event=json.loads(taken.payload),
+                event=event if event is not None else json.loads(taken.payload),
                 user=None,
                 line=self.services.gateway(office.id),
                 cipher=self.services.cipher,
@@ -177,7 +185,8 @@ class Processor:
                     "retry_key": key, "next_attempt_at": lease,
                 }).scalar_one()
                 sends.append(_Send(oid, office.id, out.reply_token, out.to, out.messages, key, 0))
-        self.inbox.finish(s, taken.event_id)
+        if finish:
+            self.inbox.finish(s, taken.event_id)
         return sends, after
 
     def _after_commit(self, taken: Taken, sends: list[_Send], after: list) -> tuple[int, str | None, bool]:

@@ -24,6 +24,7 @@ from models import LineUser
 
 TEXT_LIMIT = 5000  # LINE counts a text's length in UTF-16 code units (an emoji such as 🍎 is two)
 ALT_TEXT_LIMIT = 1500  # a flex message's altText, counted the same way
+MISSING = object()  # Context.prefetched: nothing was read ahead
 QUICK_REPLY_MAX = 13
 # Action labels (20), a postback's displayText (300) and a message action's text LINE counts in grapheme
 # clusters; cutting those by code points (Python's len) can only leave them shorter than LINE allows.
@@ -116,6 +117,12 @@ class Context:
             value = self.message.get("text")
             return value if isinstance(value, str) else None
         return None
+
+    def prefetched(self, kind: str, uid: str):
+        """The person ("user") or conversation state ("state") that ``handlers.dispatcher.prefetch`` read ahead
+        for this batch (None: there is none), taken once; ``MISSING`` when nothing was read ahead."""
+        found = self.session.info.get("prefetched")
+        return found.pop((kind, self.office_id, uid), MISSING) if found else MISSING
 
     @property
     def typed(self) -> tuple[str, ...]:

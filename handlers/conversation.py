@@ -21,7 +21,7 @@ from urllib.parse import parse_qsl
 
 from sqlalchemy import bindparam, delete, select
 
-from handlers.context import Context
+from handlers.context import MISSING, Context
 from handlers.text import keywords
 from models import ConversationState, utcnow
 
@@ -157,7 +157,10 @@ class Engine:
     def state_of(self, ctx: Context) -> ConversationState | None:
         if ctx.user_id is None:
             return None
-        return ctx.session.scalar(_STATE, {"office": ctx.office_id, "uid": ctx.user_id})
+        state = ctx.prefetched("state", ctx.user_id)
+        if state is MISSING:
+            state = ctx.session.scalar(_STATE, {"office": ctx.office_id, "uid": ctx.user_id})
+        return state
 
     def leave(self, ctx: Context, state: ConversationState | None) -> None:
         """End a conversation and erase its draft."""

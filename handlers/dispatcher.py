@@ -14,7 +14,7 @@ from sqlalchemy import bindparam, select
 
 from bot.inbox import event_kind
 from handlers import menu
-from handlers.context import Context, text_message
+from handlers.context import MISSING, Context, text_message
 from handlers.conversation import Engine, MessageType, Postback
 from handlers.i18n import both
 from models import ConversationState, LineGroup, LineUser, Office, utcnow
@@ -30,11 +30,35 @@ UNSEND_HOOKS: list[Callable[[Context, str], None]] = []
 _USER = select(LineUser).where(LineUser.office_id == bindparam("office"), LineUser.line_user_id == bindparam("uid"))
 
 
+_USERS = select(LineUser).where(LineUser.office_id == bindparam("office"),
+                                LineUser.line_user_id.in_(bindparam("uids", expanding=True)))
+_STATES = select(ConversationState).where(ConversationState.office_id == bindparam("office"),
+                                          ConversationState.line_user_id.in_(bindparam("uids", expanding=True)))
+
+
+def prefetch(session, office_id: int, events: list[dict]) -> None:
+    """Read the people and conversation states of a batch of events in two statements instead of two per
+    event. Each is kept in ``session.info["prefetched"]`` until its event takes it (``Context.prefetched``): once
+    only, so anything asked again later in the transaction is read afresh."""
+    uids = sorted({src["userId"] for ev in events if isinstance(src := ev.get("source"), dict)
+                   and isinstance(src.get("userId"), str)})
+    if not uids:
+        return
+    found = session.info.setdefault("prefetched", {})
+    users = {u.line_user_id: u for u in session.scalars(_USERS, {"office": office_id, "uids": uids})}
+    states = {st.line_user_id: st for st in session.scalars(_STATES, {"office": office_id, "uids": uids})}
+    for uid in uids:
+        found[("user", office_id, uid)] = users.get(uid)
+        found[("state", office_id, uid)] = states.get(uid)
+
+
 def load_user(ctx: Context, create: bool = True) -> LineUser | None:
     uid = ctx.user_id
     if uid is None or ctx.source.get("type") not in (None, "user"):
         return None
-    user = ctx.session.scalar(_USER, {"office": ctx.office_id, "uid": uid})
+    user = ctx.prefetched("user", uid)
+    if user is MISSING:
+        user = ctx.session.scalar(_USER, {"office": ctx.office_id, "uid": uid})
     if user is None and create:
         user = LineUser(office_id=ctx.office_id, line_user_id=uid, language="th", following=True)
         ctx.session.add(user)

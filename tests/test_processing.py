@@ -243,6 +243,35 @@ def test_a_batch_holds_a_person_s_second_message_until_the_first_reply_is_out(bo
     assert bot.texts(a) == [*switched, "What would you like to do? 👇"]
 
 
+def test_a_batch_knows_each_person_s_language_and_conversation_and_meets_new_people(bot, services, fake_line):
+    """A batch reads its people and their conversations ahead, all at once: each event still gets its own."""
+    english, mid_flow, newcomer, in_group = new_user(), new_user(), new_user(), new_user()
+    bot.text(english, "English")
+    bot.text(mid_flow, "ได้รับของขวัญ")  # the gift helper: a conversation waiting for the next answer
+    before = {u: len(bot.texts(u)) for u in (english, mid_flow)}
+    bot.text(english, "เมนู", drain=False)
+    bot.text(mid_flow, "ยกเลิก", drain=False)
+    bot.text(newcomer, "เมนู", drain=False)
+    group = bot.event(in_group, "message", message={"type": "text", "id": "9", "text": "ยกเลิก", "quoteToken": "q"})
+    # The same person in a group: kept in order with their own chat (waits for its reply to be out).
+    group["source"] = {"type": "group", "groupId": "C" + "1" * 32, "userId": mid_flow}
+    bot.deliver([group])
+    ids = [r.id for r in _rows(services) if r.status == PENDING]
+    assert len(ids) == 4
+    assert services.processor.process_batch(ids) == []
+    assert bot.texts(english)[before[english]:] == ["What would you like to do? 👇"]
+    assert bot.texts(mid_flow)[before[mid_flow]:] == ["ยกเลิกแล้วค่ะ ไม่มีการบันทึกสิ่งที่กรอกไว้", MENU_TH]
+    assert bot.texts(newcomer) == [MENU_TH]
+    with services.db.Session() as s:
+        from models import ConversationState, LineUser
+
+        assert s.scalars(select(ConversationState)).all() == []  # the gift helper's state went with the cancel
+        assert s.scalar(select(LineUser.language).where(LineUser.line_user_id == newcomer)) == "th"
+    assert [r.status for r in _rows(services)][-4:] == [DONE, DONE, DONE, PENDING]
+    assert services.processor.process_batch(ids) == []
+    assert [r.status for r in _rows(services)][-4:] == [DONE] * 4
+
+
 def test_a_batch_makes_way_for_a_waiting_webhook_and_hands_back_the_rest(bot, services, fake_line, monkeypatch):
     users = [new_user() for _ in range(3)]
     ids = _menu_events(bot, users)
