@@ -148,15 +148,20 @@ class ProcessingHost:
         env["DATABASE_URL"] = self.settings.database_url
         env["PUBLIC_BASE_URL"] = self.settings.public_base_url
         env["ITABOT_PARENT_PID"] = str(os.getpid())
+        # The same code as this web process runs, wherever it was imported from (gunicorn --chdir, --pythonpath).
+        code = str(Path(__file__).resolve().parent.parent)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (code, env.get("PYTHONPATH")) if p)
         command = [sys.executable, "-m", "bot.processing"]  # a fixed command: no input of anyone's in it
         self._child = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL)  # noqa: S603 # nosec B603
         log.info("processing process started", extra={"pid": self._child.pid})
 
     def _run(self) -> None:
         if self._fd is None:
-            self._fd = _lock(self.host_lock, blocking=True)  # until the web process holding it is gone
+            fd = _lock(self.host_lock, blocking=True)  # until the web process holding it is gone
             if self._stop.is_set():
+                os.close(fd)
                 return
+            self._fd = fd
             self._spawn()
         delay = 1.0
         while not self._stop.is_set():
