@@ -51,6 +51,7 @@ from models.event import PENDING
 log = logging.getLogger("itabot.processing")
 
 POLL = 0.5  # seconds between reads of the inbox when no wake-up comes
+GATHER = 0.002  # seconds a wake-up waits for others before the inbox is read
 STARTING_FOR = 60.0  # seconds a just-started host reports "starting" rather than "stopped"
 _ev = WebhookEvent.__table__
 _NEW = (select(_ev.c.id).where(_ev.c.status == PENDING, _ev.c.id > bindparam("after"))
@@ -251,10 +252,14 @@ def main() -> int:
             sock.settimeout(POLL)
             try:
                 sock.recv(1)
-                sock.setblocking(False)
-                while True:  # every wake-up waiting now is answered by the one read above
+            except (TimeoutError, InterruptedError):
+                continue
+            time.sleep(GATHER)  # under load wake-ups come in streams: one read answers those of the next moment
+            sock.setblocking(False)
+            try:
+                while True:  # every wake-up waiting now is answered by the next read
                     sock.recv(1)
-            except (BlockingIOError, TimeoutError, InterruptedError):
+            except (BlockingIOError, InterruptedError):
                 pass
     finally:
         services.close()  # finishes the batch in hand and the sends, then records them
