@@ -217,7 +217,8 @@ def schedule(s: Session, campaign: SurveyCampaign, include_groups: bool = False)
 # -- audiences ----------------------------------------------------------------------------------------
 
 
-def audience(s: Session, reminder: Reminder, campaign: SurveyCampaign | None) -> list[tuple[str, str]]:
+def audience(s: Session, reminder: Reminder, campaign: SurveyCampaign | None,
+             today: date | None = None) -> list[tuple[str, str]]:
     """(LINE user ID, language) of everyone this reminder is for, most important first:
     staff, then people who asked for the link (most recent first), then other followers.
     Always excluded: who said "ตอบแล้ว", who said "หยุดเตือน", who unfollowed.
@@ -243,7 +244,7 @@ def audience(s: Session, reminder: Reminder, campaign: SurveyCampaign | None) ->
     if reminder.audience == "iit_staff":
         members = s.scalars(select(StaffMember).where(StaffMember.office_id == campaign.office_id,
                                                       StaffMember.line_user_id.is_not(None))).all()
-        eligible = {m.line_user_id for m in members if served_a_year(m.started_on)}
+        eligible = {m.line_user_id for m in members if served_a_year(m.started_on, today)}  # on the sending day
         return [(uid, lang) for uid, lang in s.execute(base).all() if uid in eligible]
     asked = {uid: at for uid, at in s.execute(
         select(SurveyAsked.line_user_id, SurveyAsked.asked_at).where(SurveyAsked.campaign_id == campaign.id))}
@@ -385,7 +386,7 @@ def _take(services, reminder_id: int, now: datetime) -> bool:
             if why is not None:  # turned off since it was scheduled, or its day has come
                 reminder.status, reminder.note = "cancelled", why
                 return False
-        people = audience(s, reminder, campaign)
+        people = audience(s, reminder, campaign, now.astimezone(BANGKOK).date())
         cost = len(people) + sum(sizes.values())
         reminder.retry_at, reminder.note, reminder.skipped_for_quota = None, None, 0
         if remaining is not None and cost > remaining:
