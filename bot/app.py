@@ -6,15 +6,19 @@ in-process and migrates the database first.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
 import time
 
 from flask import Flask, Response, g, jsonify, request
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.config import Settings, load_settings
 from bot.logs import request_id, setup_logging
 from bot.services import Services
+from models import Office
 
 log = logging.getLogger("itabot.app")
 
@@ -120,6 +124,15 @@ def health(services: Services) -> tuple[Response, int]:
         out["database"] = f"error: {exc.__class__.__name__}"
         out["status"] = "error"
         code = 503
+    if out["database"] == "ok":
+        # Offices whose LINE credentials this ITABOT_DATA_KEY cannot decrypt: their deliveries are refused.
+        with contextlib.suppress(SQLAlchemyError):  # the database went away just now: said next time
+            with services.db.Session() as s:
+                ids = s.scalars(select(Office.id).where(Office.channel_secret_enc.is_not(None))).all()
+            unreadable = [i for i in ids if (info := services.offices.by_id(i)) is not None and info.unreadable]
+            if unreadable:
+                out["offices_unreadable"] = unreadable
+                degrade()
     if services.processing_host is not None:
         # Embedded mode: the processing process works for every web process. Without it events are stored
         # but not answered; the host starts it again within seconds, so "stopped" for long needs a look.

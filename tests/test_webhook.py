@@ -144,6 +144,9 @@ def test_an_office_whose_secret_was_saved_under_another_data_key_answers_as_unkn
     assert _count(services) == 0
     assert bot.client.post("/callback", data=b'{"events": []}',
                            headers={"X-Line-Signature": sign(b'{"events": []}')}).status_code == 200  # others work
+    health = bot.client.get("/healthz")  # what a monitor sees: still up, but one office is deaf
+    assert health.status_code == 200
+    assert health.json["status"] == "degraded" and health.json["offices_unreadable"] == [oid]
 
 
 def test_a_replayed_capture_older_than_line_redelivers_is_ignored(bot, services, fake_line):
