@@ -47,7 +47,7 @@ class Settings:
     office_name: str
     simulator_enabled: bool
     worker_threads: int = 1
-    sender_threads: int = 16
+    sender_threads: int = 32
     processing: str = "process"  # embedded mode: "process" (bot.processing) or "threads"
     dev_keys: bool = False
     notes: tuple[str, ...] = field(default=())
@@ -210,7 +210,7 @@ def load_settings(environ: Mapping[str, str] | None = None, instance_path: Path 
     if not threads_raw.isdigit() or not 1 <= int(threads_raw) <= 64:
         raise ConfigError(f"ITABOT_WORKER_THREADS is malformed: expected a number from 1 to 64, got {threads_raw!r}")
 
-    senders_raw = get("ITABOT_SENDER_THREADS") or "16"
+    senders_raw = get("ITABOT_SENDER_THREADS") or "32"
     if not senders_raw.isdigit() or not 0 <= int(senders_raw) <= 256:
         raise ConfigError(f"ITABOT_SENDER_THREADS is malformed: expected a number from 0 to 256, got {senders_raw!r}")
 

@@ -534,7 +534,7 @@ class EmbeddedRunner:
     what they sent, again many to a transaction.
     """
 
-    def __init__(self, processor: Processor, threads: int = 1, senders: int = 16, sweep_interval: float = 2.0,
+    def __init__(self, processor: Processor, threads: int = 1, senders: int = 32, sweep_interval: float = 2.0,
                  batch: int = 32) -> None:
         self.processor = processor
         self.queue: queue.Queue[int | None] = queue.Queue()
