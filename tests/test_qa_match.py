@@ -179,6 +179,23 @@ def test_empty_or_punctuation_only_question_is_not_sure(matcher):
         assert result == Result(None, 0.0, result.candidates) and len(result.candidates) == CANDIDATES
 
 
+def test_an_off_topic_neighbour_vetoes_a_confident_answer_only_when_it_is_closer_than_the_entry():
+    # The off-topic veto compares the closest off-topic example with the best entry's profile score, whatever
+    # the classifier's probability: a veto that gives way to a confident classifier was measured with
+    # bench/qa/tune.py --veto and not adopted (the classifier is as sure about the off-topic mirror images).
+    neighbours = ["What is a nice birthday present to buy for my mum?", "How much is a bank transfer fee?"]
+    m = Matcher(FIXTURE, offtopic=neighbours)
+    # in scope, sharing words with an off-topic example (gift, baht, fee), closer to its entry: answered
+    assert m.match("Can I accept a gift worth 2,000 baht from a contractor?").id == "gift.limit"
+    assert m.match("รับของขวัญราคา 2000 บาทจากผู้รับเหมาได้ไหม").id == "gift.limit"
+    # off topic, and the classifier is confident (bribe.fee, p ≈ 0.8): answered without the neighbour, not with it
+    question = "What is the fee for a bank transfer?"
+    unguarded = Matcher(FIXTURE, offtopic=[]).match(question)
+    assert unguarded.id == "bribe.fee" and unguarded.score >= 0.7
+    guarded = m.match(question)
+    assert guarded.id is None and guarded.candidates[0][0] == "bribe.fee" and guarded.score >= 0.7
+
+
 def test_duplicate_ids_are_refused():
     with pytest.raises(ValueError, match="duplicate"):
         Matcher([FIXTURE[0], FIXTURE[0]])
@@ -198,6 +215,11 @@ def kb():
     return load_entries()
 
 
+@pytest.fixture(scope="module")
+def kb_matcher(kb) -> Matcher:
+    return Matcher(kb)
+
+
 def test_each_entry_is_found_by_its_own_titles(kb):
     m = Matcher(kb)
     for e in kb:
@@ -207,3 +229,34 @@ def test_each_entry_is_found_by_its_own_titles(kb):
         typed = "".join(e.title_th.split()) + "ครับ"
         assert m.match(typed).id == e.id, (e.id, typed, m.match(typed))
 
+
+
+@pytest.mark.parametrize("question,expected", [
+    ("รับของขวัญวันเกิดจากแม่ได้ไหม", "gift.relatives"),
+    ("Can I take a gift from my husband's family?", "gift.relatives"),
+    ("Can my aunt give me a present for my wedding?", "gift.relatives"),
+    ("Is a 5,000 baht gift allowed?", "gift.limit"),
+    ("Where do I answer the EIT survey?", "survey.eit"),
+])
+def test_clear_questions_near_off_topic_examples_are_answered(kb_matcher, question, expected):
+    # each shares words with off-topic examples (presents for a mother, family matters, satisfaction surveys)
+    assert kb_matcher.match(question).id == expected
+
+
+@pytest.mark.parametrize("message", [
+    "What should I buy my mother for her birthday?", "Where can I buy a nice gift basket?",
+    "Do you sell gift vouchers?", "บัตรประชาชนหายต้องทำยังไง", "How much does it cost to send money to another bank?",
+    "Can you recommend a restaurant near the district office?", "ซื้อของขวัญวันแม่อะไรดี", "วันนี้อากาศดีจัง",
+])
+def test_off_topic_messages_are_not_sure_even_when_the_classifier_is_confident(kb_matcher, message):
+    assert kb_matcher.match(message).id is None
+
+
+def test_a_gift_from_a_mother_refused_by_the_off_topic_veto_is_offered_first(kb_matcher):
+    # The exploratory tester's case: gift.relatives at p 0.90, but the off-topic example about a birthday present
+    # for a mother scores 1.6 × the entry's profile score, so the answer is "not sure". Its mirror image (above,
+    # "What should I buy my mother …": gift.relatives at p 0.81, 1.7 ×) sits on the same signals, and the veto
+    # rule that let the first through on the tuning sets let the second through too; none was adopted
+    # (bench/README.md, qa). The right entry is offered first, one tap away.
+    result = kb_matcher.match("Can I accept a gift from my mother?")
+    assert result.candidates[0][0] == "gift.relatives"

@@ -1,7 +1,7 @@
 """Choosing the matcher's settings without looking at the bench set.
 
     python bench/qa/tune.py [--variants [--only NAME]] [--show] [--folds 5] [--repeats 3] [--max-oos-false 0.10]
-                            [--max-wrong 0.05]
+                            [--max-wrong 0.05] [--veto] [--halves N] [--seed S]
 
 * **In scope, cross-validated:** the knowledge base's example questions are split into ``--folds``
   parts; each part is matched by a matcher trained without it (titles, answers and the other
@@ -19,6 +19,13 @@ setting that answers the most in-scope questions right while answering at most `
 of the out-of-scope questions (10 %, the bench target) and at most ``--max-wrong`` of the in-scope
 ones wrongly (5 %). ``--variants`` compares design alternatives at their own best setting;
 ``--show`` lists the misses.
+
+``--veto`` adds a fourth dimension, how the off-topic veto may give way to a confident classifier
+(``VETO_RULES``), and shows each rule at its own best setting. Two checks of whether a gain is more than
+noise: ``--seed S`` deals the cross-validation folds another way (the run-to-run spread of a measure is how
+much it moves between seeds); ``--halves N`` chooses on a random half of the distinct questions and measures
+on the other half, N times, for the shipped veto rule and the searched ones — a richer search that only fits
+the few out-of-scope questions near the 10 % limit shows there as more out-of-scope answers on the other half.
 """
 
 from __future__ import annotations
@@ -113,13 +120,17 @@ def signals(m: mm.Matcher, q: str) -> tuple:
     return probs[0][0], probs[0][1], coverage, off, profile
 
 
-def collect(entries, folds: int = 5, repeats: int = 1) -> tuple[list[tuple], list[tuple]]:
+def collect(entries, folds: int = 5, repeats: int = 1, seed: int = 0,
+            keys: tuple[list, list] | None = None) -> tuple[list[tuple], list[tuple]]:
     """(expected, top, probability, coverage, off-topic, profile) for the cross-validated examples and the
     in-scope development questions, and the same with expected None for the out-of-scope questions.
 
     With ``repeats`` > 1 the cross-validation runs that many times, each with the examples dealt into folds
     in another (seeded) order, and the development and out-of-scope rows count that many times too: one
-    added or removed example no longer reshuffles every fold and moves the recommended setting by chance."""
+    added or removed example no longer reshuffles every fold and moves the recommended setting by chance.
+    ``seed`` > 0 deals other folds (rounds seed × repeats onwards, all shuffled): the run-to-run spread of a
+    measure is how much it moves between seeds. ``keys``, two lists, receive which question each row is
+    (every round's row of one example has the same key), for ``halves``."""
     import random
 
     ids = [e.id for e in entries]
@@ -128,7 +139,7 @@ def collect(entries, folds: int = 5, repeats: int = 1) -> tuple[list[tuple], lis
     cache: dict[str, dict[str, float]] = {}
     examples = [k for k, d in enumerate(docs) if d[3] == "example"]
     inside = []
-    for r in range(repeats):
+    for r in range(seed * repeats, (seed + 1) * repeats):
         order = list(examples)
         if r:  # the first round keeps the files' order (the single-round result of earlier sessions)
             random.Random(r).shuffle(order)
@@ -137,73 +148,157 @@ def collect(entries, folds: int = 5, repeats: int = 1) -> tuple[list[tuple], lis
             m = mm.Matcher.from_documents(ids, [d for k, d in enumerate(docs) if k not in held], cache=cache,
                                           offtopic=offtopic)
             inside += [(ids[docs[k][0]], *signals(m, docs[k][1])) for k in sorted(held)]
+            if keys is not None:
+                keys[0].extend(("example", k) for k in sorted(held))
     full = mm.Matcher.from_documents(ids, docs, cache=cache, offtopic=offtopic)
     outside = [(None, *signals(full, q)) for q in OUT_OF_SCOPE] * repeats
     inside += [(d["id"], *signals(full, d["q"])) for d in _dev if d["id"] is not None] * repeats
     outside += [(None, *signals(full, d["q"])) for d in _dev if d["id"] is None] * repeats
+    if keys is not None:
+        keys[0].extend([("dev", j) for j, d in enumerate(_dev) if d["id"] is not None] * repeats)
+        keys[1].extend([("oos", j) for j in range(len(OUT_OF_SCOPE))] * repeats
+                       + [("dev", j) for j, d in enumerate(_dev) if d["id"] is None] * repeats)
     return inside, outside
 
 
-def answered(row, p: float, c: float, k: float) -> bool:
+#: How the off-topic veto may give way to a confident classifier — a dimension of the search. A tester found
+#: "Can I accept a gift from my mother?" refused (gift.relatives at p 0.90) because the off-topic example
+#: about a birthday present for a mother scored 1.63 × the entry's profile score. ("always", 0): the veto as
+#: shipped, off-topic < k × profile or "not sure"; ("ceiling", v): no veto at probability v or above;
+#: ("scaled", s): the ratio grows with the probability, off-topic < k × (1 + s·p) × profile; ("blend", w): the
+#: off-topic score is compared with a blend of profile score and probability, off-topic < k × ((1 − w) × profile
+#: + w × p). On ties the shipped rule wins (it is first). Measured (bench/README.md, qa): no rule is adopted —
+#: the ceilings gain at most 10 of 5,178 rows, and the blend's in-sample gain is mostly more
+#: out-of-scope answers when chosen on one half of the questions and measured on the other.
+VETO_RULES: tuple[tuple[str, float], ...] = (
+    ("always", 0.0),
+    *(("ceiling", v) for v in (0.98, 0.95, 0.9, 0.85, 0.8, 0.7, 0.6, 0.5)),
+    *(("scaled", s) for s in (0.25, 0.5, 1.0, 2.0, 4.0)),
+    *(("blend", w) for w in (0.02, 0.05, 0.1, 0.2, 0.4)),
+)
+SHIPPED_RULE = VETO_RULES[0]
+
+
+def vetoed(off: float, profile: float, prob: float, k: float, rule: tuple[str, float] = SHIPPED_RULE) -> bool:
+    """Whether the off-topic score vetoes an answer under ``rule`` (see ``VETO_RULES``)."""
+    mode, x = rule
+    if mode == "ceiling" and prob >= x:
+        return False
+    if mode == "scaled":
+        return off >= k * (1.0 + x * prob) * profile
+    if mode == "blend":
+        return off >= k * ((1.0 - x) * profile + x * prob)
+    return off >= k * profile
+
+
+def answered(row, p: float, c: float, k: float, rule: tuple[str, float] = SHIPPED_RULE) -> bool:
     _, top, prob, cov, off, profile = row
-    return top is not None and prob >= p and cov >= c and cov > 0 and off < k * profile
+    return top is not None and prob >= p and cov >= c and cov > 0 and not vetoed(off, profile, prob, k, rule)
 
 
-def count(inside, outside, p, c, k) -> tuple[int, int, int]:
+def count(inside, outside, p, c, k, rule=SHIPPED_RULE) -> tuple[int, int, int]:
     right = wrong = 0
     for row in inside:
-        if answered(row, p, c, k):
+        if answered(row, p, c, k, rule):
             if row[1] == row[0]:
                 right += 1
             else:
                 wrong += 1
-    return right, wrong, sum(1 for row in outside if answered(row, p, c, k))
+    return right, wrong, sum(1 for row in outside if answered(row, p, c, k, rule))
 
 
 OFFTOPIC_RATIOS = (0.8, 1.0, 1.2, 1.5, 2.0, 3.0, float("inf"))
 
 
-def grid(inside, outside, max_oos_false: float, max_wrong: float):
-    """The best (probability, coverage, off-topic ratio): for each of the last two, the rows that pass
-    them are sorted by probability once and every probability threshold is read off running counts."""
+def grid(inside, outside, max_oos_false: float, max_wrong: float, rules=(SHIPPED_RULE,)):
+    """The best (probability, coverage, off-topic ratio, veto rule): for each of the last three, the rows that
+    pass them are sorted by probability once and every probability threshold is read off running counts."""
     best = None
     thresholds = [p100 / 100 for p100 in range(5, 95)]
-    for k in OFFTOPIC_RATIOS:
-        for c20 in range(0, 19):
-            c = c20 / 20
-            passing = [(row[2], 0 if row[0] is None else 1 if row[1] == row[0] else 2)
-                       for rows in (inside, outside) for row in rows if answered(row, 0.0, c, k)]
-            passing.sort(reverse=True)
-            counts, j = [0, 0, 0], 0
-            for p in reversed(thresholds):  # highest first: rows join as the threshold falls
-                while j < len(passing) and passing[j][0] >= p:
-                    counts[passing[j][1]] += 1
-                    j += 1
-                false, right, wrong = counts
-                if false > max_oos_false * len(outside) or wrong > max_wrong * len(inside):
-                    continue
-                key = (right, -wrong, -false, p, c, -k)
-                if best is None or key > best[0]:
-                    best = (key, p, c, k)
+    for r, rule in enumerate(rules):
+        for k in OFFTOPIC_RATIOS:
+            for c20 in range(0, 19):
+                c = c20 / 20
+                passing = [(row[2], 0 if row[0] is None else 1 if row[1] == row[0] else 2)
+                           for rows in (inside, outside) for row in rows if answered(row, 0.0, c, k, rule)]
+                passing.sort(reverse=True)
+                counts, j = [0, 0, 0], 0
+                for p in reversed(thresholds):  # highest first: rows join as the threshold falls
+                    while j < len(passing) and passing[j][0] >= p:
+                        counts[passing[j][1]] += 1
+                        j += 1
+                    false, right, wrong = counts
+                    if false > max_oos_false * len(outside) or wrong > max_wrong * len(inside):
+                        continue
+                    key = (right, -wrong, -false, -r, p, c, -k)
+                    if best is None or key > best[0]:
+                        best = (key, p, c, k, rule)
     return best
 
 
-def summary(inside, outside, p, c, k) -> str:
-    right, wrong, false = count(inside, outside, p, c, k)
-    return (f"answered right {100 * right / len(inside):5.1f} %, wrong {100 * wrong / len(inside):4.1f} %, "
+def rule_name(rule: tuple[str, float]) -> str:
+    mode, x = rule
+    return {"always": "veto always", "ceiling": f"veto below p {x:.2f}", "scaled": f"ratio × (1 + {x:g}·p)",
+            "blend": f"blend w {x:g}"}[mode]
+
+
+def halves(inside, outside, keys, args, searches: dict[str, tuple]) -> None:
+    """Whether a search generalises: ``args.halves`` times, the distinct questions (examples with all their
+    rounds, development and out-of-scope questions) are dealt into two halves; each search (name → veto rules)
+    chooses its setting on one half, and is measured on the other. A richer search that only fits the few
+    out-of-scope questions near the limit shows here as more out-of-scope answers on the other half."""
+    import random
+    import statistics
+
+    rng = random.Random(1000 + args.seed)
+    distinct = sorted(set(keys[0]) | set(keys[1]))
+    results: dict[str, list[tuple[float, float, float]]] = {name: [] for name in searches}
+    for _ in range(args.halves):
+        half = set(rng.sample(distinct, len(distinct) // 2))
+
+        def part(rows, ks, chosen_on, half=half):
+            return [r for r, q in zip(rows, ks, strict=True) if (q in half) == chosen_on]
+
+        a_in, a_out = part(inside, keys[0], True), part(outside, keys[1], True)
+        b_in, b_out = part(inside, keys[0], False), part(outside, keys[1], False)
+        for name, rules in searches.items():
+            best = grid(a_in, a_out, args.max_oos_false, args.max_wrong, rules)
+            if best is None:
+                continue
+            right, wrong, false = count(b_in, b_out, *best[1:])
+            results[name].append((100 * right / len(b_in), 100 * wrong / len(b_in), 100 * false / len(b_out)))
+    first = next(iter(searches))
+    print(f"\nchosen on one half, measured on the other ({args.halves} times; means, and the sd across halves of each difference):")
+    for name, rows in results.items():
+        cols = list(zip(*rows, strict=True))
+        line = (f"  {name:<22} right {statistics.mean(cols[0]):5.2f} %, wrong {statistics.mean(cols[1]):4.2f} %, "
+                f"out of scope answered {statistics.mean(cols[2]):5.2f} % (over {100 * args.max_oos_false:.0f} % "
+                f"in {sum(x > 100 * args.max_oos_false for x in cols[2])}/{len(rows)})")
+        if name != first and len(rows) == len(results[first]) > 1:
+            d = [x[0] - y[0] for x, y in zip(rows, results[first], strict=True)]
+            f = [x[2] - y[2] for x, y in zip(rows, results[first], strict=True)]
+            line += (f"; vs {first}: right {statistics.mean(d):+.2f} (sd {statistics.stdev(d):.2f}), "
+                     f"out of scope {statistics.mean(f):+.2f} (sd {statistics.stdev(f):.2f})")
+        print(line)
+
+
+def summary(inside, outside, p, c, k, rule=SHIPPED_RULE) -> str:
+    right, wrong, false = count(inside, outside, p, c, k, rule)
+    return (f"answered right {100 * right / len(inside):5.1f} % ({right}), wrong {100 * wrong / len(inside):4.1f} %, "
             f"out of scope answered {false}/{len(outside)}")
 
 
-def report(name: str, inside, outside, args) -> tuple[float, float, float] | None:
+def report(name: str, inside, outside, args, rules=(SHIPPED_RULE,)) -> tuple[float, float, float, tuple] | None:
     top1 = sum(1 for exp, top, *_ in inside if top == exp) / len(inside)
-    best = grid(inside, outside, args.max_oos_false, args.max_wrong)
+    best = grid(inside, outside, args.max_oos_false, args.max_wrong, rules)
     if best is None:
         print(f"{name:<24} best right {100 * top1:5.1f} %   no setting meets the limits")
         return None
-    _, p, c, k = best
-    print(f"{name:<24} best right {100 * top1:5.1f} %   probability {p:.2f} coverage {c:.2f} off-topic {k:.1f}: "
-          + summary(inside, outside, p, c, k))
-    return p, c, k
+    _, p, c, k, rule = best
+    searched = f" ({rule_name(rule)})" if len(rules) > 1 else ""
+    print(f"{name:<24} best right {100 * top1:5.1f} %   probability {p:.2f} coverage {c:.2f} off-topic {k:.1f}"
+          f"{searched}: " + summary(inside, outside, p, c, k, rule))
+    return p, c, k, rule
 
 
 def main() -> None:
@@ -212,6 +307,11 @@ def main() -> None:
     ap.add_argument("--max-wrong", type=float, default=0.05)
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--repeats", type=int, default=3, help="cross-validation rounds, each with other folds")
+    ap.add_argument("--seed", type=int, default=0, help="deal other folds (0: the usual ones), for the run-to-run spread")
+    ap.add_argument("--veto", action="store_true",
+                    help="search the off-topic veto rules (VETO_RULES) too, and show each at its own best setting")
+    ap.add_argument("--halves", type=int, default=0, metavar="N",
+                    help="choose on half the questions and measure on the other half, N times")
     ap.add_argument("--variants", action="store_true", help="compare design alternatives too")
     ap.add_argument("--only", help="with --variants: only those whose name contains this")
     ap.add_argument("--show", action="store_true", help="list the misses at the setting in use")
@@ -225,11 +325,20 @@ def main() -> None:
           f"{len(OUT_OF_SCOPE)} out-of-scope tuning questions, development set: "
           f"{sum(d['id'] is not None for d in _dev)} in scope + {sum(d['id'] is None for d in _dev)} out of scope, "
           f"{len(mm.offtopic_examples())} off-topic examples\n")
-    inside, outside = collect(entries, args.folds, args.repeats)
-    chosen = report("this matcher", inside, outside, args)
+    keys: tuple[list, list] = ([], [])
+    inside, outside = collect(entries, args.folds, args.repeats, args.seed, keys)
+    rules = VETO_RULES if args.veto else (SHIPPED_RULE,)
+    chosen = report("this matcher", inside, outside, args, rules)
     in_use = (mm.MIN_PROBABILITY, mm.MIN_COVERAGE, mm.OFFTOPIC_RATIO)
     print(f"{'':<24} in use: probability {in_use[0]:.2f} coverage {in_use[1]:.2f} off-topic {in_use[2]:.1f}: "
           + summary(inside, outside, *in_use))
+    if args.veto:
+        print("\neach off-topic veto rule at its own best setting:")
+        for rule in VETO_RULES:
+            report(rule_name(rule), inside, outside, args, rules=(rule,))
+    if args.halves:
+        halves(inside, outside, keys, args, {"shipped veto": (SHIPPED_RULE,), "veto rules searched": VETO_RULES,
+                                             "blend w 0.2 only": (("blend", 0.2),)})
     if args.variants:
         variants: list[tuple[str, dict]] = [
             ("- off-topic examples", dict(offtopic_examples=lambda: [])),
@@ -250,7 +359,7 @@ def main() -> None:
             variants = [v for v in variants if args.only in v[0]]
         for name, values in variants:
             with patched(**values):
-                report(name, *collect(entries, args.folds, args.repeats), args)
+                report(name, *collect(entries, args.folds, args.repeats, args.seed), args, rules)
     if args.show:
         questions = [None] * len(inside)  # examples are shown by entry only; development questions in full
         dev_in = [d["q"] for d in _dev if d["id"] is not None]
@@ -274,7 +383,7 @@ def main() -> None:
                 print(f"  {q} → {row[1]} (p {row[2]:.2f}, coverage {row[3]:.2f}, off-topic {row[4]:.2f} vs {row[5]:.2f})")
     if chosen:
         print(f"\nrecommended: MIN_PROBABILITY = {chosen[0]:.2f}, MIN_COVERAGE = {chosen[1]:.2f}, "
-              f"OFFTOPIC_RATIO = {chosen[2]:.1f}")
+              f"OFFTOPIC_RATIO = {chosen[2]:.1f}" + (f", off-topic veto: {rule_name(chosen[3])}" if args.veto else ""))
 
 
 if __name__ == "__main__":
