@@ -580,12 +580,12 @@ def run_target(name: str, args, fake_port: int, fake_pid: int, tmp_root: Path) -
 
 
 def start_profiler(name: str, proc: subprocess.Popen, args) -> list[subprocess.Popen]:
-    """py-spy record each gunicorn worker for --profile seconds (raw collapsed stacks)."""
+    """py-spy record each gunicorn worker, and itabot's processing process, for --profile seconds (raw stacks)."""
     pyspy = shutil.which("py-spy")
     if not pyspy:
         print("  py-spy not installed (pip install py-spy); not profiling", file=sys.stderr)
         return []
-    out = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+    out = [str(pid) for pid in tree(proc.pid)[1:]]
     profs = []
     for pid in out:
         dest = RESULTS / f"profile-{name}-{pid}.txt"
