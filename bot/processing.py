@@ -43,6 +43,7 @@ from pathlib import Path
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.config import Settings
 from models import WebhookEvent
@@ -122,11 +123,12 @@ class ProcessingHost:
         self._fd: int | None = None
         self._thread: threading.Thread | None = None
         self._started = time.monotonic()
+        self._last_ok = self._spawned = float("-inf")  # last seen working; last started by this host
 
     def start(self) -> None:
         self._fd = _lock(self.host_lock, blocking=False)  # the first web process starts it at once
         if self._fd is not None:
-            self._spawn()
+            self._spawn_or_log()
         self._thread = threading.Thread(target=self._run, name="itabot-processing-host", daemon=True)
         self._thread.start()
         atexit.register(self.stop)
@@ -138,10 +140,14 @@ class ProcessingHost:
             self._wake.sendto(b"", self.address)
 
     def state(self) -> str:
-        """"ok" while a processing process works; "starting" in this host's first minute; else "stopped"."""
+        """"ok" while a processing process works; "starting" until one has been missing for ``STARTING_FOR``
+        (a web process's first seconds, or a processing process being started again); then "stopped"."""
+        now = time.monotonic()
         if held(self.work_lock):
+            self._last_ok = now
             return "ok"
-        return "starting" if time.monotonic() - self._started < STARTING_FOR else "stopped"
+        since = max(self._started, self._last_ok, self._spawned)
+        return "starting" if now - since < STARTING_FOR else "stopped"
 
     def _spawn(self) -> None:
         env = dict(os.environ)
@@ -153,8 +159,16 @@ class ProcessingHost:
         code = str(Path(__file__).resolve().parent.parent)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (code, env.get("PYTHONPATH")) if p)
         command = [sys.executable, "-m", "bot.processing"]  # a fixed command: no input of anyone's in it
+        self._spawned = time.monotonic()
         self._child = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL)  # noqa: S603 # nosec B603
         log.info("processing process started", extra={"pid": self._child.pid})
+
+    def _spawn_or_log(self) -> None:
+        try:
+            self._spawn()
+        except OSError:  # out of processes or memory: tried again after a pause (see _run)
+            self._child = None
+            log.exception("processing process could not be started")
 
     def _run(self) -> None:
         if self._fd is None:
@@ -163,19 +177,20 @@ class ProcessingHost:
                 os.close(fd)
                 return
             self._fd = fd
-            self._spawn()
+            self._spawn_or_log()
         delay = 1.0
         while not self._stop.is_set():
             child = self._child
             started = time.monotonic()
-            code = child.wait() if child is not None else None
-            if self._stop.is_set():
-                return
-            log.error("processing process ended; starting it again", extra={"code": code})
+            if child is not None:
+                code = child.wait()
+                if self._stop.is_set():
+                    return
+                log.error("processing process ended; starting it again", extra={"code": code})
             delay = 1.0 if time.monotonic() - started > 60 else min(delay * 2, 30.0)
             if self._stop.wait(delay):
                 return
-            self._spawn()
+            self._spawn_or_log()
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
@@ -232,8 +247,13 @@ def main() -> int:
     code = 0
     try:
         while not stop.is_set():
-            with services.db.engine.connect() as conn:
-                ids = list(conn.execute(_NEW, {"after": after}).scalars())
+            try:
+                with services.db.engine.connect() as conn:
+                    ids = list(conn.execute(_NEW, {"after": after}).scalars())
+            except SQLAlchemyError as exc:  # the database is away for a moment: the events wait in it
+                log.warning("inbox not readable; trying again", extra={"error": exc.__class__.__name__})
+                stop.wait(POLL)
+                continue
             if ids:
                 after = ids[-1]
                 runner.submit(ids)

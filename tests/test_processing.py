@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -458,3 +459,26 @@ def test_a_failed_group_commit_answers_every_delivery_in_it_with_503_and_loses_n
     assert statuses == {0: 200, 1: 200, 2: 200}
     bot.drain()
     assert all(bot.texts(u) == [MENU_TH] for u in users)
+
+
+def test_health_of_the_processing_process_says_starting_before_stopped(tmp_path, monkeypatch):
+    """/healthz's ``worker`` in a web process: ok while a processing process holds its lock; while one is
+    missing, "starting" for a minute (the web process's first seconds, or one being started again), then
+    "stopped" — which answers 503 so the web process is restarted."""
+    import os
+
+    from bot import processing
+    from bot.config import load_settings
+
+    settings = load_settings({"ITABOT_INSTANCE_PATH": str(tmp_path), "DATABASE_URL": f"sqlite:///{tmp_path}/x.db"})
+    host = processing.ProcessingHost(settings)  # not started: nothing is spawned here
+    assert host.state() == "starting"
+    monkeypatch.setattr(processing, "STARTING_FOR", 0.2)
+    time.sleep(0.3)
+    assert host.state() == "stopped"
+    fd = processing._lock(host.work_lock, blocking=False)  # as the processing process holds it
+    assert host.state() == "ok"
+    os.close(fd)  # it ended
+    assert host.state() == "starting"  # it was there just now: being started again
+    time.sleep(0.3)
+    assert host.state() == "stopped"
