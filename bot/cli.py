@@ -135,7 +135,12 @@ def serve(host: str, port: int | None, workers: int | None) -> None:
 
             return create_app(settings)
 
-    mode = "embedded (SQLite/in-process worker)" if settings.embedded else "scaled (web only; run `itabot worker`)"
+    if not settings.embedded:
+        mode = "scaled (web only; run `itabot worker`)"
+    elif settings.processing == "process":
+        mode = "embedded (SQLite; a processing process beside the web process)"
+    else:
+        mode = "embedded (SQLite; processing threads in the web process)"
     click.echo(f"itabot: serving http://{host}:{port} — mode: {mode}", err=True)
     if settings.simulator_enabled:
         click.echo(f"itabot: simulator at http://{host}:{port}/simulator", err=True)

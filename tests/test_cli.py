@@ -152,7 +152,7 @@ def test_serve_starts_on_a_fresh_instance_with_the_simulator(tmp_path):
             time.sleep(0.3)
         assert health == {"database": "ok", "events": {}, "mode": "embedded", "status": "ok",
                           "oldest_pending_s": None, "outbox": 0, "worker": "ok"}
-        # A message through the simulator is answered by the in-process worker.
+        # A message through the simulator is answered by the processing process.
         user = "U" + "c" * 32
         req = urllib.request.Request(f"http://127.0.0.1:{port}/simulator/api/default/events",
                                      data=json.dumps({"user": user, "type": "follow"}).encode(),
