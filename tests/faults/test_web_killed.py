@@ -1,19 +1,23 @@
 """A web process killed between storing an event and processing it: once it is back, the event
 is processed — exactly one reply.
 
-The web app runs for real (``itabot serve``: gunicorn, embedded mode on SQLite, the in-process
-worker). How the fault is injected, without any hook in the code: one delivery carries a follow
-and two messages; a follow needs the person's profile from LINE before its handling transaction
-(``handlers.dispatcher.PREPARE``), and the fake LINE holds that request. So when the webhook has
-answered 200 and the profile request is waiting at the fake, all three events are stored and
+The web app runs for real (``itabot serve``: gunicorn, embedded mode on SQLite, with its processing
+process, ``bot.processing``). How the fault is injected, without any hook in the code: one delivery
+carries a follow and two messages; a follow needs the person's profile from LINE before its handling
+transaction (``handlers.dispatcher.PREPARE``), and the fake LINE holds that request. So when the webhook
+has answered 200 and the profile request is waiting at the fake, all three events are stored and
 none is processed (the single processing thread is busy with the follow, the messages queue
 behind it) — then SIGKILL:
 
-* ``gunicorn-worker``: only the gunicorn worker that stored them is killed; gunicorn's master
-  starts a new one by itself;
-* ``whole-server``: the whole process group, then ``itabot serve`` is started again.
+* ``gunicorn-worker``: only the gunicorn worker that stored them (and started the processing process)
+  is killed; gunicorn's master starts a new one by itself. The orphaned processing process stops
+  within a second, finishing what it holds (the follow, once the fake lets the profile through);
+  the new worker starts the next one, which waits for the old one to be gone;
+* ``whole-server``: the whole process group, processing process included, then ``itabot serve`` is
+  started again.
 
-The new process's sweeper finds the events pending and processes each once.
+Whatever is still pending is processed once, by the next processing process (its first read of the
+inbox, or its sweeper).
 """
 
 from __future__ import annotations
