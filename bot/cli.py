@@ -181,6 +181,18 @@ def worker(burst: bool) -> None:
 
     from bot import jobs
 
+    class Worker(SimpleWorker):
+        """RQ's SimpleWorker, but its control-channel thread wakes every second: RQ 3 lets it wait 60 s, and a
+        worker told to stop (SIGTERM: a deploy, a restart) joins that thread before it exits, so it took up to a
+        minute to go — longer than platforms wait before they kill it."""
+
+        def subscribe(self) -> None:
+            self.pubsub = self.connection.pubsub()
+            self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
+            handler = getattr(self, "_pubsub_exception_handler", None)  # RQ ≥ 2
+            self.pubsub_thread = self.pubsub.run_in_thread(sleep_time=1.0, daemon=True,
+                                                           **({"exception_handler": handler} if handler else {}))
+
     jobs.install(services)
     sweeper = Sweeper(services.processor, interval=5.0)
     sweeper.start()
@@ -190,7 +202,7 @@ def worker(burst: bool) -> None:
     try:
         while True:
             try:
-                SimpleWorker([services.queue], connection=services.queue.connection).work(
+                Worker([services.queue], connection=services.queue.connection).work(
                     burst=burst, with_scheduler=not burst, logging_level="WARNING"
                 )
                 return
