@@ -217,22 +217,11 @@ _TAKEABLE = and_(
     ),
 )
 _TAKE = (
-    select(_ev.c.office_id, _ev.c.payload, _ev.c.source_key, _ev.c.attempts)
-    .where(_ev.c.id == bindparam("eid"), _TAKEABLE)
-    .with_for_update(of=_ev)
-)
-_TAKE_MANY = (
     select(_ev.c.id, _ev.c.office_id, _ev.c.payload, _ev.c.source_key, _ev.c.attempts)
     .where(_ev.c.id.in_(bindparam("eids", expanding=True)), _TAKEABLE)
     .with_for_update(of=_ev)
 )
 _FINISH = (
-    update(_ev)
-    .where(_ev.c.id == bindparam("eid"), _ev.c.status == PENDING)
-    .values(status=DONE, payload=None, source_key=None, processed_at=bindparam("now"), error=None,
-            next_attempt_at=None)
-)
-_FINISH_MANY = (
     update(_ev)
     .where(_ev.c.id.in_(bindparam("eids", expanding=True)), _ev.c.status == PENDING)
     .values(status=DONE, payload=None, source_key=None, processed_at=bindparam("now"), error=None,
@@ -313,28 +302,25 @@ class Inbox:
     @staticmethod
     def take(s: Session, event_id: int) -> Taken | None:
         """Lock and read one event inside the handling transaction, or None if it is not ours now."""
-        row = s.execute(_TAKE, {"eid": event_id, "now": utcnow()}).first()
-        if row is None:
-            return None
-        return Taken(event_id, row.office_id, row.payload, row.source_key, row.attempts)
+        return Inbox.take_many(s, [event_id]).get(event_id)
 
     @staticmethod
     def take_many(s: Session, event_ids: Sequence[int]) -> dict[int, Taken]:
         """``take`` for several events in one statement (a batch's): {id: Taken} of those that are ours now.
         A second event of one person is never among them while the first is pending."""
-        rows = s.execute(_TAKE_MANY, {"eids": list(event_ids), "now": utcnow()})
+        rows = s.execute(_TAKE, {"eids": list(event_ids), "now": utcnow()})
         return {r.id: Taken(r.id, r.office_id, r.payload, r.source_key, r.attempts) for r in rows}
 
     @staticmethod
     def finish(s: Session, event_id: int) -> None:
         """Mark done and forget the content, in the handler's transaction."""
-        s.execute(_FINISH, {"eid": event_id, "now": utcnow()})
+        Inbox.finish_many(s, [event_id])
 
     @staticmethod
     def finish_many(s: Session, event_ids: Sequence[int]) -> None:
         """``finish`` for a batch's events, in the batch's transaction."""
         if event_ids:
-            s.execute(_FINISH_MANY, {"eids": list(event_ids), "now": utcnow()})
+            s.execute(_FINISH, {"eids": list(event_ids), "now": utcnow()})
 
     def fail(self, event_id: int, error: str) -> str:
         """Count a failed attempt: retry later with backoff, or park as failed after MAX_ATTEMPTS."""
