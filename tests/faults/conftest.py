@@ -122,6 +122,15 @@ def process_env(tmp_path: Path, database_url: str, fake_url: str, **extra: str) 
     return env
 
 
+def _parents() -> dict[int, int]:
+    """{pid: parent pid} of every process (Linux /proc)."""
+    out = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            out[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+    return out
+
+
 class Proc:
     """An ``itabot`` command in its own process group, its output in a file."""
 
@@ -146,12 +155,14 @@ class Proc:
         self.kill(signal.SIGKILL, timeout=5)  # whatever is left of the group
 
     def children(self) -> list[int]:
-        out = []
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            with contextlib.suppress(OSError, ValueError, IndexError):
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-                if int(fields[1]) == self.pid:
-                    out.append(int(stat.parent.name))
+        return [pid for pid, parent in _parents().items() if parent == self.pid]
+
+    def descendants(self) -> list[int]:
+        """Children, their children, and so on (gunicorn's workers, the processing process a worker started)."""
+        parents, out, frontier = _parents(), [], {self.pid}
+        while frontier:
+            frontier = {pid for pid, parent in parents.items() if parent in frontier}
+            out += sorted(frontier)
         return out
 
     def tail(self, n: int = 4000) -> str:

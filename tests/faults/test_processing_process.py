@@ -31,23 +31,8 @@ def _cmdline(pid: int) -> str:
         return ""
 
 
-def _descendants(pid: int) -> list[int]:
-    parent_of = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            parent_of[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-    out, frontier = [], [pid]
-    while frontier:
-        kids = [p for p, pp in parent_of.items() if pp in frontier]
-        out += kids
-        frontier = kids
-    return out
-
-
 def processing_pids(web) -> list[int]:
-    return [p for p in _descendants(web.pid) if "bot.processing" in _cmdline(p)]
+    return [p for p in web.descendants() if "bot.processing" in _cmdline(p)]
 
 
 def _parent(pid: int) -> int:
