@@ -240,7 +240,7 @@ def main() -> int:
         log.warning("no wake-up socket; polling", extra={"error": exc.__class__.__name__})
         sock.close()
         sock = None
-    services.start_embedded_worker()
+    services.start_embedded_worker(warm=False)  # built above, before the lock
     runner = services.runner
     log.info("processing process ready")
     after = 0

@@ -126,7 +126,8 @@ class Services:
             except Exception as exc:  # Redis down: the events are stored, workers will sweep them
                 log.warning("queue unavailable; events left for the sweeper", extra={"error": exc.__class__.__name__})
 
-    def start_embedded_worker(self, threads: int | None = None) -> None:
+    def start_embedded_worker(self, threads: int | None = None, warm: bool = True) -> None:
+        """Processing threads in this process. ``warm=False``: the caller has built the matchers already."""
         from bot.worker import EmbeddedRunner
 
         if self.runner is None:
@@ -134,9 +135,10 @@ class Services:
                 self.processor, threads=threads or self.settings.worker_threads, senders=self.settings.sender_threads
             )
             self.runner.start()
-            from integrity.store import MATCHERS
+            if warm:
+                from integrity.store import MATCHERS
 
-            MATCHERS.warm_in_background(self.db)
+                MATCHERS.warm_in_background(self.db)
 
     def start_processing_process(self) -> None:
         """Embedded mode: processing in a process of its own beside the web processes (bot.processing)."""
