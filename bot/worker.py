@@ -41,7 +41,7 @@ OUTBOX_MAX_ATTEMPTS = 12
 # A batch gives up the write turn to a waiting webhook request after this long (seconds): short enough
 # for LINE's answer, long enough that the batch is worth its transaction.
 YIELD_AFTER = 0.005
-_OUTBOX_INSERT = insert(OutboxMessage.__table__).returning(OutboxMessage.__table__.c.id)
+_OUTBOX_INSERT = insert(OutboxMessage.__table__).returning(OutboxMessage.__table__.c.id, sort_by_parameter_order=True)
 _OUTBOX_DELETE = (delete(OutboxMessage.__table__)
                   .where(OutboxMessage.__table__.c.id.in_(bindparam("oids", expanding=True)))
                   .returning(OutboxMessage.__table__.c.id))
@@ -109,7 +109,7 @@ class Processor:
 
         Once it has held the write turn for ``YIELD_AFTER``, a batch ends early if a webhook request of
         this process waits for the turn (LINE is waiting for that one); the ids not reached are
-        returned, for the next batch.
+        returned, for the next batch. Its replies go to the outbox in one statement at the end.
         """
         event_ids = list(dict.fromkeys(event_ids))  # an id queued twice (webhook and on_sent) once
         kinds = self.inbox.peek_many(event_ids)
@@ -122,6 +122,7 @@ class Processor:
                 self.process(eid)
             return []
         done: list[tuple[Taken, list[_Send], list]] = []
+        outbox: list[dict] = []
         reached = 0
         try:
             with self.db.session() as s:
@@ -140,7 +141,9 @@ class Processor:
                     reached += 1
                     taken = taken_now.get(eid)
                     if taken is not None:
-                        done.append((taken, *self._handle(s, taken, {}, finish=False, event=events.get(eid))))
+                        done.append((taken, *self._handle(s, taken, {}, finish=False, event=events.get(eid),
+                                                          outbox=outbox)))
+                _write_outbox(s, outbox)
                 self.inbox.finish_many(s, [taken.event_id for taken, _, _ in done])
         except Exception as exc:
             log.warning("batch rolled back; processing its events one by one",
@@ -154,10 +157,13 @@ class Processor:
         return batch[reached:]
 
     def _handle(self, s, taken: Taken, prepared: dict, finish: bool = True,
-                event: dict | None = None) -> tuple[list[_Send], list]:
+                event: dict | None = None, outbox: list[dict] | None = None) -> tuple[list[_Send], list]:
         """Dispatch a taken event in the caller's transaction; write its replies to the outbox and mark
         it done there too (unless ``finish`` is False: a batch marks its events done together). Returns
-        the sends to make and the after-commit calls."""
+        the sends to make and the after-commit calls.
+
+        ``outbox``: a batch's list that collects the outbox rows instead, for one insert of them all
+        (``_write_outbox``); the sends' ids are filled in then."""
         sends: list[_Send] = []
         after: list = []
         office = self.services.offices.by_id(taken.office_id)
@@ -177,14 +183,17 @@ class Processor:
             after = ctx.after
             outgoing = ctx.flush()
             lease = utcnow() + OUTBOX_LEASE
-            for out in outgoing:  # Core, not the ORM's unit of work: this runs for every reply
-                key = new_retry_key()
-                oid = s.execute(_OUTBOX_INSERT, {
+            rows = outbox if outbox is not None else []
+            for out in outgoing:
+                send = _Send(0, office.id, out.reply_token, out.to, out.messages, new_retry_key(), 0)
+                sends.append(send)
+                rows.append({
                     "office_id": office.id, "source_key": taken.source_key, "reply_token": out.reply_token,
                     "to": out.to, "messages": json.dumps(out.messages, ensure_ascii=False),
-                    "retry_key": key, "next_attempt_at": lease,
-                }).scalar_one()
-                sends.append(_Send(oid, office.id, out.reply_token, out.to, out.messages, key, 0))
+                    "retry_key": send.retry_key, "next_attempt_at": lease, "_send": send,
+                })
+            if outbox is None:
+                _write_outbox(s, rows)
         if finish:
             self.inbox.finish(s, taken.event_id)
         return sends, after
@@ -397,9 +406,20 @@ class Processor:
                 return
 
 
-@dataclass(frozen=True)
+def _write_outbox(s, rows: list[dict]) -> None:
+    """Insert outbox rows in one statement (a batch's replies: one round through SQLAlchemy, not one each) and
+    give each row's ``_send`` its id."""
+    if not rows:
+        return
+    sends = [row.pop("_send") for row in rows]
+    for send, oid in zip(sends, s.execute(_OUTBOX_INSERT, rows).scalars(), strict=True):
+        send.id = oid
+
+
+@dataclass
 class _Send:
-    """An outbox row as the sender needs it (kept in memory after the commit that wrote it)."""
+    """An outbox row as the sender needs it (kept in memory after the commit that wrote it; its id is set
+    when the row is inserted)."""
 
     id: int
     office_id: int
@@ -560,6 +580,10 @@ class EmbeddedRunner:
     def submit(self, event_ids: Iterable[int]) -> None:
         for event_id in event_ids:
             self.queue.put(event_id)
+
+    def queued(self) -> int:
+        """Event ids waiting for the processing thread (about: the queue's own count)."""
+        return self.queue.qsize()
 
     def _submit_send(self, send: _Send, done: Callable[[], None]) -> None:
         def run() -> None:

@@ -288,6 +288,29 @@ def test_a_batch_makes_way_for_a_waiting_webhook_and_hands_back_the_rest(bot, se
     assert all(bot.texts(u) == [MENU_TH] for u in users)
 
 
+def test_a_batch_s_replies_are_kept_each_under_its_own_outbox_row(bot, services, fake_line):
+    """A batch writes its replies to the outbox in one statement; each send must still know its own row, or a
+    failed reply would leave someone else's row behind (and its own be deleted unsent)."""
+    from fakeline import Fault
+
+    from models import OutboxMessage
+
+    users = [new_user() for _ in range(4)]
+    ids = _menu_events(bot, users)
+    office_id = _rows(services)[0].office_id
+    # The first reply of the batch fails, every attempt of it; the others go through.
+    fake_line.faults.append(Fault("/v2/bot/message/reply", 503, times=services.gateway(office_id).max_attempts))
+    assert services.processor.process_batch(ids) == []
+    assert [bool(bot.texts(u)) for u in users] == [False, True, True, True]
+    with services.db.Session() as s:
+        (left,) = s.scalars(select(OutboxMessage)).all()
+    assert left.to == users[0] and left.attempts == 1  # the failed one, and only it, waits for its retry
+    with services.db.session() as s:
+        s.execute(update(OutboxMessage).values(next_attempt_at=utcnow()))
+    services.processor.sweep()
+    assert all(bot.texts(u) == [MENU_TH] for u in users)  # each person once, the first by push
+
+
 def test_the_runner_records_every_send_and_leaves_the_outbox_empty(bot, services, fake_line):
     """The sender threads' "sent" bookkeeping goes through one Forgetter thread, many to a transaction."""
     import time
