@@ -38,8 +38,10 @@ _PEEK = select(WebhookEvent.__table__.c.office_id, WebhookEvent.__table__.c.payl
     WebhookEvent.__table__.c.id == bindparam("eid")
 )
 OUTBOX_MAX_ATTEMPTS = 12
-# A batch gives up the write turn to a waiting webhook request after this long (seconds): short enough
-# for LINE's answer, long enough that the batch is worth its transaction.
+# A batch gives up the write turn to a waiting webhook request once it has handled events this long (seconds,
+# counted after its take and reads): short enough for LINE's answer, long enough that the batch is worth its
+# transaction. Counted from the start of the turn instead, a loaded machine's take and reads alone used it up,
+# and batches handled one event each (bench/README.md, 2026-12-07 second session).
 YIELD_AFTER = 0.005
 _OUTBOX_INSERT = insert(OutboxMessage.__table__).returning(OutboxMessage.__table__.c.id, sort_by_parameter_order=True)
 _OUTBOX_DELETE = (delete(OutboxMessage.__table__)
@@ -107,9 +109,9 @@ class Processor:
         the whole transaction is rolled back and each event is processed on its own, so one bad
         event costs the others nothing but the retry, and is counted against itself only.
 
-        Once it has held the write turn for ``YIELD_AFTER``, a batch ends early if a webhook request of
-        this process waits for the turn (LINE is waiting for that one); the ids not reached are
-        returned, for the next batch. Its replies go to the outbox in one statement at the end.
+        Once it has handled events for ``YIELD_AFTER``, a batch ends early if a webhook request of any
+        process waits for the turn (LINE is waiting for that one); the ids not reached are returned, for
+        the next batch. Its replies go to the outbox in one statement at the end.
         """
         event_ids = list(dict.fromkeys(event_ids))  # an id queued twice (webhook and on_sent) once
         kinds = self.inbox.peek_many(event_ids)
@@ -127,7 +129,6 @@ class Processor:
         try:
             with self.db.session() as s:
                 s.info["kb_signatures"] = {}  # nothing in a batch edits the knowledge base
-                started = time.monotonic()
                 # The take skips a second event of the same person: the first one is pending, or its reply
                 # still in the outbox (see Inbox.take); it is queued once that reply is out.
                 taken_now = self.inbox.take_many(s, batch)
@@ -135,6 +136,7 @@ class Processor:
                 for office_id in {t.office_id for t in taken_now.values()}:
                     prefetch(s, office_id, [events[eid] for eid, t in taken_now.items()
                                             if t.office_id == office_id and eid in events])
+                started = time.monotonic()  # the take and the reads are done: from here each step handles an event
                 for eid in batch:
                     if reached and time.monotonic() - started > YIELD_AFTER and self.db.urgent_waiting():
                         break  # the taken events not reached stay pending: they were only read
