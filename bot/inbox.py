@@ -22,7 +22,7 @@ import hmac
 import json
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -190,6 +190,18 @@ _earlier = _ev.alias("earlier")
 _out = OutboxMessage.__table__
 _PEEK = select(_ev.c.status, _ev.c.event_type).where(_ev.c.id == bindparam("eid"))
 _PEEK_MANY = select(_ev.c.id, _ev.c.status, _ev.c.event_type).where(_ev.c.id.in_(bindparam("eids", expanding=True)))
+_FIRST_OF_PERSON = ~exists().where(  # no earlier event of the same person still waiting
+    _earlier.c.office_id == _ev.c.office_id,
+    _earlier.c.source_key == _ev.c.source_key,
+    _earlier.c.status == PENDING,
+    or_(_earlier.c.event_ts < _ev.c.event_ts, and_(_earlier.c.event_ts == _ev.c.event_ts, _earlier.c.id < _ev.c.id)),
+)
+_NEXT_FOR_SOURCES = (
+    select(_ev.c.id, _ev.c.source_key)
+    .where(_ev.c.office_id == bindparam("office"), _ev.c.source_key.in_(bindparam("skeys", expanding=True)),
+           _ev.c.status == PENDING, _FIRST_OF_PERSON)
+    .order_by(_ev.c.event_ts, _ev.c.id)
+)
 # Whether an event may be taken now: pending, due, and nothing of its person before it.
 _TAKEABLE = and_(
     _ev.c.status == PENDING,
@@ -197,17 +209,8 @@ _TAKEABLE = and_(
     or_(
         _ev.c.source_key.is_(None),
         and_(
-            # no earlier event of the same person still waiting...
-            ~exists().where(
-                _earlier.c.office_id == _ev.c.office_id,
-                _earlier.c.source_key == _ev.c.source_key,
-                _earlier.c.status == PENDING,
-                or_(
-                    _earlier.c.event_ts < _ev.c.event_ts,
-                    and_(_earlier.c.event_ts == _ev.c.event_ts, _earlier.c.id < _ev.c.id),
-                ),
-            ),
-            # ...and no reply to it still on its first way out, so replies arrive in order
+            _FIRST_OF_PERSON,
+            # and no reply of theirs still on its first way out, so replies arrive in order
             ~exists().where(
                 _out.c.office_id == _ev.c.office_id,
                 _out.c.source_key == _ev.c.source_key,
@@ -340,6 +343,17 @@ class Inbox:
     def next_for_source(self, office_id: int, source_key: str) -> int | None:
         with self.db.engine.connect() as conn:
             return conn.execute(_NEXT_FOR_SOURCE, {"office": office_id, "skey": source_key}).scalar()
+
+    def next_for_sources(self, people: Iterable[tuple[int, str]]) -> list[int]:
+        """``next_for_source`` for many people in one read per office: each one's first pending event."""
+        by_office: dict[int, set[str]] = {}
+        for office_id, source_key in people:
+            by_office.setdefault(office_id, set()).add(source_key)
+        found: list[int] = []
+        with self.db.engine.connect() as conn:
+            for office_id, keys in by_office.items():
+                found += conn.execute(_NEXT_FOR_SOURCES, {"office": office_id, "skeys": sorted(keys)}).scalars()
+        return found
 
     def due(self, limit: int = 200, now: datetime | None = None) -> list[int]:
         """Pending events nobody is working on: never picked up, or whose retry is due."""

@@ -13,8 +13,9 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -512,10 +513,11 @@ class Forgetter:
 
     BATCH = 256
 
-    def __init__(self, processor: Processor) -> None:
+    def __init__(self, processor: Processor, calls: Callable[[], AbstractContextManager] = nullcontext) -> None:
         self.processor = processor
         self.queue: queue.Queue[tuple[int, list, Callable[[], None]] | None] = queue.Queue()
         self._thread: threading.Thread | None = None
+        self._calls = calls  # around each batch's ``done`` calls (the runner gathers what they ask for)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="itabot-forget", daemon=True)
@@ -534,11 +536,12 @@ class Forgetter:
                 self.processor._forget([(oid, records) for oid, records, _ in batch])
             except Exception:  # left in the outbox: sent again when the lease runs out
                 log.exception("sent, but the outbox rows could not be deleted", extra={"rows": len(batch)})
-            for _, _, done in batch:
-                try:
-                    done()
-                except Exception:
-                    log.exception("after-send callback failed")
+            with self._calls():
+                for _, _, done in batch:
+                    try:
+                        done()
+                    except Exception:
+                        log.exception("after-send callback failed")
 
     def stop(self) -> None:
         if self._thread is not None:
@@ -564,7 +567,8 @@ class EmbeddedRunner:
         self.threads = threads
         self.batch = max(1, batch)
         self.senders = ThreadPoolExecutor(max_workers=senders, thread_name_prefix="itabot-send") if senders else None
-        self.forgetter = Forgetter(processor) if senders else None
+        self.forgetter = Forgetter(processor, self._gathered) if senders else None
+        self._gather = threading.local()  # a thread's people whose next event is looked up together
         self.sweeper = Sweeper(processor, sweep_interval)
         self._workers: list[threading.Thread] = []
         if self.senders is not None:
@@ -608,9 +612,29 @@ class EmbeddedRunner:
         self.senders.submit(run)
 
     def _queue_next(self, office_id: int, source_key: str) -> None:
+        """A person's replies are out: queue their next waiting event (inside ``_gathered``, later, with others')."""
+        people = getattr(self._gather, "people", None)
+        if people is not None:
+            people.add((office_id, source_key))
+            return
         next_id = self.processor.inbox.next_for_source(office_id, source_key)
         if next_id is not None:
             self.queue.put(next_id)
+
+    @contextmanager
+    def _gathered(self) -> Iterator[None]:
+        """``_queue_next`` calls made inside look up their people's next events in one read at the end (the
+        Forgetter's batch of sends: up to 256 people)."""
+        self._gather.people = people = set()
+        try:
+            yield
+        finally:
+            self._gather.people = None
+            try:
+                for next_id in self.processor.inbox.next_for_sources(people) if people else ():
+                    self.queue.put(next_id)
+            except Exception:  # the sweeper finds those events (SWEEP_GRACE)
+                log.exception("next events could not be looked up", extra={"people": len(people)})
 
     def _run(self) -> None:
         left: list[int] = []  # ids a batch did not reach, first in the next one

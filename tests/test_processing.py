@@ -334,6 +334,33 @@ def test_the_runner_records_every_send_and_leaves_the_outbox_empty(bot, services
         assert len(s.scalars(select(Delivery).where(Delivery.kind == "reply")).all()) == len(users)
 
 
+def test_the_runner_answers_each_person_s_messages_in_turn_without_waiting_for_the_sweeper(bot, services, fake_line):
+    """A person's next message is taken once their reply is out: the Forgetter looks up the next events of a whole
+    batch of people in one read. Were it to find none, they would wait for the sweeper (seconds later)."""
+    import time
+
+    from bot.inbox import SWEEP_GRACE
+
+    services.start_embedded_worker()
+    try:
+        users = [new_user() for _ in range(6)]
+        for word in ("เมนู", "English", "menu"):
+            for u in users:
+                bot.text(u, word, drain=False)
+        started = time.time()
+        while time.time() - started < 20 and len(fake_line.calls("/reply")) < 3 * len(users):
+            time.sleep(0.02)
+        took = time.time() - started
+    finally:
+        services.runner.stop()
+        services.runner = None
+    for u in users:
+        texts = bot.texts(u)
+        assert texts[0] == MENU_TH and texts[1].startswith("I will answer in English")
+        assert texts[2] == "What would you like to do? 👇"
+    assert took < SWEEP_GRACE.total_seconds()
+
+
 def test_healthz_fails_when_the_processing_thread_has_ended_and_shows_the_backlog(bot, services):
     """An embedded web process whose processing thread is gone still stores events, but leaves them to the
     sweeper (seconds late): /healthz must say so (503, so the platform restarts it), and show the waiting
