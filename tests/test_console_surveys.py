@@ -465,3 +465,31 @@ def test_reminders_due_together_show_as_skipped_with_the_one_sent_instead(app, e
     assert len(rows) >= 3 and sum(r.status == "sent" for r in rows) == 1
     page = c.client.get(page_path).get_data(as_text=True)
     assert "ข้าม (ส่งรายการที่ใหม่กว่าแทน)" in page and "ถึงเวลาพร้อมกับการเตือนที่ใหม่กว่า" in page
+
+
+def test_an_iit_reminder_s_cost_counts_staff_who_will_have_served_a_year_by_its_sending_day(app, env, services):
+    """IIT reminders go to staff with a year's service on the sending day; the preview counts as the sending will."""
+    from zoneinfo import ZoneInfo
+
+    from models import LineUser, Reminder
+    from surveys.campaigns import served_a_year
+
+    c = coordinator(app, env)
+    page_path = create(c, kind="IIT", url="https://itas.nacc.go.th/iit/x").headers["Location"] + "/reminders"
+    c.post(page_path, {"action": "schedule"})
+    with services.db.Session() as s:
+        rows = s.scalars(select(Reminder).where(Reminder.status == "scheduled").order_by(Reminder.send_at)).all()
+    days = [r.send_at.astimezone(ZoneInfo("Asia/Bangkok")).date() for r in rows]
+    assert days[-1] > TODAY
+    newcomer_start = days[-1].replace(year=days[-1].year - 1)  # a year's service on the last reminder's day
+    with services.db.session() as s:
+        for started in (TODAY - timedelta(days=800), newcomer_start):
+            uid = new_user()
+            s.add(LineUser(office_id=1, line_user_id=uid, following=True))
+            s.add(StaffMember(office_id=1, name=f"staff {started}", division="ฝ่ายปกครอง", started_on=started,
+                              line_user_id=uid))
+    assert not served_a_year(newcomer_start)  # not yet today
+    page = c.client.get(page_path).get_data(as_text=True)
+    costs = [int(n) for n in re.findall(r'class="num">(\d+)', page[page.index('id="reminders"'):])]
+    expected = [1 + served_a_year(newcomer_start, day) for day in days]
+    assert costs == expected and expected[-1] == 2

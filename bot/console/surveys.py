@@ -491,7 +491,9 @@ def campaign_reminders(campaign_id: int):
         preview = []
         for r in rows:
             if r.status == "scheduled":
-                cost = len(rem.audience(s, r, c)) + (sum(sizes.values()) if r.include_groups else 0)
+                # Who is counted is judged on the sending day, as the sending will (a year's service for IIT).
+                day = r.send_at.astimezone(rem.BANGKOK).date()
+                cost = len(rem.audience(s, r, c, day)) + (sum(sizes.values()) if r.include_groups else 0)
             else:
                 cost = r.recipients
             preview.append({"r": r, "cost": cost, "progress": progress.get(r.id)})
