@@ -164,6 +164,32 @@ def test_reach_chart_shows_clicks_by_source(app, env, services):
     assert ("facebook", "2") in bars and ("poster:counter-1", "1") in bars
 
 
+def test_an_announcement_the_quota_cannot_pay_for_is_not_sent_and_a_failed_group_is_counted(app, env, services, bot,
+                                                                                                fake_line):
+    from fakeline import Fault
+
+    c = coordinator(app, env)
+    cid = int(create(c).headers["Location"].rsplit("/", 1)[-1])
+    groups = ["C" + ch * 32 for ch in "ef"]
+    for gid in groups:
+        bot.send("-", "join", source={"type": "group", "groupId": gid})
+    fake_line.group_sizes = {groups[0]: 40, groups[1]: 30}
+    fake_line.quota, fake_line.used = 500, 440  # 60 left, 70 needed
+    detail = f"/console/surveys/{cid}"
+    resp = c.post(f"{detail}/announce", {}, form_page=detail)
+    assert resp.status_code == 302 and "announced" not in resp.headers["Location"]
+    assert fake_line.calls("/v2/bot/message/push", ok_only=False) == []
+    page = c.client.get(resp.headers["Location"]).get_data(as_text=True)
+    assert "ต้องใช้ 70 ข้อความ" in page and "เหลือ 60 ข้อความ" in page
+    fake_line.used = 400  # 100 left
+    fake_line.faults.append(Fault("/v2/bot/message/push", 403, times=1))  # the first group removed the account
+    resp = c.post(f"{detail}/announce", {}, form_page=detail)
+    location = resp.headers["Location"]
+    assert "announced=1" in location and "announce_failed=1" in location
+    page = c.client.get(location).get_data(as_text=True)
+    assert "ส่งประกาศไปยัง 1 กลุ่มแล้ว" in page and "ส่งไม่สำเร็จ 1 กลุ่ม" in page
+
+
 def test_reminder_schedule_preview_costs_edits_and_cancel(app, env, services, fake_line):
     from models import LineUser, Reminder
 

@@ -385,11 +385,26 @@ def groups():
 @bp.post("/surveys/<int:campaign_id>/announce")
 @access.requires("surveys")
 def announce(campaign_id: int):
-    """Send the survey card to every registered LINE group of the office (costs quota)."""
+    """Send the survey card to every registered LINE group of the office (costs quota: one message per member).
+    Not sent at all when this month's quota left is less than that; the page says how many groups got it and
+    how many could not be reached."""
     from handlers.context import Context
     from handlers.surveys import survey_card
+    from surveys import reminders as rem
 
     services = _services()
+    with services.db.Session() as s:
+        c = _campaign_or_404(s, campaign_id)
+        chats = [(grp.group_id, grp.kind) for grp in registered_groups(s, c.office_id)]
+    cost = sum(rem.group_sizes(services, c.office_id, chats).values())
+    try:
+        left = services.quota_remaining(c.office_id)
+    except Exception as exc:  # LINE did not say: sending is still LINE's to refuse, group by group
+        log.warning("quota unavailable before an announcement", extra={"error": exc.__class__.__name__})
+        left = None
+    if left is not None and cost > left:
+        return redirect(url_for("console.survey_detail", campaign_id=campaign_id, announce_cost=cost,
+                                quota_left=left))
     with services.db.session() as s:
         c = _campaign_or_404(s, campaign_id)
         office = s.get(Office, c.office_id)
@@ -401,16 +416,18 @@ def announce(campaign_id: int):
             source = f"group:{group.division or group.group_id[-6:]}"
             cards.append((group.group_id, survey_card(ctx, c, source, in_group=True).to_dict()))
         audit.record(s, "survey.announced", office_id=c.office_id, target=f"campaign:{c.id}",
-                     detail={"groups": len(cards)})
+                     detail={"groups": len(cards), "cost": cost})
     gateway = services.gateway(c.office_id)
-    sent = 0
+    sent = failed = 0
     for group_id, card in cards:
         try:
             gateway.push(group_id, [card])
             sent += 1
         except Exception as exc:  # one group that left or blocked the bot does not stop the others
+            failed += 1
             log.warning("announcement to a group failed", extra={"error": exc.__class__.__name__})
-    return redirect(url_for("console.survey_detail", campaign_id=campaign_id, announced=sent))
+    return redirect(url_for("console.survey_detail", campaign_id=campaign_id, announced=sent,
+                            **({"announce_failed": failed} if failed else {})))
 
 
 # -- reminders -----------------------------------------------------------------------------------
