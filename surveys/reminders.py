@@ -151,7 +151,7 @@ def plan(campaign: SurveyCampaign) -> list[tuple[str, datetime]]:
 def texts(campaign: SurveyCampaign, label: str) -> tuple[str, str]:
     """The reminder's Thai and English texts (``handlers/messages.toml``), ``{link}`` standing for its link.
     A reminder after the opening one asks people to tap "ตอบแล้ว": 1:1 reminders carry that button as a
-    quick reply (:func:`message`); a group's copy leaves the line out (:func:`group_text`)."""
+    quick reply (:func:`message`); a group's copy leaves the line out (:func:`group_texts`)."""
     deadline = campaign.internal_deadline if label.startswith("internal") else campaign.closes_on
     out = []
     for lang, stop in (("th", STOP_TH), ("en", STOP_EN)):
@@ -168,11 +168,12 @@ def texts(campaign: SurveyCampaign, label: str) -> tuple[str, str]:
 _LEGACY_ANSWERED = (' ถ้าตอบแล้ว กด "ตอบแล้ว" เพื่อไม่ให้เตือนอีก', ' Answered? Tap "I have answered".')
 
 
-def group_text(reminder: Reminder) -> str:
-    """One message for a LINE group, Thai then English. Left out: the "stop reminders" line (in a group it
-    would stop one person's own reminders, not the group's) and the "tap ตอบแล้ว" line (the bot does not act on
-    a tap in a group, and colleagues would see who said they answered); a survey reminder says instead that
-    nobody needs to tell the group."""
+def group_texts(reminder: Reminder) -> tuple[str, str]:
+    """A LINE group's Thai and English texts, sent as two messages of one push (one message of quota per member,
+    and neither cut short: each may be 4,000 characters, one message holds 5,000). Left out: the "stop
+    reminders" line (in a group it would stop one person's own reminders, not the group's) and the "tap
+    ตอบแล้ว" line (the bot does not act on a tap in a group, and colleagues would see who said they answered);
+    a survey reminder says instead that nobody needs to tell the group."""
     skip = {STOP_TH, STOP_EN, t("reminder_answered", "th"), t("reminder_answered", "en")}
 
     def strip(text: str, lang: str) -> str:
@@ -182,7 +183,7 @@ def group_text(reminder: Reminder) -> str:
         if reminder.campaign_id is not None:
             lines.append(t("reminder_group_note", lang))
         return "\n".join(lines).strip()
-    return f"{strip(reminder.text_th, 'th')}\n\n{strip(reminder.text_en, 'en')}"
+    return strip(reminder.text_th, "th"), strip(reminder.text_en, "en")
 
 
 def message(body: str, lang: str, campaign_id: int | None) -> dict:
@@ -453,8 +454,9 @@ def dispatch(services, reminder_id: int, now: datetime | None = None,
             continue  # another dispatcher has it (or it is done)
         try:
             if target == "group":
-                body = group_text(reminder).replace("{link}", urls.get("group", "{link}"))
-                gateway.push(users[0], [text_message(body)], retry_key=key)
+                link = urls.get("group", "{link}")
+                gateway.push(users[0], [text_message(body.replace("{link}", link)) for body in group_texts(reminder)],
+                             retry_key=key)
             else:
                 body = (reminder.text_th if lang == "th" else reminder.text_en).replace("{link}",
                                                                                          urls.get("users", "{link}"))

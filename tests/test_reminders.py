@@ -328,14 +328,34 @@ def test_registered_groups_get_one_push_each_costed_by_their_members(services, f
     pushes = fake_line.calls("/v2/bot/message/push")
     assert sorted(p.json["to"] for p in pushes) == sorted(groups)  # not the group the bot left
     assert len({p.retry_key for p in pushes}) == 2 and all(p.retry_key for p in pushes)
-    text = pushes[0].json["messages"][0]["text"]
-    assert "EIT" in text and "The EIT survey" in text  # Thai then English in one message
+    thai, english = (m["text"] for m in pushes[0].json["messages"])  # two messages, one push: one of quota each
+    assert "EIT" in thai and "แบบ" in thai and "The EIT survey" in english
+    text = thai + "\n" + english
     assert "หยุดเตือน" not in text and "stop reminders" not in text  # would not stop a group's reminders
     group_link = text.split("https://bot.example.go.th/s/")[1].split()[0]
     user_text = fake_line.calls("/v2/bot/message/multicast")[0].json["messages"][0]["text"]
     assert group_link not in user_text  # reach is counted separately for groups
     assert sorted(recipients_by_call(fake_line)[0]) == sorted(people)
     assert outcome.recipients == 4 + 40 + 7
+
+
+def test_a_group_gets_both_long_texts_whole(services, fake_line):
+    """Each language may be 4,000 characters (the console's limit); one LINE text holds 5,000: a group's reminder
+    is two texts in one push, so neither is cut."""
+    from models import Reminder
+
+    cid = campaign(services)
+    with services.db.session() as s:
+        made = reminders.schedule(s, s.get(SurveyCampaign, cid), include_groups=True)
+        first = s.get(Reminder, made[0].id)
+        first.text_th = "ก" * 3900 + " {link}"
+        first.text_en = "e" * 3900 + " {link}"
+    add_groups(services, "C" + "a" * 32)
+    reminders.run_due(services, at(2026, 1, 1, 10, 0))
+    (push,) = fake_line.calls("/v2/bot/message/push")
+    thai, english = (m["text"] for m in push.json["messages"])
+    assert thai.startswith("ก" * 3900) and english.startswith("e" * 3900)
+    assert "https://bot.example.go.th/s/" in thai and "https://bot.example.go.th/s/" in english
 
 
 def test_over_quota_whole_groups_that_do_not_fit_are_left_out(services, fake_line):
@@ -530,7 +550,8 @@ def test_group_reminders_never_ask_people_to_tap_or_type_answered(services, fake
     pushes = fake_line.calls("/v2/bot/message/push")
     assert len(pushes) == 2
     for push in pushes:
-        (msg,) = push.json["messages"]
-        assert "quickReply" not in msg
-        assert "กด" not in msg["text"] and "พิมพ์" not in msg["text"] and "Tap" not in msg["text"], msg["text"]
-        assert "ไม่ต้องแจ้งในกลุ่ม" in msg["text"] and "no need to tell the group" in msg["text"]
+        thai, english = push.json["messages"]
+        assert "quickReply" not in thai and "quickReply" not in english
+        text = thai["text"] + "\n" + english["text"]
+        assert "กด" not in text and "พิมพ์" not in text and "Tap" not in text, text
+        assert "ไม่ต้องแจ้งในกลุ่ม" in thai["text"] and "no need to tell the group" in english["text"]
