@@ -588,10 +588,6 @@ class EmbeddedRunner:
         for event_id in event_ids:
             self.queue.put(event_id)
 
-    def queued(self) -> int:
-        """Event ids waiting for the processing thread (about: the queue's own count)."""
-        return self.queue.qsize()
-
     def _submit_send(self, send: _Send, done: Callable[[], None]) -> None:
         def run() -> None:
             handed_over = False

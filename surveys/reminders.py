@@ -455,8 +455,8 @@ def dispatch(services, reminder_id: int, now: datetime | None = None,
         try:
             if target == "group":
                 link = urls.get("group", "{link}")
-                gateway.push(users[0], [text_message(body.replace("{link}", link)) for body in group_texts(reminder)],
-                             retry_key=key)
+                bodies = [body for body in group_texts(reminder) if body] or [reminder.text_th]  # else: as typed
+                gateway.push(users[0], [text_message(body.replace("{link}", link)) for body in bodies], retry_key=key)
             else:
                 body = (reminder.text_th if lang == "th" else reminder.text_en).replace("{link}",
                                                                                          urls.get("users", "{link}"))
