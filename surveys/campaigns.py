@@ -60,21 +60,55 @@ def _shift_years(d: date, years: int) -> date:
         return d.replace(year=d.year + years, day=28)
 
 
-def overlapping(s: Session, office_id: int, kind: str, opens: date, closes: date) -> SurveyCampaign | None:
-    """The office's campaign of this kind whose dates overlap ``opens``–``closes``, if there is one."""
-    return s.scalar(select(SurveyCampaign).where(
+def overlapping(s: Session, office_id: int, kind: str, opens: date, closes: date,
+                besides: int | None = None) -> SurveyCampaign | None:
+    """The office's campaign of this kind whose dates overlap ``opens``–``closes``, if there is one (other than
+    campaign ``besides``)."""
+    query = select(SurveyCampaign).where(
         SurveyCampaign.office_id == office_id, SurveyCampaign.kind == kind,
-        SurveyCampaign.opens_on <= closes, SurveyCampaign.closes_on >= opens).order_by(SurveyCampaign.id).limit(1))
+        SurveyCampaign.opens_on <= closes, SurveyCampaign.closes_on >= opens)
+    if besides is not None:
+        query = query.where(SurveyCampaign.id != besides)
+    return s.scalar(query.order_by(SurveyCampaign.id).limit(1))
 
 
 def add_campaign(s: Session, office_id: int, kind: str, url: str, opens: date, closes: date,
                  internal_deadline: date | None = None, target: int | None = None,
                  today: date | None = None) -> SurveyCampaign:
-    from bot.thaidate import be_date
-
     kind = kind.upper()
     if kind not in KINDS:
         raise CampaignError("kind must be IIT or EIT", "survey_err_kind")
+    _check(s, office_id, kind, url, opens, closes, internal_deadline, target, today)
+    campaign = SurveyCampaign(office_id=office_id, kind=kind, url=url, opens_on=opens, closes_on=closes,
+                              internal_deadline=internal_deadline, target=target, fiscal_year=fiscal_year_be(opens))
+    s.add(campaign)
+    s.flush()
+    return campaign
+
+
+def edit_campaign(s: Session, campaign: SurveyCampaign, url: str, opens: date, closes: date,
+                  internal_deadline: date | None = None, target: int | None = None,
+                  today: date | None = None) -> bool:
+    """Change a campaign's link, dates or target (the NACC extends a deadline; a link was mistyped) under the
+    rules a new one must meet. Returns whether its dates changed (then its reminders need planning again:
+    ``surveys.reminders.replan``)."""
+    _check(s, campaign.office_id, campaign.kind, url, opens, closes, internal_deadline, target, today,
+           besides=campaign.id)
+    dates_changed = (campaign.opens_on, campaign.closes_on, campaign.internal_deadline) != (
+        opens, closes, internal_deadline)
+    campaign.url, campaign.opens_on, campaign.closes_on = url, opens, closes
+    campaign.internal_deadline, campaign.target = internal_deadline, target
+    campaign.fiscal_year = fiscal_year_be(opens)
+    s.flush()
+    return dates_changed
+
+
+def _check(s: Session, office_id: int, kind: str, url: str, opens: date, closes: date,
+           internal_deadline: date | None, target: int | None, today: date | None,
+           besides: int | None = None) -> None:
+    """What a campaign must be, new or edited; raises ``CampaignError``."""
+    from bot.thaidate import be_date
+
     parts = urlsplit(url)
     if parts.scheme != "https" or not parts.netloc:
         raise CampaignError("the official survey URL must start with https://", "survey_err_https")
@@ -94,18 +128,13 @@ def add_campaign(s: Session, office_id: int, kind: str, url: str, opens: date, c
     if target is not None and not 1 <= target <= MAX_TARGET:
         raise CampaignError(f"the target must be a number of respondents from 1 to {MAX_TARGET:,}",
                             "survey_err_target", max=MAX_TARGET)
-    clash = overlapping(s, office_id, kind, opens, closes)
+    clash = overlapping(s, office_id, kind, opens, closes, besides)
     if clash is not None:
         raise CampaignError(
             f"campaign {clash.id} ({clash.kind} FY {clash.fiscal_year}, {clash.opens_on.isoformat()} to "
             f"{clash.closes_on.isoformat()}) already covers these dates: an office runs one {kind} campaign at "
             "a time", "survey_err_overlap", id=clash.id, kind=clash.kind, fy=clash.fiscal_year,
             opens=clash.opens_on, closes=clash.closes_on)
-    campaign = SurveyCampaign(office_id=office_id, kind=kind, url=url, opens_on=opens, closes_on=closes,
-                              internal_deadline=internal_deadline, target=target, fiscal_year=fiscal_year_be(opens))
-    s.add(campaign)
-    s.flush()
-    return campaign
 
 
 @dataclass(frozen=True)

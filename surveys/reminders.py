@@ -198,7 +198,7 @@ def message(body: str, lang: str, campaign_id: int | None) -> dict:
 
 def schedule(s: Session, campaign: SurveyCampaign, include_groups: bool = False) -> list[Reminder]:
     """Create the campaign's reminders (idempotent: existing labels are kept as edited)."""
-    audience = "iit_staff" if campaign.kind == "IIT" else "eit_followers"
+    audience = _default_audience(campaign)
     window = window_of(s.get(Office, campaign.office_id))
     existing = set(s.scalars(select(Reminder.label).where(Reminder.campaign_id == campaign.id)))
     made = []
@@ -213,6 +213,59 @@ def schedule(s: Session, campaign: SurveyCampaign, include_groups: bool = False)
         made.append(r)
     s.flush()
     return made
+
+
+def _default_audience(campaign: SurveyCampaign) -> str:
+    return "iit_staff" if campaign.kind == "IIT" else "eit_followers"
+
+
+def planned(s: Session, campaign: SurveyCampaign) -> dict[str, tuple[str, str, datetime]]:
+    """What each label of the campaign's plan would be as :func:`schedule` makes it: (Thai, English, send time).
+    Taken before a campaign's dates change, it tells the reminders nobody edited from the ones somebody did."""
+    window = window_of(s.get(Office, campaign.office_id))
+    return {label: (*texts(campaign, label), out_of_quiet_hours(when, window).astimezone(ZoneInfo("UTC")))
+            for label, when in plan(campaign)}
+
+
+def replan(s: Session, campaign: SurveyCampaign, before: dict[str, tuple[str, str, datetime]],
+           now: datetime | None = None) -> tuple[int, int]:
+    """The campaign's dates changed (``before``: :func:`planned` under the old ones). Scheduled reminders still as
+    they were planned go, and the new dates' plan is scheduled from now on; reminders sent, cancelled or edited by
+    hand stay as they are. A deadline reminder whose label was used already (say "closes-7" was sent before the
+    deadline moved) gets the new date in its label. Returns (scheduled anew, edited ones kept). Nothing is
+    scheduled for a campaign whose reminders were never scheduled."""
+    now = now or utcnow()
+    rows = s.scalars(select(Reminder).where(Reminder.campaign_id == campaign.id)).all()
+    if not rows:
+        return 0, 0
+    groups, kept = False, 0
+    for r in rows:
+        if r.status != "scheduled":
+            continue
+        auto = before.get(r.label.split("@")[0])  # a deadline reminder's label may carry its date
+        if auto is not None and (r.text_th, r.text_en, r.send_at) == auto and r.audience == _default_audience(campaign):
+            groups |= r.include_groups
+            s.delete(r)
+        else:
+            kept += 1
+    s.flush()
+    taken = set(s.scalars(select(Reminder.label).where(Reminder.campaign_id == campaign.id)))
+    made = 0
+    for label, (th, en, send_at) in planned(s, campaign).items():
+        if send_at <= now:
+            continue
+        if label in taken:
+            if not label.startswith(("internal-", "closes-")):
+                continue  # the opening or that day's reminder is there already
+            label = f"{label}@{send_at.astimezone(BANGKOK).date().isoformat()}"
+            if label in taken:
+                continue
+        s.add(Reminder(office_id=campaign.office_id, campaign_id=campaign.id, label=label,
+                       audience=_default_audience(campaign), include_groups=groups, send_at=send_at,
+                       text_th=th, text_en=en))
+        made += 1
+    s.flush()
+    return made, kept
 
 
 # -- audiences ----------------------------------------------------------------------------------------

@@ -519,3 +519,47 @@ def test_an_iit_reminder_s_cost_counts_staff_who_will_have_served_a_year_by_its_
     costs = [int(n) for n in re.findall(r'class="num">(\d+)', page[page.index('id="reminders"'):])]
     expected = [1 + served_a_year(newcomer_start, day) for day in days]
     assert costs == expected and expected[-1] == 2
+
+
+def test_a_coordinator_edits_a_campaign_s_link_and_extends_it_and_its_reminders_follow(app, env, services):
+    from models import Reminder
+
+    c = coordinator(app, env)
+    detail = create(c).headers["Location"]
+    cid = int(detail.rsplit("/", 1)[-1])
+    c.post(detail + "/reminders", {"action": "schedule"})
+    with services.db.Session() as s:
+        camp = s.get(SurveyCampaign, cid)
+        old_close, old_count = camp.closes_on, len(s.scalars(select(Reminder)).all())
+    form = {"url": "https://itas.nacc.go.th/eit/fixed", "opens": camp.opens_on.isoformat(),
+            "closes": old_close.isoformat(), "internal_deadline": "", "target": "๑๒๐"}
+    resp = c.post(detail + "/edit", form, form_page=detail)
+    assert resp.status_code == 302 and "edited=1" in resp.headers["Location"]
+    assert "replanned" not in resp.headers["Location"]  # only the link and target: the reminders stay
+    with services.db.Session() as s:
+        camp = s.get(SurveyCampaign, cid)
+        assert (camp.url, camp.target) == ("https://itas.nacc.go.th/eit/fixed", 120)
+        assert len(s.scalars(select(Reminder)).all()) == old_count
+    new_close = old_close + timedelta(days=30)
+    be = f"{new_close.day}/{new_close.month}/{new_close.year + 543}"  # typed in BE, as people do
+    resp = c.post(detail + "/edit", dict(form, closes=be), form_page=detail)
+    assert "replanned=" in resp.headers["Location"] and "kept=0" in resp.headers["Location"]
+    page = c.client.get(resp.headers["Location"]).get_data(as_text=True)
+    assert "บันทึกการแก้ไขแล้ว" in page and "วางกำหนดการแจ้งเตือนใหม่ตามวันที่ใหม่" in page
+    with services.db.Session() as s:
+        assert s.get(SurveyCampaign, cid).closes_on == new_close
+        last = s.scalars(select(Reminder).order_by(Reminder.send_at.desc())).first()
+    from zoneinfo import ZoneInfo
+
+    assert last.label == "closes-1" and last.send_at.astimezone(ZoneInfo("Asia/Bangkok")).date() == (
+        new_close - timedelta(days=1))
+    bad = c.post(detail + "/edit", dict(form, closes=(camp.opens_on - timedelta(days=1)).isoformat()),
+                 form_page=detail)
+    assert bad.status_code == 400 and 'id="edit-error"' in bad.get_data(as_text=True)
+    with services.db.Session() as s:
+        assert s.get(SurveyCampaign, cid).closes_on == new_close  # unchanged
+    assert "survey.edited" in _actions(services)
+    add_user(app, env, "viewer@khet.go.th", "viewer")
+    viewer = Console(app)
+    viewer.login("viewer@khet.go.th")
+    assert viewer.client.post(detail + "/edit", data=form).status_code in (400, 403)

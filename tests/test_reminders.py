@@ -555,3 +555,52 @@ def test_group_reminders_never_ask_people_to_tap_or_type_answered(services, fake
         text = thai["text"] + "\n" + english["text"]
         assert "กด" not in text and "พิมพ์" not in text and "Tap" not in text, text
         assert "ไม่ต้องแจ้งในกลุ่ม" in thai["text"] and "no need to tell the group" in english["text"]
+
+
+def test_a_deadline_extension_plans_the_reminders_again_and_keeps_what_was_sent_or_edited(services):
+    """The NACC extends the survey from 31 Jan to 28 Feb after the 7-days-before reminder went out: the unsent
+    reminders nobody touched follow the new dates, a hand-edited one stays as it is, and the new deadline gets its
+    own 7-days-before reminder although that label was used."""
+    from surveys.campaigns import edit_campaign
+
+    cid = campaign(services, opens=date(2026, 1, 1), closes=date(2026, 1, 31))
+    rows = scheduled(services, cid)
+    by_label = {r.label: r for r in rows}
+    assert {"closes-7", "closes-3", "closes-1"} <= set(by_label)
+    with services.db.session() as s:
+        s.get(Reminder, by_label["closes-7"].id).status = "sent"  # 24 Jan: gone out already
+        s.get(Reminder, by_label["closes-3"].id).text_th = "ข้อความที่แก้เอง {link}"  # someone's own words
+    now = at(2026, 1, 25)
+    with services.db.session() as s:
+        c = s.get(SurveyCampaign, cid)
+        before = reminders.planned(s, c)
+        assert edit_campaign(s, c, c.url, date(2026, 1, 1), date(2026, 2, 28), today=date(2026, 1, 25))
+        made, kept = reminders.replan(s, c, before, now=now)
+    assert kept == 1
+    with services.db.Session() as s:
+        after = {r.label: r for r in s.scalars(select(Reminder).where(Reminder.campaign_id == cid))}
+    assert after["closes-7"].status == "sent" and after["closes-3"].text_th == "ข้อความที่แก้เอง {link}"
+    assert after["closes-3"].send_at == by_label["closes-3"].send_at  # kept its date: the page asks to check it
+    assert "closes-1" in after and after["closes-1"].send_at == at(2026, 2, 27)  # untouched: follows the new date
+    new_seven = after["closes-7@2026-02-21"]
+    assert new_seven.send_at == at(2026, 2, 21) and new_seven.status == "scheduled"
+    assert after["closes-3@2026-02-25"].send_at == at(2026, 2, 25)
+    assert {"cadence-2026-02-01", "cadence-2026-02-16"} <= set(after)
+    assert "28 ก.พ. 2569" in after["closes-1"].text_th  # the texts say the new deadline
+    scheduled_before_now = [r for r in after.values() if r.status == "scheduled" and r.send_at <= now
+                            and r.label != "closes-3"]
+    assert scheduled_before_now == []  # nothing new in the past, to go out at once
+    assert made == len([r for r in after.values() if r.status == "scheduled"]) - kept
+
+
+def test_replanning_a_campaign_whose_reminders_were_never_scheduled_schedules_nothing(services):
+    from surveys.campaigns import edit_campaign
+
+    cid = campaign(services)
+    with services.db.session() as s:
+        c = s.get(SurveyCampaign, cid)
+        before = reminders.planned(s, c)
+        edit_campaign(s, c, c.url, c.opens_on, date(2026, 7, 31), today=date(2026, 1, 1))
+        assert reminders.replan(s, c, before, now=at(2026, 1, 2)) == (0, 0)
+    with services.db.Session() as s:
+        assert s.scalars(select(Reminder)).all() == []

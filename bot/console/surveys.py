@@ -43,21 +43,11 @@ def surveys():
         office_id = int(raw_office) if raw_office.isdecimal() else 0
         if office_id not in access.office_ids():
             abort(404)
-        # CE or BE, ISO or D/M/YYYY: a BE year (2569) typed into the date box is read as 2026.
-        opens, closes = parse_typed_date(request.form.get("opens")), parse_typed_date(request.form.get("closes"))
-        raw_internal = (request.form.get("internal_deadline") or "").strip()
-        internal = parse_typed_date(raw_internal)
-        raw_target = thai_digits_to_arabic((request.form.get("target") or "").strip()).replace(",", "")
-        target = int(raw_target) if raw_target.isdecimal() and len(raw_target) <= 9 else None
-        if opens is None or closes is None or (raw_internal and internal is None):
-            error = text("survey_bad_dates")
-        elif raw_target and (target is None or not 1 <= target <= rules.MAX_TARGET):
-            error = text("survey_err_target", max=f"{rules.MAX_TARGET:,}")
-        else:
+        fields, error = _campaign_form()
+        if error is None:
             try:
                 with services.db.session() as s:
-                    c = rules.add_campaign(s, office_id, request.form.get("kind") or "", request.form.get("url") or "",
-                                           opens, closes, internal, target)
+                    c = rules.add_campaign(s, office_id, request.form.get("kind") or "", **fields)
                     audit.record(s, "survey.created", office_id=office_id, target=f"campaign:{c.id}",
                                  detail={"kind": c.kind, "fiscal_year": c.fiscal_year})
                 return redirect(url_for("console.survey_detail", campaign_id=c.id))
@@ -79,6 +69,22 @@ def surveys():
     today = rules.today_bangkok()
     return render_template("console/surveys.html", rows=rows, clicks=clicks, answered=answered, offices=offices,
                            today=today, error=error), (400 if error else 200)
+
+
+def _campaign_form() -> tuple[dict, str | None]:
+    """A campaign form's link, dates and target, or the error to show. Dates CE or BE, ISO or D/M/YYYY (a BE
+    year, 2569, typed into the date box is read as 2026); the target in Thai or Arabic digits."""
+    opens, closes = parse_typed_date(request.form.get("opens")), parse_typed_date(request.form.get("closes"))
+    raw_internal = (request.form.get("internal_deadline") or "").strip()
+    internal = parse_typed_date(raw_internal)
+    raw_target = thai_digits_to_arabic((request.form.get("target") or "").strip()).replace(",", "")
+    target = int(raw_target) if raw_target.isdecimal() and len(raw_target) <= 9 else None
+    if opens is None or closes is None or (raw_internal and internal is None):
+        return {}, text("survey_bad_dates")
+    if raw_target and (target is None or not 1 <= target <= rules.MAX_TARGET):
+        return {}, text("survey_err_target", max=f"{rules.MAX_TARGET:,}")
+    return {"url": (request.form.get("url") or "").strip(), "opens": opens, "closes": closes,
+            "internal_deadline": internal, "target": target}, None
 
 
 def _campaign_error(exc: rules.CampaignError) -> str:
@@ -141,7 +147,7 @@ def answered_count(s, campaign: SurveyCampaign) -> tuple[int, int]:
 
 @bp.get("/surveys/<int:campaign_id>")
 @access.requires("surveys")
-def survey_detail(campaign_id: int):
+def survey_detail(campaign_id: int, error: str | None = None):
     services = _services()
     today = rules.today_bangkok()
     start = today - timedelta(days=CHART_DAYS - 1)
@@ -172,8 +178,34 @@ def survey_detail(campaign_id: int):
         "console/survey.html", c=c, links=links, per_link=per_link, answered=answered, hidden=hidden,
         participation=participation,
         chart=chart, chart_max=max([day["total"] for day in chart] + [1]), colours=colours,
-        base=services.settings.public_base_url, suppress_below=SUPPRESS_BELOW,
-    )
+        base=services.settings.public_base_url, suppress_below=SUPPRESS_BELOW, error=error,
+    ), (400 if error else 200)
+
+
+@bp.post("/surveys/<int:campaign_id>/edit")
+@access.requires("surveys")
+def edit_survey(campaign_id: int):
+    """Change a campaign's link, dates or target. When the dates change, its scheduled reminders nobody edited
+    are planned again from the new dates (``surveys.reminders.replan``); the page says how many, and how many
+    edited ones were kept as they were."""
+    from surveys import reminders as rem
+
+    services = _services()
+    fields, error = _campaign_form()
+    if error is not None:
+        return survey_detail(campaign_id, error=error)
+    try:
+        with services.db.session() as s:
+            c = _campaign_or_404(s, campaign_id)
+            before = rem.planned(s, c)
+            dates_changed = rules.edit_campaign(s, c, **fields)
+            made, kept = rem.replan(s, c, before) if dates_changed else (0, 0)
+            audit.record(s, "survey.edited", office_id=c.office_id, target=f"campaign:{c.id}",
+                         detail={"dates_changed": dates_changed, "reminders_planned": made, "reminders_kept": kept})
+    except rules.CampaignError as exc:
+        return survey_detail(campaign_id, error=_campaign_error(exc))
+    return redirect(url_for("console.survey_detail", campaign_id=campaign_id, edited=1,
+                            **({"replanned": made, "kept": kept} if dates_changed else {})))
 
 
 @bp.post("/surveys/<int:campaign_id>/sources")
