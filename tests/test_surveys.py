@@ -56,6 +56,25 @@ def test_campaign_add_refuses_bad_input_clearly(env):
         assert result.exit_code != 0 and message in result.output, (override, result.output)
 
 
+def test_a_campaign_is_edited_from_the_command_line_and_its_reminders_follow_the_new_deadline(env):
+    add(env, internal_deadline=(TODAY + timedelta(days=30)).isoformat())
+    assert cli(env, "reminders", "schedule", "--campaign", "1").exit_code == 0
+    same = cli(env, "survey", "edit", "--campaign", "1", "--url", URL + "-fixed", "--target", "150")
+    assert same.exit_code == 0 and "planned again" not in same.output  # link and target only
+    later = TODAY + timedelta(days=90)
+    moved = cli(env, "survey", "edit", "--campaign", "1", "--closes", _be(later), "--internal-deadline", "none")
+    assert moved.exit_code == 0, moved.output
+    assert be_date(later) in moved.output and "reminders planned again from the new dates" in moved.output
+    listing = cli(env, "survey", "list").output
+    assert URL + "-fixed" in listing and "target 150" in listing and "internal deadline" not in listing
+    assert be_date(later) in listing
+    reminders = cli(env, "reminders", "list", "--campaign", "1").output
+    assert "closes-1" in reminders and "internal-" not in reminders  # the removed deadline's reminders went
+    bad = cli(env, "survey", "edit", "--campaign", "1", "--closes", (TODAY - timedelta(days=30)).isoformat())
+    assert bad.exit_code != 0 and "closing date is before" in bad.output
+    assert cli(env, "survey", "edit", "--campaign", "9").exit_code != 0
+
+
 def _be(d: date) -> str:
     return f"{d.year + 543}-{d.month:02d}-{d.day:02d}"
 
