@@ -17,15 +17,27 @@ from linebot.v3.messaging import (
 from bot.thaidate import be_date
 from handlers.context import ALT_TEXT_LIMIT, Context, fit_utf16
 from handlers.conversation import Engine, Keyword, Matcher, Postback, postback_data
+from handlers.text import without_politeness
 from models import SurveyAnswered, SurveyAsked, utcnow
 from surveys import campaigns
 
 
+def _invite_code_text(text: str | None) -> str | None:
+    """The message as a staff invite code is read from it, when it is (only) one — also with the politeness
+    people add around it ("รหัส KX7P-R2MD ค่ะ", "KX7P-R2MD ครับ 🙏"); else None."""
+    if text is None:
+        return None
+    if campaigns.looks_like_code(text):
+        return text
+    bare = without_politeness(text)
+    return bare if campaigns.looks_like_code(bare) else None
+
+
 class InviteCode(Matcher):
-    """A message that is (only) a staff invite code, e.g. "KX7P-R2MD" or "รหัส KX7P R2MD"."""
+    """A message that is (only) a staff invite code, e.g. "KX7P-R2MD" or "รหัส KX7P R2MD ค่ะ"."""
 
     def __call__(self, ctx: Context) -> bool:
-        return ctx.text is not None and campaigns.looks_like_code(ctx.text)
+        return _invite_code_text(ctx.text) is not None
 
 
 def survey_card(ctx: Context, campaign, source: str = "line-chat", in_group: bool = False) -> FlexMessage:
@@ -111,9 +123,10 @@ def survey_done(ctx: Context) -> None:
 
 
 def enrol(ctx: Context) -> None:
-    if ctx.user is None or ctx.text is None:
+    code = _invite_code_text(ctx.text)
+    if ctx.user is None or code is None:
         return
-    outcome = campaigns.redeem_code(ctx.session, ctx.office_id, ctx.user.line_user_id, ctx.text)
+    outcome = campaigns.redeem_code(ctx.session, ctx.office_id, ctx.user.line_user_id, code)
     if outcome.result == "enrolled":
         member = outcome.member
         ctx.user.richmenu = "staff"

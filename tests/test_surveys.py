@@ -437,3 +437,16 @@ def test_asking_about_the_survey_when_none_is_open_says_so(bot):
     bot.postback(user, "action=qa&id=survey.deadline")
     texts = bot.texts(user)
     assert len(texts) == 2 and "ที่มา:" in texts[0]
+
+
+def test_a_code_sent_with_a_polite_word_enrols(bot, env):
+    """Thai users end a message with ครับ/ค่ะ: the code still enrols them (it used to go to the Q&A as
+    a question the bot was not sure of, with a button offering to send it to an officer)."""
+    for typed in ("รหัส {} ค่ะ", "{} ครับ", "{} นะคะ 🙏"):
+        code = _invite(env, name=f"คน {typed}")
+        user = new_user()
+        bot.text(user, typed.format(code.lower()))
+        assert "ยืนยันตัวตนเรียบร้อย" in bot.last_text(user), (typed, bot.last_text(user))
+    user = new_user()
+    bot.text(user, "feedback ครับ")  # still a word, not a code
+    assert "ไม่ถูกต้องหรือถูกใช้ไปแล้ว" not in bot.last_text(user)
