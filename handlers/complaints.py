@@ -15,6 +15,7 @@ and cleaned (``complaints.evidence``), and stored by the step.
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 import threading
 import time
@@ -632,8 +633,13 @@ STATUS_PREFIXES = ("สถานะ", "ติดตาม", "ติดตาม�
 REPLY_PREFIXES = ("ตอบ", "ตอบกลับ", "reply", "answer")
 
 
+_ASKING = re.compile(r"^(?:please|pls|plz|ขอ(?!บ))\s*", re.IGNORECASE)  # "ขอติดตามเรื่อง <code>", "please status …"
+
+
 def _strip_prefix(text: str, prefixes: tuple[str, ...]) -> str | None:
     t = thai_digits_to_arabic(text).strip()
+    if not any(t.lower().startswith(p) for p in prefixes):
+        t = _ASKING.sub("", t)
     low = t.lower()
     for p in sorted(prefixes, key=len, reverse=True):
         if low.startswith(p):
@@ -662,11 +668,19 @@ class ReplyRequest(Matcher):
         return rest is not None and receipts.split_code(rest)[0] is not None
 
 
+def _code_alone(text: str | None) -> str | None:
+    """The receipt code of a message that is just the code, politeness after it allowed ("<code> ครับ 🙏")."""
+    if text is None:
+        return None
+    code, after = receipts.split_code(text)
+    return code if code is not None and not without_politeness(after) else None
+
+
 class BareCode(Matcher):
     """A message that is just a receipt code."""
 
     def __call__(self, ctx: Context) -> bool:
-        return ctx.text is not None and receipts.normalize(ctx.text) is not None
+        return _code_alone(ctx.text) is not None
 
 
 def _lookup(ctx: Context, code_text: str):
@@ -708,7 +722,7 @@ def status_typed(ctx: Context) -> None:
 
 
 def status_code_only(ctx: Context) -> None:
-    show_status(ctx, ctx.text or "")
+    show_status(ctx, _code_alone(ctx.text) or "")
 
 
 def status_button(ctx: Context) -> str | None:
@@ -721,13 +735,14 @@ def status_button(ctx: Context) -> str | None:
 
 
 def on_follow_code(ctx: Context) -> str | None:
-    if ctx.text is None or receipts.normalize(ctx.text) is None:
+    code = _code_alone(ctx.text)
+    if code is None:
         if ctx.text is not None and _strip_prefix(ctx.text, STATUS_PREFIXES):
             status_typed(ctx)
             return None
         ctx.say("c_code_wrong")
         return STAY if ctx.text is None else None
-    show_status(ctx, ctx.text)
+    show_status(ctx, code)
     return None
 
 

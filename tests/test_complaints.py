@@ -196,6 +196,14 @@ def test_a_code_with_politeness_after_it_is_a_status_request_and_never_goes_to_t
     code = report(bot, user)
     bot.text(user, f"ติดตาม {code} ค่ะ 🙏")
     assert "รับเรื่องแล้ว" in bot.last_text(user)
+    # The code alone with ครับ, "ขอติดตาม…", or after the follow button: the status too (they were "type สถานะ
+    # and the code" and, after the button, "no case matches this code" for the right code).
+    for tap, typed in ((False, f"{code} ครับ"), (False, f"ขอติดตามเรื่อง {code.lower()} หน่อยค่ะ"),
+                       (True, f"{code} ค่ะ 🙏")):
+        if tap:
+            bot.postback(user, "action=c_status")
+        bot.text(user, typed)
+        assert "รับเรื่องแล้ว" in bot.last_text(user), typed
     bot.text(user, f"ตอบกลับ {code} เกิดเหตุประมาณบ่ายสอง")
     assert "ส่งข้อความถึงเจ้าหน้าที่แล้ว" in bot.last_text(user)
     # Any other sentence holding the code: not answered as a question, no "ask an officer" to tap.
