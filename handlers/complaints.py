@@ -38,6 +38,7 @@ from handlers.conversation import (
     Postback,
     postback_data,
 )
+from handlers.i18n import t as catalog_text
 from handlers.text import normalize, thai_digits_to_arabic, without_politeness
 from models import ConversationState, utcnow
 
@@ -188,6 +189,22 @@ def ask_category(ctx: Context) -> None:
     ctx.reply(text_message(ctx.t("c_category_question", choices=lines), [*quick, _cancel_item(ctx)]))
 
 
+def _typed_category(typed: str, cats: list) -> str | None:
+    """The category a typed answer names: a whole label (as listed, or a button's, in Thai or English), else a
+    word of one — "สินบน", "bribe", "ลัดคิว" — found in a single category's labels (a word of two is not guessed)."""
+    def labels(c) -> list[str]:
+        return [normalize(x) for x in (c[1], c[2], catalog_text(f"c_cat_{c[0]}", "th"),
+                                       catalog_text(f"c_cat_{c[0]}", "en"))]
+
+    whole = [c[0] for c in cats if typed in labels(c)]
+    if whole:
+        return whole[0]
+    if len(typed) < 4:  # "ที่", "การ": parts of words, not words
+        return None
+    found = [c[0] for c in cats if any(typed in label for label in labels(c))]
+    return found[0] if len(found) == 1 else None
+
+
 def on_category(ctx: Context) -> str | None:
     cats = cases.categories_for(ctx.session, ctx.office_id)
     ids = [c[0] for c in cats]
@@ -196,10 +213,7 @@ def on_category(ctx: Context) -> str | None:
     if chosen is None and n is not None and 1 <= n <= len(cats):
         chosen = ids[n - 1]
     if chosen is None and ctx.text is not None:
-        typed = normalize(ctx.text)
-        for c in cats:
-            if typed in (normalize(c[1]), normalize(c[2]), normalize(ctx.t(f"c_cat_{c[0]}"))):
-                chosen = c[0]
+        chosen = _typed_category(normalize(ctx.text), cats)
     if chosen not in ids:
         ask_category(ctx)
         return STAY

@@ -223,6 +223,25 @@ def test_follow_button_then_code(bot):
     assert "รับเรื่องแล้ว" in bot.last_text(user)
 
 
+def test_a_category_typed_as_a_word_of_its_name_is_taken(bot):
+    """The category list shows "1. เรียกรับเงิน/สินบน หรือเก็บเงินเกินอัตรา": typing "สินบน" or "bribe" picks it (it
+    used to ask the same question again, with no word on why); a word of two categories still asks."""
+    for lang, word, ambiguous in (("th", "สินบน", "ส่วนตัว"), ("en", "bribe", "favouritism")):
+        user = new_user()
+        if lang == "en":
+            bot.text(user, "English")
+        bot.text(user, "แจ้งเบาะแส")
+        bot.text(user, "1")
+        bot.text(user, ambiguous)  # in two categories: which one is not guessed
+        assert "1. " in bot.last_text(user) and "8. " in bot.last_text(user)
+        bot.text(user, word)
+        assert "เล่าเหตุการณ์" in bot.last_text(user) or "Tell us what happened" in bot.last_text(user), word
+        for t in ("เจ้าหน้าที่เรียกเงินค่าลัดคิว", "เสร็จแล้ว", "ไม่แน่ใจ", "ไม่ทราบ", "ไม่มี", "1"):
+            bot.text(user, t)
+        summary = bot.last_text(user)
+        assert "เรียกรับเงิน/สินบน" in summary or "Bribe" in summary, summary
+
+
 def test_wrong_codes_are_throttled(bot, services):
     user = new_user()
     code = report(bot, user)
