@@ -581,8 +581,34 @@ def on_edit(ctx: Context) -> str | None:
     return STAY
 
 
+# The parts to change in words, beside the buttons' labels (Thai and English); "แก้เวลา", "edit where" too.
+EDIT_WORDS = {"category": ("หมวดหมู่", "ประเภท", "ลักษณะ"), "description": ("รายละเอียด", "เล่าใหม่", "description"),
+              "when": ("วันที่", "วันเวลา", "เมื่อ", "date", "time"), "where": ("สถานที่", "ฝ่าย", "place"),
+              "evidence": ("รูป", "ไฟล์", "photos", "files"), "identity": ("ตัวตน", "ชื่อ", "name")}
+_EDIT_PREFIXES = ("ขอแก้ไข", "ขอแก้", "แก้ไข", "แก้", "เปลี่ยน", "edit", "change")
+
+
+def _typed_edit_part(text: str | None) -> str | None:
+    if text is None:
+        return None
+    typed = without_politeness(text)
+    for prefix in _EDIT_PREFIXES:
+        if typed.startswith(prefix) and typed != prefix:
+            typed = typed[len(prefix):].strip()
+            break
+    return next((p for p in EDIT_PARTS if typed in {normalize(w) for w in (
+        catalog_text(f"c_edit_{p}", "th"), catalog_text(f"c_edit_{p}", "en"), *EDIT_WORDS[p])}), None)
+
+
+class EditPartTyped(Matcher):
+    """At the summary: the part to change, typed."""
+
+    def __call__(self, ctx: Context) -> bool:
+        return _typed_edit_part(ctx.text) is not None
+
+
 def on_edit_part(ctx: Context) -> str | None:
-    part = _choice(ctx, "c_editpart")
+    part = _choice(ctx, "c_editpart") or _typed_edit_part(ctx.text)
     if part not in EDIT_PARTS and part not in PART_OF:  # (name and contact: "answer again" after an unsend)
         return on_edit(ctx)
     if part == "description":  # rewritten from scratch
@@ -878,7 +904,7 @@ def _routes(state: str) -> list:
         "summary": [(Postback("c_submit"), on_submit), (Keyword("ยืนยัน", "ยืนยันส่ง", "ส่ง", "send", "confirm", "submit"),
                                                         on_submit),
                     (Postback("c_edit"), on_edit), (Keyword("แก้ไข", "edit", "แก้"), on_edit),
-                    (Postback("c_editpart"), on_edit_part)],
+                    (Postback("c_editpart"), on_edit_part), (EditPartTyped(), on_edit_part)],
     }
     return [*table[state], *media]
 

@@ -351,6 +351,26 @@ def test_edit_from_the_summary_returns_to_the_summary(bot, services):
         assert (c.category, c.place, c.occurred_on.isoformat()) == ("false_claim", "ฝ่ายการคลัง", "2026-11-15")
 
 
+def test_the_part_to_change_can_be_typed_as_well_as_tapped(bot):
+    """"What would you like to change?" typed with the button's word ("เวลา", "Where") or "แก้เวลา" at the
+    summary: that part is asked again (it used to say "answer the question below" and show the summary)."""
+    user = new_user()
+    for typed in ("แจ้งเบาะแส", "1", "3", "เบิกค่าล่วงเวลาเท็จ", "เสร็จแล้ว", "ไม่แน่ใจ", "ไม่ทราบ", "ไม่มี", "1", "แก้ไข",
+                  "เวลา"):
+        bot.text(user, typed)
+    assert "เกิดขึ้นเมื่อใด" in bot.last_text(user)
+    bot.text(user, "15/11/2569")
+    assert "ตรวจสอบก่อนส่ง" in bot.last_text(user) and "15 พ.ย. 2569" in bot.last_text(user)
+    bot.text(user, "แก้สถานที่ค่ะ")
+    assert "ฝ่ายหรืองานบริการใด" in bot.last_text(user)
+    for typed in ("โยธา", "English", "edit", "Category"):
+        bot.text(user, typed)
+    assert "Which best describes it?" in bot.last_text(user)
+    bot.text(user, "2")
+    last = bot.last_text(user)
+    assert "Procurement" in last and "Public Works" in last and "15 Nov 2569" in last, last
+
+
 def test_officers_are_alerted_with_the_category_only(bot, services):
     officer_line = new_user()
     with services.db.session() as s:
