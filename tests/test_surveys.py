@@ -417,8 +417,14 @@ def test_poster_from_the_command_line_carries_its_own_tracked_link(env, services
         import numpy as np
 
         img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE)
-        decoded, _, _ = cv2.QRCodeDetector().detectAndDecode(img)
-        assert decoded == f"https://bot.example.go.th/s/{link.token}"
+        # OpenCV's classic detector misses about 1 code in 25 of these (the token is random each run; the code
+        # itself is fine: quiet zone 4, level Q); its ArUco-based one, and the classic one at half size, read
+        # all of 200 tried. Any reading must be the link.
+        detectors = [cv2.QRCodeDetectorAruco()] if hasattr(cv2, "QRCodeDetectorAruco") else []
+        readings = [det.detectAndDecode(im)[0] for det in (*detectors, cv2.QRCodeDetector())
+                    for im in (img, cv2.resize(img, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA))]
+        assert f"https://bot.example.go.th/s/{link.token}" in readings
+        assert set(readings) <= {"", f"https://bot.example.go.th/s/{link.token}"}
     assert cli(env, "survey", "poster", "--campaign", "99", "--source", "x", "--output", str(out)).exit_code != 0
 
 
