@@ -127,6 +127,9 @@ class Conversation:
     # A message that fits no route ends the conversation and is handled as if there had been
     # none (for a state that only offers buttons, e.g. after a not-sure answer), not reprompted.
     release_unmatched: bool = False
+    # States where any text is the answer ("what was the gift?"): a flow's keyword typed there is the answer,
+    # not a command to start that flow.
+    free_text: frozenset[str] = frozenset()
 
 
 # -- the engine ------------------------------------------------------------------------------
@@ -237,6 +240,16 @@ class Engine:
                 ctx.session.execute(delete(ConversationState).where(ConversationState.id == state.id))
                 state = None
             else:
+                # A flow's keyword typed mid-flow ("แจ้งเบาะแส" while the gift helper waits for a choice, or for a
+                # receipt code) starts that flow, as its button would — when leaving loses nothing (no draft) and
+                # the step is not one where any text is the answer.
+                if conv.on_exit is None and state.state not in conv.free_text:
+                    typed = next(((other, step) for other in self.conversations for matcher, step in other.entry_points
+                                  if isinstance(matcher, Keyword) and matcher(ctx)), None)
+                    if typed is not None:
+                        self.leave(ctx, state)
+                        self._run(ctx, typed[0], typed[1], None)
+                        return
                 for matcher, step in [*conv.states[state.state], *conv.fallbacks]:
                     if matcher(ctx):
                         self._run(ctx, conv, step, state)

@@ -521,6 +521,7 @@ GIFT_REGISTER = Conversation(
         "action": [(Postback("r_act"), report_action), (AnyText(), report_action)],
     },
     timeout=timedelta(hours=1),
+    free_text=frozenset({"item"}),  # "ของขวัญ" typed as what it was is the answer
 )
 
 

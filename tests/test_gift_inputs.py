@@ -352,3 +352,22 @@ def test_long_odd_messages_are_read_quickly(typed):
     parse_baht(typed)
     parse_thai_date(typed, TODAY, relative=True)
     assert time.perf_counter() - start < 0.5
+
+
+def test_another_flow_s_keyword_typed_mid_flow_starts_it_but_is_an_answer_where_any_text_is(bot, services, staff):
+    """"แจ้งเบาะแส" typed while the gift helper waits for a choice, or while the bot waits for a receipt code,
+    starts a report as the button would; "ของขวัญ" typed as what the gift was is what the gift was."""
+    user = new_user()
+    _helper(bot, user, "ญาติ")
+    assert bot.last_text(user) == t("gift_q_occasion", "th")
+    bot.text(user, "แจ้งเบาะแส")
+    assert bot.last_text(user).startswith("แจ้งเบาะแสการทุจริต")  # the report's first question
+    bot.text(user, "ยกเลิก")
+    bot.text(user, "ติดตามเรื่อง")
+    bot.text(user, "ได้รับของขวัญ")  # not a receipt code: the gift helper, not "no case matches this code"
+    assert bot.last_text(user) == t("gift_q_giver", "th")
+    bot.text(staff, "รายงานของขวัญ")
+    bot.text(staff, "ผู้รับเหมา")
+    assert bot.last_text(staff) == t("gr_q_item", "th")
+    bot.text(staff, "ของขวัญ")
+    assert bot.last_text(staff) == t("gr_q_value", "th")  # taken as the item
