@@ -509,6 +509,24 @@ def report_action(ctx: Context) -> str | None:
     return None
 
 
+def report_reprompt(ctx: Context) -> None:
+    """A sticker, photo or location where an answer was asked for: that step's question again (a generic "choose
+    one of the options" would not fit "what was it?", which has none)."""
+    d = ctx.data
+    if "giver" not in d:
+        _ask_register(ctx, "gr_q_giver", "gift_giver", "r_giver", REGISTER_GIVERS, "pick_a_button")
+    elif "item" not in d:
+        ctx.reply(text_message(f"{ctx.t('gr_type_answer')}\n\n{ctx.t('gr_q_item')}"))
+    elif "value" not in d:
+        ctx.say("gr_type_answer")
+        _ask_value(ctx, "gr_q_value")
+    elif "date" not in d:
+        ctx.say("gr_type_answer")
+        _ask_date(ctx, "gr_q_date")
+    else:
+        _ask_register(ctx, "gr_q_action", "gr_act", "r_act", REGISTER_ACTIONS, "pick_a_button")
+
+
 GIFT_REGISTER = Conversation(
     name="gift_register",
     entry_points=[(Keyword("รายงานของขวัญ", "แจ้งรับของขวัญ", "ลงทะเบียนของขวัญ", "report a gift", "gift report"),
@@ -521,6 +539,7 @@ GIFT_REGISTER = Conversation(
         "action": [(Postback("r_act"), report_action), (AnyText(), report_action)],
     },
     timeout=timedelta(hours=1),
+    reprompt=report_reprompt,
     free_text=frozenset({"item"}),  # "ของขวัญ" typed as what it was is the answer
 )
 

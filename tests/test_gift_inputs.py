@@ -371,3 +371,18 @@ def test_another_flow_s_keyword_typed_mid_flow_starts_it_but_is_an_answer_where_
     assert bot.last_text(staff) == t("gr_q_item", "th")
     bot.text(staff, "ของขวัญ")
     assert bot.last_text(staff) == t("gr_q_value", "th")  # taken as the item
+
+
+def test_a_sticker_in_the_gift_register_gets_that_step_s_question_again(bot, services, staff):
+    sticker = {"type": "sticker", "id": "9", "packageId": "1", "stickerId": "1", "stickerResourceType": "STATIC"}
+    bot.text(staff, "รายงานของขวัญ")
+    bot.text(staff, "ผู้รับเหมา")
+    bot.send(staff, "message", message=sticker)
+    said = bot.last_text(staff)
+    assert said.startswith(t("gr_type_answer", "th")) and said.endswith(t("gr_q_item", "th"))
+    assert "เลือกจาก" not in said  # no options to choose from at this step
+    bot.text(staff, "กระเช้าผลไม้")
+    bot.send(staff, "message", message=dict(sticker, id="10"))
+    assert bot.texts(staff)[-2:] == [t("gr_type_answer", "th"), t("gr_q_value", "th")]
+    bot.text(staff, "1500")  # and the report goes on from there
+    assert bot.last_text(staff) == t("gr_q_date", "th")
