@@ -238,9 +238,33 @@ def on_description_text(ctx: Context) -> str | None:
     if not normalize(text, particles=False):  # blank: nothing described
         ask_description(ctx)
         return STAY
+    if _add_text(ctx, text, "c_done"):
+        n = len(_texts(ctx))
+        ctx.reply(text_message(ctx.t("c_got_text", count=n, s=_s(n)),
+                               [*_quick(ctx, ("c_done", "action=c_next")), _cancel_item(ctx)]))
+    return STAY
+
+
+def on_evidence_text(ctx: Context) -> str | None:
+    """Words typed at the evidence step ("อีกอย่างคือ…") go to the description, and the reporter is told so:
+    nothing they typed is dropped."""
+    text = ctx.text or ""
+    if not normalize(text, particles=False):
+        ask_evidence(ctx)
+        return STAY
+    if _add_text(ctx, text, "c_no_more_evidence"):
+        n = len(_texts(ctx))
+        ctx.reply(text_message(ctx.t("c_text_added_at_evidence", count=n, s=_s(n)),
+                               [*_quick(ctx, ("c_no_more_evidence", "action=c_next")), _cancel_item(ctx)]))
+    return STAY
+
+
+def _add_text(ctx: Context, text: str, done: str) -> bool:
+    """Keep one more message of the description (remembered under its message id, so that an unsend erases it);
+    False, having said why, when it is too long or the description is full."""
     if len(text) > cases.TEXT_MAX:
         ctx.say("c_text_too_long", max=f"{cases.TEXT_MAX:,}")
-        return STAY
+        return False
     # Counted as cases.submit joins them, separators and all, so that nothing is cut there.
     texts = _texts(ctx)
     used = len(cases.DESCRIPTION_SEPARATOR.join(texts))
@@ -248,16 +272,13 @@ def on_description_text(ctx: Context) -> str | None:
     if used + sep + len(text) > cases.DESCRIPTION_MAX:
         ctx.say("c_text_full", max=f"{cases.DESCRIPTION_MAX:,}", length=f"{len(text):,}",
                 left=f"{max(0, cases.DESCRIPTION_MAX - used - sep):,}",
-                quick=[*_quick(ctx, ("c_done", "action=c_next")), _cancel_item(ctx)])
-        return STAY
+                quick=[*_quick(ctx, (done, "action=c_next")), _cancel_item(ctx)])
+        return False
     if isinstance(ctx.message.get("id"), str):
         ctx.remember_message({"text": text})
     else:  # (LINE always sends an id; the fallback keeps the text anyway)
         ctx.data.setdefault("_messages", {})[f"x{len(ctx.data.get('_messages', {}))}"] = {"text": text}
-    n = len(_texts(ctx))
-    ctx.reply(text_message(ctx.t("c_got_text", count=n, s=_s(n)),
-                           [*_quick(ctx, ("c_done", "action=c_next")), _cancel_item(ctx)]))
-    return STAY
+    return True
 
 
 def on_description_done(ctx: Context) -> str | None:
@@ -897,7 +918,8 @@ def _routes(state: str) -> list:
                         (AnyText(), on_description_text)],
         "when": [(Postback("c_when"), on_when), (AnyText(), on_when)],
         "where": [(Postback("c_place"), on_where), (AnyText(), on_where)],
-        "evidence": [(Postback("c_next"), on_evidence_done), (DONE_WORDS, on_evidence_done)],
+        "evidence": [(Postback("c_next"), on_evidence_done), (DONE_WORDS, on_evidence_done),
+                     (AnyText(), on_evidence_text)],
         "identity": [(Postback("c_id"), on_identity), (AnyText(), on_identity)],
         "name": [(Postback("c_id"), on_identity_changed), (AnyText(), on_name)],
         "contact": [(Postback("c_skip"), on_contact), (Postback("c_id"), on_identity_changed), (AnyText(), on_contact)],

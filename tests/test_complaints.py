@@ -298,6 +298,29 @@ def test_unsend_during_a_draft_removes_that_message(bot, services):
         assert c.description == "ข้อความที่เก็บไว้" and c.occurred_text == "unsure" and c.place is None
 
 
+def test_words_typed_at_the_evidence_step_join_the_description_and_the_reporter_is_told(bot, services):
+    from handlers.i18n import t
+
+    user = new_user()
+    bot.text(user, "แจ้งเบาะแส")
+    bot.postback(user, "action=c_kind&v=corruption")
+    bot.text(user, "1")
+    bot.text(user, "เจ้าหน้าที่เรียกเงิน 500 บาทเพื่อให้ได้คิวก่อน")
+    bot.text(user, "เสร็จแล้ว")
+    bot.postback(user, "action=c_when&v=date", params={"date": "2026-11-10"})
+    bot.postback(user, "action=c_place&v=1")
+    assert bot.last_text(user).startswith("มีหลักฐานไหม")
+    bot.text(user, "อีกอย่างคือเขาบอกว่าถ้าไม่จ่ายจะไม่ได้ใบอนุญาตค่ะ")
+    assert bot.last_text(user) == t("c_text_added_at_evidence", "th", count=2, s="s")
+    bot.postback(user, "action=c_next")
+    bot.postback(user, "action=c_id&v=anonymous")
+    assert "ถ้าไม่จ่ายจะไม่ได้ใบอนุญาต" in bot.last_text(user)  # in the summary before sending
+    bot.postback(user, "action=c_submit")
+    with services.db.Session() as s:
+        description = s.scalar(select(Complaint)).description
+    assert "500 บาท" in description and "ถ้าไม่จ่ายจะไม่ได้ใบอนุญาต" in description
+
+
 def test_evidence_wrong_type_and_too_large_are_refused_with_a_clear_answer(bot, services, monkeypatch):
     user = new_user()
     bot.text(user, "report")
