@@ -47,9 +47,9 @@ def image_message(bot, user, data: bytes, ctype: str = "image/jpeg") -> dict:
                                               "contentProvider": {"type": "line"}, "quoteToken": "q"})
 
 
-def report(bot, user, identity="anonymous", *, name="สมชาย ใจดี", contact="0812345678", photo: bytes | None = None,
-           texts=("เจ้าหน้าที่เรียกเงิน 500 บาทเพื่อให้ได้คิวก่อน", "เกิดขึ้นที่เคาน์เตอร์ทะเบียน")) -> str:
-    """Walk the whole report, mixing taps and typing, and return the receipt code."""
+def to_evidence(bot, user, texts, photo: bytes | None = None) -> None:
+    """A report up to its evidence question: a corruption case of the first category (bribe), on 10 Nov 2026,
+    at ฝ่ายทะเบียน."""
     bot.text(user, "แจ้งเบาะแส")
     bot.postback(user, "action=c_kind&v=corruption")
     bot.text(user, "๑")  # Thai digit 1 → the first category (bribe)
@@ -60,6 +60,12 @@ def report(bot, user, identity="anonymous", *, name="สมชาย ใจด�
     bot.text(user, "เสร็จแล้ว")
     bot.postback(user, "action=c_when&v=date", params={"date": "2026-11-10"})
     bot.postback(user, "action=c_place&v=1")  # ฝ่ายทะเบียน
+
+
+def report(bot, user, identity="anonymous", *, name="สมชาย ใจดี", contact="0812345678", photo: bytes | None = None,
+           texts=("เจ้าหน้าที่เรียกเงิน 500 บาทเพื่อให้ได้คิวก่อน", "เกิดขึ้นที่เคาน์เตอร์ทะเบียน")) -> str:
+    """Walk the whole report, mixing taps and typing, and return the receipt code."""
+    to_evidence(bot, user, texts, photo)
     bot.postback(user, "action=c_next")  # no (more) evidence
     bot.postback(user, f"action=c_id&v={identity}")
     if identity != "anonymous":
@@ -302,13 +308,7 @@ def test_words_typed_at_the_evidence_step_join_the_description_and_the_reporter_
     from handlers.i18n import t
 
     user = new_user()
-    bot.text(user, "แจ้งเบาะแส")
-    bot.postback(user, "action=c_kind&v=corruption")
-    bot.text(user, "1")
-    bot.text(user, "เจ้าหน้าที่เรียกเงิน 500 บาทเพื่อให้ได้คิวก่อน")
-    bot.text(user, "เสร็จแล้ว")
-    bot.postback(user, "action=c_when&v=date", params={"date": "2026-11-10"})
-    bot.postback(user, "action=c_place&v=1")
+    to_evidence(bot, user, ("เจ้าหน้าที่เรียกเงิน 500 บาทเพื่อให้ได้คิวก่อน",))
     assert bot.last_text(user).startswith("มีหลักฐานไหม")
     bot.text(user, "อีกอย่างคือเขาบอกว่าถ้าไม่จ่ายจะไม่ได้ใบอนุญาตค่ะ")
     assert bot.last_text(user) == t("c_text_added_at_evidence", "th", count=2, s="s")
