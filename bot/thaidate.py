@@ -84,7 +84,9 @@ _DAY_MONTH = re.compile(rf"(\d{{1,2}})(?:st|nd|rd|th)?\s*[/-]?\s*{_MONTH}{_YEAR}
 _MONTH_DAY = re.compile(rf"([a-z]+\.?)\s*(\d{{1,2}})(?:st|nd|rd|th)?{_YEAR}")
 _LEAD = re.compile(r"^(?:เมื่อวันที่|เมื่อ|วันที่|ได้รับวันที่|on|the)\s*")
 _RELATIVE = {"วันนี้": 0, "today": 0, "เมื่อวาน": 1, "เมื่อวานนี้": 1, "วานนี้": 1, "yesterday": 1,
-             "เมื่อวานซืน": 2, "วานซืน": 2, "เมื่อวานซืนนี้": 2, "the day before yesterday": 2}
+             "เมื่อวานซืน": 2, "วานซืน": 2, "เมื่อวานซืนนี้": 2, "the day before yesterday": 2,
+             # the future too, so that the caller can say "not yet" rather than "not understood"
+             "พรุ่งนี้": -1, "tomorrow": -1}
 _DAYS_AGO = re.compile(r"(\d{1,2})\s*(?:วัน(?:ก่อน|ที่แล้ว)|days? ago)")
 
 
@@ -119,7 +121,7 @@ def parse_thai_date(text: str | None, today: date | None = None, *, relative: bo
       "15 พฤศจิกายน 2569", "15 Nov 2026", "Nov 15, 2026", with or without พ.ศ./ค.ศ.;
     * no year ("15 พ.ย.", "Nov 15", "15/11"): the latest such day that is not after ``today``
       (Bangkok's today unless given);
-    * with ``relative``: วันนี้/เมื่อวาน/วานนี้/เมื่อวานซืน, today/yesterday, "3 วันก่อน", "3 days ago".
+    * with ``relative``: วันนี้/เมื่อวาน/วานนี้/เมื่อวานซืน/พรุ่งนี้, today/yesterday/tomorrow, "3 วันก่อน", "3 days ago".
 
     Years from 2400 are BE (2569 → 2026); two-digit years over 60 are BE ("69" → 2569), others CE ("26" →
     2026). Relative words are asked for: a complaint keeps "เมื่อวาน" as the person's own words."""

@@ -91,7 +91,8 @@ def test_dates_with_month_names_and_no_year(typed, expected):
 
 
 @pytest.mark.parametrize("typed,days", [("วันนี้", 0), ("today", 0), ("เมื่อวาน", 1), ("วานนี้", 1), ("Yesterday", 1),
-                                        ("เมื่อวานนี้ค่ะ", 1), ("เมื่อวานซืน", 2), ("3 วันก่อน", 3), ("2 days ago", 2)])
+                                        ("เมื่อวานนี้ค่ะ", 1), ("เมื่อวานซืน", 2), ("3 วันก่อน", 3), ("2 days ago", 2),
+                                        ("พรุ่งนี้", -1), ("tomorrow", -1)])
 def test_relative_days_when_asked_for(typed, days):
     assert (TODAY - parse_thai_date(typed, TODAY, relative=True)).days == days
     assert parse_thai_date(typed, TODAY) is None  # a complaint keeps "เมื่อวาน" as the person's words
@@ -298,6 +299,8 @@ def test_register_refuses_a_date_to_come_and_a_non_date(bot, staff):
     for answer in ("ผู้รับเหมา", "กระเช้า", "1500"):
         bot.text(staff, answer)
     bot.text(staff, "25 ธ.ค. 2569")
+    assert bot.last_text(staff) == t("gr_future_date")
+    bot.text(staff, "พรุ่งนี้ค่ะ")  # "not yet", not "not understood"
     assert bot.last_text(staff) == t("gr_future_date")
     bot.text(staff, "เร็ว ๆ นี้")
     assert bot.last_text(staff) == t("gr_bad_date")
