@@ -209,10 +209,18 @@ class Engine:
         state = self.state_of(ctx)
         if state is not None and state.expires_at <= utcnow():
             conv = self._conversation(state.conversation)
+            # A word that answered the step it was at ("ยืนยัน" at a report's summary) answers nothing now: after
+            # the notice, the menu, not the Q&A's reading of the word.
+            answered_it = conv is not None and any(isinstance(matcher, Keyword) and matcher(ctx)
+                                                   for matcher, _ in conv.states.get(state.state, ()))
             self.leave(ctx, state)
             state = None
             if conv is None or not conv.release_unmatched:  # buttons on offer were nothing in progress
                 ctx.say("expired")
+            if answered_it:
+                if self.show_menu:
+                    self.show_menu(ctx)
+                return
 
         if CANCEL(ctx) or (ctx.type == "postback" and postback_data(ctx).get("action") == "cancel"):
             if state is not None:

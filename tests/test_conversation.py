@@ -10,7 +10,10 @@ from sqlalchemy import select, update
 
 from bot.services import Services
 from handlers.conversation import END, STAY, AnyText, Conversation, Keyword, MessageType, Postback
+from handlers.i18n import t
 from models import ConversationState, utcnow
+
+MENU_TH = t("menu_title", "th")  # the main menu's text
 
 
 def _ask_name(ctx):
@@ -129,11 +132,17 @@ def test_expired_conversation_says_so_politely_and_forgets(bot, demo, services):
     bot.text(user, "ดารา")
     with services.db.session() as s:
         s.execute(update(ConversationState).values(expires_at=utcnow() - timedelta(seconds=1)))
-    bot.text(user, "เสร็จ")
-    assert "หมดเวลา" in bot.texts(user)[-3] or "หมดเวลา" in bot.texts(user)[-2]
-    state = _state(services, user)  # the demo's draft is gone ("เสร็จ" alone is then a question for the Q&A)
+    bot.text(user, "เสร็จ")  # the answer to the step it was at: it answers nothing now
+    assert "หมดเวลา" in bot.texts(user)[-2] and bot.last_text(user) == MENU_TH  # not the Q&A's reading of "เสร็จ"
+    state = _state(services, user)  # the demo's draft is gone
     assert state is None or state.conversation != demo.name
     assert exited and exited[-1]["name"] == "ดารา"
+    bot.text(user, "ทดสอบ")
+    bot.text(user, "ดารา")
+    with services.db.session() as s:
+        s.execute(update(ConversationState).values(expires_at=utcnow() - timedelta(seconds=1)))
+    bot.text(user, "รับของขวัญจากญาติได้ไหม")  # a new question after a timeout is still answered
+    assert "หมดเวลา" in " ".join(bot.texts(user)[-3:]) and bot.last_text(user) != MENU_TH
 
 
 def test_any_worker_continues_any_conversation(bot, demo, services):
