@@ -264,6 +264,24 @@ def test_admin_invites_and_changes_a_role_and_the_changed_user_is_signed_out(app
     assert _audit(services, "user.invited")
 
 
+def test_inviting_an_email_that_already_has_an_account_says_so_on_the_users_page(app, env, services):
+    admin = signed_in(app, env, "admin")
+    first = admin.post("/console/users/invite", {"email": "coord@khet.go.th", "role": "survey_coordinator",
+                                                  "office_id": "1"}, form_page="/console/users")
+    assert first.status_code == 302
+    again = admin.post("/console/users/invite", {"email": " Coord@khet.go.th", "role": "viewer", "office_id": "1"},
+                       form_page="/console/users")
+    page = again.get_data(as_text=True)
+    assert again.status_code == 409 and 'id="invite-error"' in page  # the console's page, not a bare "409 Conflict"
+    assert "coord@khet.go.th มีผู้ใช้อยู่แล้ว" in page and 'value="coord@khet.go.th"' in page
+    admin.client.get("/console/lang/en")
+    bad = admin.post("/console/users/invite", {"email": "somchai", "role": "viewer", "office_id": "1"},
+                     form_page="/console/users")
+    assert bad.status_code == 400 and "Please enter a valid email address" in bad.get_data(as_text=True)
+    with services.db.Session() as s:
+        assert s.scalar(select(StaffUser.role).where(StaffUser.email == "coord@khet.go.th")) == "survey_coordinator"
+
+
 def test_sessions_end_after_idle_time(app, env, services, monkeypatch):
     add_user(app, env, "viewer@khet.go.th", "viewer")
     c = Console(app)

@@ -456,6 +456,10 @@ def dashboard():
 @bp.get("/users")
 @access.requires("users")
 def users():
+    return _users_page()
+
+
+def _users_page(*, error: str | None = None, email: str = "", status: int = 200):
     services = _services()
     ids = access.office_ids()
     with services.db.Session() as s:
@@ -468,7 +472,8 @@ def users():
         ).all()
         offices = s.scalars(access.scoped(select(Office), Office.id).order_by(Office.id)).all()
     return render_template("console/users.html", members=members, offices=offices, roles=ROLES,
-                           labels=access.ROLE_LABELS, invite_link=session.pop("invite_link", None))
+                           labels=access.ROLE_LABELS, invite_link=session.pop("invite_link", None),
+                           error=error, email=email), status
 
 
 @bp.post("/users/invite")
@@ -480,12 +485,14 @@ def invite_user():
     office_id = int(raw) if raw.isdecimal() else 0
     if office_id not in access.office_ids():
         abort(404)
-    if role not in ROLES or "@" not in email or len(email) > 254:
+    if role not in ROLES:
         abort(400)
+    if "@" not in email or len(email) > 254:
+        return _users_page(error=text("invite_bad_email"), email=email[:254], status=400)
     services = _services()
     with services.db.session() as s:
         if s.scalar(select(StaffUser.id).where(StaffUser.email == email)) is not None:
-            abort(409)
+            return _users_page(error=text("invite_email_taken", email=email), email=email, status=409)
         user = StaffUser(email=email, role=role)
         s.add(user)
         s.flush()
