@@ -358,6 +358,9 @@ def test_a_csv_from_thai_excel_imports_in_thai_with_be_dates(app, env, services,
     assert started == {"สมหญิง ดีใจ": date(2015, 3, 1), "สมปอง ใจงาม": date(2019, 5, 1)}  # BE years read as BE
     future = _upload(c, "สมใจ,ฝ่ายคลัง,1/3/2599\n".encode())
     assert future.status_code == 400 and "แถวที่ 1" in future.get_data(as_text=True)
+    # The row named is the row Excel shows: the header is row 1 and a blank line still counts.
+    gap = _upload(c, "ชื่อ,ฝ่าย,วันเริ่มงาน\r\nสมหญิง ดีใจ,ฝ่ายรายได้,1/3/2558\r\n,,\r\nสมชาย,ฝ่ายคลัง,\r\n".encode())
+    assert gap.status_code == 400 and "แถวที่ 4 ไม่ครบ" in gap.get_data(as_text=True)
     binary = _upload(c, "ชื่อ,ฝ่าย\n".encode("utf-16"))  # neither UTF-8 nor Thai: refused, nothing stored
     assert binary.status_code == 400 and "CSV UTF-8" in binary.get_data(as_text=True)
     with services.db.Session() as s:

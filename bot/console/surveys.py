@@ -298,13 +298,15 @@ def decode_csv(data: bytes) -> str | None:
 
 
 def _staff_rows(raw: str) -> tuple[list[tuple[str, str, object]], str | None]:
-    """(name, division, start date) rows of an uploaded CSV, or the error to show (in the console's language)."""
-    rows = [r for r in csv.reader(io.StringIO(raw)) if any(cell.strip() for cell in r)]
-    if rows and not rules.parse_start_date(rows[0][2] if len(rows[0]) > 2 else None):
+    """(name, division, start date) rows of an uploaded CSV, or the error to show (in the console's language).
+    An error names the row as Excel numbers it: the header and blank lines count."""
+    reader = csv.reader(io.StringIO(raw))
+    rows = [(reader.line_num, r) for r in reader if any(cell.strip() for cell in r)]
+    if rows and not rules.parse_start_date(rows[0][1][2] if len(rows[0][1]) > 2 else None):
         rows = rows[1:]  # a header row
     today = rules.today_bangkok()
     parsed = []
-    for n, r in enumerate(rows, start=1):
+    for n, r in rows:
         started = rules.parse_start_date(r[2]) if len(r) > 2 else None
         if len(r) < 3 or not r[0].strip() or not r[1].strip() or started is None:
             return [], text("staff_bad_row", row=n)
