@@ -361,6 +361,8 @@ def test_a_csv_from_thai_excel_imports_in_thai_with_be_dates(app, env, services,
     # The row named is the row Excel shows: the header is row 1 and a blank line still counts.
     gap = _upload(c, "ชื่อ,ฝ่าย,วันเริ่มงาน\r\nสมหญิง ดีใจ,ฝ่ายรายได้,1/3/2558\r\n,,\r\nสมชาย,ฝ่ายคลัง,\r\n".encode())
     assert gap.status_code == 400 and "แถวที่ 4 ไม่ครบ" in gap.get_data(as_text=True)
+    long = _upload(c, ("สมใจ" * 60 + ",ฝ่ายคลัง,1/3/2558\n").encode())  # 240 characters: more than the column holds
+    assert long.status_code == 400 and "แถวที่ 1: ชื่อหรือฝ่ายยาวเกิน 200 ตัวอักษร" in long.get_data(as_text=True)
     binary = _upload(c, "ชื่อ,ฝ่าย\n".encode("utf-16"))  # neither UTF-8 nor Thai: refused, nothing stored
     assert binary.status_code == 400 and "CSV UTF-8" in binary.get_data(as_text=True)
     with services.db.Session() as s:

@@ -285,6 +285,9 @@ def reach_csv(campaign_id: int):
 CSV_LIMIT = 1024 * 512
 
 
+STAFF_FIELD_MAX = 200  # staff_members.name and .division
+
+
 def decode_csv(data: bytes) -> str | None:
     """A CSV's text: UTF-8 (with or without Excel's BOM), else Thai Windows (cp874/TIS-620, what Excel
     writes as "CSV" on Thai Windows); None if it is neither (UTF-16, a spreadsheet, an image)."""
@@ -312,6 +315,8 @@ def _staff_rows(raw: str) -> tuple[list[tuple[str, str, object]], str | None]:
             return [], text("staff_bad_row", row=n)
         if started > today:
             return [], text("staff_future_row", row=n, date=be_date(started, g.get("lang", "th")))
+        if len(r[0].strip()) > STAFF_FIELD_MAX or len(r[1].strip()) > STAFF_FIELD_MAX:  # the columns' size
+            return [], text("staff_long_row", row=n, max=STAFF_FIELD_MAX)
         parsed.append((r[0].strip(), r[1].strip(), started))
     return parsed, (None if parsed else text("staff_empty"))
 
