@@ -222,6 +222,9 @@ def test_reminder_schedule_preview_costs_edits_and_cancel(app, env, services, fa
     bad = c.post(page_path, {"action": "edit", "reminder_id": str(first.id), "send_at": "soon",
                              "text_th": "x", "text_en": "y"})
     assert bad.status_code == 400
+    long = c.post(page_path, {"action": "edit", "reminder_id": str(first.id), "send_at": "2026-12-01T22:30",
+                              "text_th": "เตือน {link} " + "ก" * 4000, "text_en": "Reminder {link}"})
+    assert long.status_code == 400 and "ยาวเกิน 4,000 ตัวอักษร" in long.get_data(as_text=True)  # not "give a date"
     assert {"reminders.scheduled", "reminder.edited", "reminder.cancelled"} <= set(_actions(services))
     add_user(app, env, "viewer@khet.go.th", "viewer")
     viewer = Console(app)

@@ -522,9 +522,10 @@ def campaign_reminders(campaign_id: int):
                         local = None
                     th, en = (request.form.get("text_th") or "").strip(), (request.form.get("text_en") or "").strip()
                     chosen = request.form.get("audience") or r.audience
-                    if (local is None or not th or not en or utf16_len(th) > 4000 or utf16_len(en) > 4000
-                            or chosen not in _audiences(c.kind)):
+                    if local is None or not th or not en or chosen not in _audiences(c.kind):
                         error = text("reminder_bad_edit")
+                    elif utf16_len(th) > 4000 or utf16_len(en) > 4000:  # a LINE text message's limit
+                        error = text("reminder_text_long", n="4,000")
                     else:
                         r.send_at = rem.out_of_quiet_hours(local, window)
                         r.text_th, r.text_en, r.audience = th, en, chosen
