@@ -49,6 +49,10 @@ def test_coordinator_creates_a_campaign_adds_a_poster_source_and_sees_reach(app,
         app.test_client().get(f"/s/{link.token}")
     page = c.client.get(detail_path).get_data(as_text=True)
     assert "poster:counter-1" in page and f"/s/{link.token}" in page
+    assert "<th>ลิงก์</th>" in page and 'data-label="ลิงก์"' in page and ">Link<" not in page  # Thai, as the page
+    c.client.get("/console/lang/en")
+    assert "<th>Link</th>" in c.client.get(detail_path).get_data(as_text=True)
+    c.client.get("/console/lang/th")
     assert re.search(r'<td data-label="[^"]+" class="num">4</td>', page)
     csv = c.client.get(detail_path + "/reach.csv").get_data(as_text=True)
     assert "poster:counter-1,4" in csv.replace(" ", "") or "poster:counter-1,4" in csv
