@@ -134,6 +134,26 @@ def test_sign_in_with_2fa_wrong_code_reused_code_and_recovery_code(console, env,
     assert _audit(services, "signin.recovery_code")[0].detail == {"codes_left": 7}
 
 
+def test_a_2fa_code_typed_in_thai_digits_enrols_and_signs_in(app, env, services):
+    thai = str.maketrans("0123456789", "๐๑๒๓๔๕๖๗๘๙")  # what a Thai phone keyboard types
+    add_user(app, env, "officer@khet.go.th", "complaint_officer")
+    c = Console(app)
+    c.login("officer@khet.go.th")
+    page = c.client.get("/console/2fa/setup").get_data(as_text=True)
+    totp = pyotp.TOTP(re.search(r'id="totp-secret">([A-Z2-7]+)<', page).group(1))
+    done = c.code("/console/2fa/setup", totp.now().translate(thai))
+    assert done.status_code == 200 and "รหัสกู้คืน" in done.get_data(as_text=True)  # was a 500
+    c2 = Console(app)
+    c2.login("officer@khet.go.th")
+    wrong = c2.code("/console/2fa", "๐๐๐ ๐๐๐")
+    assert wrong.status_code == 401 and "รหัสไม่ถูกต้อง" in wrong.get_data(as_text=True)
+    with services.db.Session() as s:
+        spent = s.scalar(select(StaffUser.totp_last_step).where(StaffUser.email == "officer@khet.go.th"))
+    code = totp.generate_otp(spent + 1).translate(thai)  # the step after the enrolment's, which is spent
+    assert c2.code("/console/2fa", f"{code[:3]} {code[3:]}").status_code == 302
+    assert c2.client.get("/console/").status_code == 200
+
+
 def test_repeated_failures_lock_the_account_with_back_off(app, console, env, services):
     add_user(app, env, "viewer@khet.go.th", "viewer")
     for _ in range(5):

@@ -65,8 +65,11 @@ def totp_uri(secret: str, email: str) -> str:
 
 
 def verify_totp(secret: str, code: str, last_step: int | None) -> int | None:
-    """The time step the code belongs to, if valid and not used before; else None."""
-    code = "".join(ch for ch in code if ch.isdecimal())
+    """The time step the code belongs to, if valid and not used before; else None. Thai digits (a Thai
+    keyboard's) count as digits; other characters (spaces, dashes) are ignored."""
+    from handlers.text import thai_digits_to_arabic
+
+    code = "".join(ch for ch in thai_digits_to_arabic(code) if ch in "0123456789")
     if len(code) != 6:
         return None
     totp = pyotp.TOTP(secret)
