@@ -498,6 +498,7 @@ def test_statistics_download_in_both_formats_is_audited(app, env, services):
     assert xlsx.mimetype == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     bad = c.client.get("/console/complaints/export", query_string={"from": "2026-12-31", "to": "2026-01-01"})
     assert bad.status_code == 400 and 'role="alert"' in bad.get_data(as_text=True)
+    assert "1/11/2569 (พ.ศ.)" in bad.get_data(as_text=True)  # the hint offers the BE date the form reads, not CE only
     exported = audit_rows(services, "complaint.exported")
     assert [e.detail["format"] for e in exported] == ["csv", "xlsx"] and exported[0].detail["offices"] == [1]
 
