@@ -404,6 +404,7 @@ def inbox_query(office_ids: list[int], *, status: str | None = None, category: s
         stmt = stmt.where(Complaint.category == category)
     if spam is not None:
         stmt = stmt.where(Complaint.spam.is_(spam))
+    q = (q or "").replace("\x00", "")  # PostgreSQL refuses a NUL in text (a 500 for a pasted one)
     if q:
         # The officer's words as they are: "%" and "_" are characters to find, not wildcards.
         like = "%{}%".format(q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_"))

@@ -606,3 +606,4 @@ def test_inbox_search_finds_the_characters_typed_percent_and_underscore_included
         assert found("%") == {with_percent}  # it matched every case before
         assert found("_") == {with_underscore}
         assert found("ใต้โต๊ะ") == {plain}
+        assert found("\x00ใต้โต๊ะ") == {plain}  # a NUL pasted in: PostgreSQL refused the query (a 500)
