@@ -36,6 +36,7 @@ from handlers.conversation import (
     Matcher,
     MessageType,
     Postback,
+    Step,
     postback_data,
 )
 from handlers.i18n import t as catalog_text
@@ -234,28 +235,25 @@ def _texts(ctx: Context) -> list[str]:
 
 
 def on_description_text(ctx: Context) -> str | None:
-    text = ctx.text or ""
-    if not normalize(text, particles=False):  # blank: nothing described
-        ask_description(ctx)
-        return STAY
-    if _add_text(ctx, text, "c_done"):
-        n = len(_texts(ctx))
-        ctx.reply(text_message(ctx.t("c_got_text", count=n, s=_s(n)),
-                               [*_quick(ctx, ("c_done", "action=c_next")), _cancel_item(ctx)]))
-    return STAY
+    return _text_step(ctx, ask_description, "c_done", "c_got_text")
 
 
 def on_evidence_text(ctx: Context) -> str | None:
     """Words typed at the evidence step ("อีกอย่างคือ…") go to the description, and the reporter is told so:
     nothing they typed is dropped."""
+    return _text_step(ctx, ask_evidence, "c_no_more_evidence", "c_text_added_at_evidence")
+
+
+def _text_step(ctx: Context, ask: Step, done: str, said: str) -> str | None:
+    """A message typed at a step that keeps text for the description: blank asks the step's question again;
+    otherwise the text is kept (``_add_text``) and the reply counts the messages, with the step's way on."""
     text = ctx.text or ""
-    if not normalize(text, particles=False):
-        ask_evidence(ctx)
-        return STAY
-    if _add_text(ctx, text, "c_no_more_evidence"):
+    if not normalize(text, particles=False):  # blank: nothing described
+        ask(ctx)
+    elif _add_text(ctx, text, done):
         n = len(_texts(ctx))
-        ctx.reply(text_message(ctx.t("c_text_added_at_evidence", count=n, s=_s(n)),
-                               [*_quick(ctx, ("c_no_more_evidence", "action=c_next")), _cancel_item(ctx)]))
+        ctx.reply(text_message(ctx.t(said, count=n, s=_s(n)),
+                               [*_quick(ctx, (done, "action=c_next")), _cancel_item(ctx)]))
     return STAY
 
 
