@@ -198,21 +198,22 @@ def message(body: str, lang: str, campaign_id: int | None) -> dict:
 
 def schedule(s: Session, campaign: SurveyCampaign, include_groups: bool = False) -> list[Reminder]:
     """Create the campaign's reminders (idempotent: existing labels are kept as edited)."""
-    audience = _default_audience(campaign)
-    window = window_of(s.get(Office, campaign.office_id))
     existing = set(s.scalars(select(Reminder.label).where(Reminder.campaign_id == campaign.id)))
-    made = []
-    for label, when in plan(campaign):
-        if label in existing:
-            continue
-        th, en = texts(campaign, label)
-        r = Reminder(office_id=campaign.office_id, campaign_id=campaign.id, label=label, audience=audience,
-                     include_groups=include_groups,
-                     send_at=out_of_quiet_hours(when, window).astimezone(ZoneInfo("UTC")), text_th=th, text_en=en)
-        s.add(r)
-        made.append(r)
+    made = [_add(s, campaign, label, planned_as, include_groups)
+            for label, planned_as in planned(s, campaign).items() if label not in existing]
     s.flush()
     return made
+
+
+def _add(s: Session, campaign: SurveyCampaign, label: str, planned_as: tuple[str, str, datetime],
+         include_groups: bool) -> Reminder:
+    """A reminder of the campaign as :func:`planned` says it, to its default audience."""
+    th, en, send_at = planned_as
+    r = Reminder(office_id=campaign.office_id, campaign_id=campaign.id, label=label,
+                 audience=_default_audience(campaign), include_groups=include_groups, send_at=send_at,
+                 text_th=th, text_en=en)
+    s.add(r)
+    return r
 
 
 def _default_audience(campaign: SurveyCampaign) -> str:
@@ -251,7 +252,8 @@ def replan(s: Session, campaign: SurveyCampaign, before: dict[str, tuple[str, st
     s.flush()
     taken = set(s.scalars(select(Reminder.label).where(Reminder.campaign_id == campaign.id)))
     made = 0
-    for label, (th, en, send_at) in planned(s, campaign).items():
+    for label, planned_as in planned(s, campaign).items():
+        send_at = planned_as[2]
         if send_at <= now:
             continue
         if label in taken:
@@ -260,9 +262,7 @@ def replan(s: Session, campaign: SurveyCampaign, before: dict[str, tuple[str, st
             label = f"{label}@{send_at.astimezone(BANGKOK).date().isoformat()}"
             if label in taken:
                 continue
-        s.add(Reminder(office_id=campaign.office_id, campaign_id=campaign.id, label=label,
-                       audience=_default_audience(campaign), include_groups=groups, send_at=send_at,
-                       text_th=th, text_en=en))
+        _add(s, campaign, label, planned_as, groups)
         made += 1
     s.flush()
     return made, kept
