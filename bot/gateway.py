@@ -10,17 +10,21 @@ quota can be accounted for without keeping who received what.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import random
+import ssl
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 from linebot.v3.messaging import (
     ApiClient,
+    AsyncApiClient,
     Configuration,
     MessagingApi,
     MessagingApiBlob,
@@ -126,9 +130,11 @@ class LineGateway:
 
         self._client = ApiClient(config(api_base_url))
         self._blob_client = ApiClient(config(data_api_base_url))
-        if pool_manager is not None:  # the simulator routes requests into the app itself
+        self._routed = pool_manager is not None
+        if self._routed:  # the simulator routes requests into the app itself
             self._client.rest_client.pool_manager = pool_manager
             self._blob_client.rest_client.pool_manager = pool_manager
+        self._async_clients: dict[asyncio.AbstractEventLoop, AsyncApiClient] = {}
         self.api = MessagingApi(self._client)
         self.blob = MessagingApiBlob(self._blob_client)
         self.recorder = recorder
@@ -137,6 +143,7 @@ class LineGateway:
         self.backoff_max = backoff_max
         self.sleep = sleep
         self.timeout = timeout
+        self._async_timeout = aiohttp.ClientTimeout(sock_connect=timeout[0], sock_read=timeout[1])
 
     # -- the retry loop -------------------------------------------------------------------
 
@@ -153,24 +160,31 @@ class LineGateway:
             try:
                 resp = fn(*args, **kwargs)
                 return resp, getattr(resp, "status_code", None) or resp.status, False
-            except ApiException as exc:
-                status = int(exc.status or 0)
-                if status == 409 and retry_key is not None:
-                    # The same retry key was accepted before: LINE sent it already.
+            except Exception as exc:
+                delay = self._after_failure(exc, attempt, retry_key)
+                if delay is None:
                     return None, 409, True
-                if status in RETRYABLE and attempt < self.max_attempts:
-                    self.sleep(self._delay(attempt, _retry_after(exc)))
-                    continue
-                message = _error_message(exc)
-                if status == 400 and "reply token" in message.lower():
-                    raise InvalidReplyToken(status, message) from None
-                raise LineError(status, message) from None
-            except Exception as exc:  # network errors: urllib3 MaxRetryError, timeouts
-                if attempt < self.max_attempts:
-                    log.warning("line request failed, retrying", extra={"error": exc.__class__.__name__})
-                    self.sleep(self._delay(attempt, None))
-                    continue
-                raise LineError(0, exc.__class__.__name__) from None
+                self.sleep(delay)
+
+    def _after_failure(self, exc: Exception, attempt: int, retry_key: str | None) -> float | None:
+        """A request failed: the seconds to wait before trying again, or None when a 409 on the retry key says
+        LINE accepted it before. Raises ``LineError`` (or ``InvalidReplyToken``) when it is given up."""
+        if isinstance(exc, ApiException):
+            status = int(exc.status or 0)
+            if status == 409 and retry_key is not None:
+                # The same retry key was accepted before: LINE sent it already.
+                return None
+            if status in RETRYABLE and attempt < self.max_attempts:
+                return self._delay(attempt, _retry_after(exc))
+            message = _error_message(exc)
+            if status == 400 and "reply token" in message.lower():
+                raise InvalidReplyToken(status, message) from None
+            raise LineError(status, message) from None
+        # network errors: urllib3 MaxRetryError, aiohttp ClientError, timeouts
+        if attempt < self.max_attempts:
+            log.warning("line request failed, retrying", extra={"error": exc.__class__.__name__})
+            return self._delay(attempt, None)
+        raise LineError(0, exc.__class__.__name__) from None
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
@@ -185,17 +199,21 @@ class LineGateway:
         outbox); re-parsing them into models and back for every send cost more CPU than the rest
         of the send. Authentication, connection pool, timeouts and error classes are the SDK's.
         """
+        # x_line_retry_key: named like the SDK's own parameter, so _call treats both alike
+        return self._client.rest_client.request(
+            "POST", self._client.configuration.host + path, headers=self._headers(x_line_retry_key), body=body,
+            _request_timeout=kwargs.get("_request_timeout", self.timeout),
+        )
+
+    def _headers(self, retry_key: str | None) -> dict[str, str]:
         headers = {
             "Content-Type": "application/json",
             "Authorization": f"Bearer {self._client.configuration.access_token}",
             "User-Agent": self._client.user_agent,
         }
-        if x_line_retry_key is not None:  # named like the SDK's own parameter, so _call treats both alike
-            headers["X-Line-Retry-Key"] = x_line_retry_key
-        return self._client.rest_client.request(
-            "POST", self._client.configuration.host + path, headers=headers, body=body,
-            _request_timeout=kwargs.get("_request_timeout", self.timeout),
-        )
+        if retry_key is not None:
+            headers["X-Line-Retry-Key"] = retry_key
+        return headers
 
     def _record(self, kind: str, recipients: int, messages: int, result: SendResult) -> None:
         if self.recorder is not None:
@@ -210,22 +228,24 @@ class LineGateway:
 
     # -- sends ----------------------------------------------------------------------------
 
+    def _sent(self, kind: str, recipients: int, messages: int, status: int, duplicate: bool,
+              retry_key: str | None) -> SendResult:
+        result = SendResult(kind, "duplicate" if duplicate else "sent", status, retry_key)
+        self._record(kind, recipients, messages, result)
+        return result
+
     def reply(self, reply_token: str, messages: Sequence[Any]) -> SendResult:
         msgs = as_dicts(messages)
         _, status, _ = self._call(self._post_messages, "/v2/bot/message/reply",
                                   {"replyToken": reply_token, "messages": msgs})
-        result = SendResult("reply", "sent", status)
-        self._record("reply", 1, len(msgs), result)
-        return result
+        return self._sent("reply", 1, len(msgs), status, False, None)
 
     def push(self, to: str, messages: Sequence[Any], retry_key: str | None = None) -> SendResult:
         key = retry_key or new_retry_key()
         msgs = as_dicts(messages)
         _, status, dup = self._call(self._post_messages, "/v2/bot/message/push", {"to": to, "messages": msgs},
                                     retry_key=key)
-        result = SendResult("push", "duplicate" if dup else "sent", status, key)
-        self._record("push", 1, len(msgs), result)
-        return result
+        return self._sent("push", 1, len(msgs), status, dup, key)
 
     def reply_or_push(
         self, reply_token: str | None, to: str | None, messages: Sequence[Any], retry_key: str | None = None
@@ -241,6 +261,85 @@ class LineGateway:
         if not to:  # nothing could ever deliver it: not retried (status 0 means a network error)
             raise LineError(-1, "no reply token and no recipient")
         return self.push(to, messages, retry_key=retry_key)
+
+    # -- the same from an event loop (embedded mode's sender) -----------------------------
+
+    @property
+    def sends_async(self) -> bool:
+        """Whether ``reply_or_push_async`` sends from the event loop itself. The simulator's routing into the
+        app is a urllib3 pool manager, so for a simulated office it runs the blocking send on a thread."""
+        return not self._routed
+
+    async def reply_or_push_async(
+        self, reply_token: str | None, to: str | None, messages: Sequence[Any], retry_key: str | None = None
+    ) -> SendResult:
+        """``reply_or_push`` for an asyncio event loop: the same requests, retries, fallback and records, sent
+        through the SDK's aiohttp client (``AsyncApiClient``). One loop keeps many sends in flight on one
+        thread; a blocking send on a thread of its own cost about five times the CPU (bench/README.md)."""
+        if not self.sends_async:
+            return await asyncio.to_thread(self.reply_or_push, reply_token, to, messages, retry_key)
+        msgs = as_dicts(messages)
+        if reply_token:
+            try:
+                _, status, _ = await self._acall("/v2/bot/message/reply", {"replyToken": reply_token, "messages": msgs})
+                return self._sent("reply", 1, len(msgs), status, False, None)
+            except InvalidReplyToken:
+                if not to:
+                    raise
+                log.info("reply token spent, falling back to push")
+        if not to:
+            raise LineError(-1, "no reply token and no recipient")
+        key = retry_key or new_retry_key()
+        _, status, dup = await self._acall("/v2/bot/message/push", {"to": to, "messages": msgs}, key)
+        return self._sent("push", 1, len(msgs), status, dup, key)
+
+    async def _acall(self, path: str, body: dict, retry_key: str | None = None) -> tuple[Any, int, bool]:
+        """``_call`` of a message POST on the running loop's ``AsyncApiClient``."""
+        client = await self._async_client()
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                resp = await client.rest_client.request(
+                    "POST", client.configuration.host + path, headers=self._headers(retry_key), body=body,
+                    _request_timeout=self._async_timeout,
+                )
+                return resp, resp.status, False
+            except Exception as exc:
+                delay = self._after_failure(exc, attempt, retry_key)
+                if delay is None:
+                    return None, 409, True
+                if self.sleep is time.sleep:
+                    await asyncio.sleep(delay)
+                else:  # a test's stand-in
+                    self.sleep(delay)
+
+    async def _async_client(self) -> AsyncApiClient:
+        """The running loop's client: aiohttp sessions belong to the loop they were made in.
+
+        Its session is ours, not the SDK's: the SDK's reads proxy settings from the environment and
+        ``~/.netrc`` on a thread for every request (``trust_env``), which cost more than the request itself.
+        ``Configuration.proxy`` is honoured still, as on the blocking path."""
+        loop = asyncio.get_running_loop()
+        client = self._async_clients.get(loop)
+        if client is None:
+            client = AsyncApiClient(self._client.configuration)
+            cfg = client.configuration
+            sdk_session = client.rest_client.pool_manager
+            client.rest_client.pool_manager = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=cfg.connection_pool_maxsize,
+                                               ssl=ssl.create_default_context(cafile=cfg.ssl_ca_cert)),
+                trust_env=False,
+            )
+            self._async_clients[loop] = client  # before the await: the loop's other sends find it
+            await sdk_session.close()  # it never connected
+        return client
+
+    async def aclose(self) -> None:
+        """Close the running loop's client (its connections to LINE)."""
+        client = self._async_clients.pop(asyncio.get_running_loop(), None)
+        if client is not None:
+            await client.close()
 
     def multicast(self, user_ids: Sequence[str], messages: Sequence[Any], retry_key: str | None = None) -> SendResult:
         """One multicast call (≤500 IDs). Callers that fan out keep one key per chunk."""

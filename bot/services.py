@@ -86,6 +86,11 @@ class Services:
             self._gateways[office_id] = (channel, gw)
         return gw
 
+    def all_gateways(self) -> list[LineGateway]:
+        """Every gateway made in this process, the retired ones too (to close their connections)."""
+        with self._lock:
+            return [gw for _, gw in self._gateways.values()] + list(self._retired)
+
     def _recorder(self, office_id: int):
         def record(**fields) -> None:
             pending = collected_deliveries.get()
@@ -163,6 +168,6 @@ class Services:
         if self.runner is not None:
             self.runner.stop()
             self.runner = None
-        for gw in [gw for _, gw in self._gateways.values()] + self._retired:
+        for gw in self.all_gateways():
             gw.close()
         self.db.dispose()

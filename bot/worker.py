@@ -8,13 +8,13 @@ notification was lost, whose worker died, or whose retry is due, and unsent outb
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
@@ -265,42 +265,63 @@ class Processor:
 
         ``sent``: on success, called with (outbox id, send records) instead of deleting the row here,
         so that a ``Forgetter`` can delete many in one transaction."""
-        messages = row.messages
         gateway = self.services.gateway(row.office_id)
         records: list = []
         token = collected_deliveries.set(records)
         try:
-            gateway.reply_or_push(row.reply_token, row.to, messages, retry_key=row.retry_key)
+            gateway.reply_or_push(row.reply_token, row.to, row.messages, retry_key=row.retry_key)
         except LineError as exc:
-            retryable = exc.status in (0, 429) or exc.status >= 500
-            attempts = row.attempts + 1
-            with self.db.session() as s:
-                if retryable and attempts < OUTBOX_MAX_ATTEMPTS:
-                    s.execute(
-                        update(OutboxMessage)
-                        .where(OutboxMessage.id == row.id)
-                        .values(
-                            attempts=attempts,
-                            reply_token=None,
-                            next_attempt_at=utcnow() + timedelta(seconds=min(3600, 5 * 2**attempts)),
-                        )
-                        .execution_options(synchronize_session=False)
-                    )
-                    log.warning("send failed, will retry", extra={"status": exc.status, "attempts": attempts})
-                else:
-                    s.execute(delete(OutboxMessage).where(OutboxMessage.id == row.id))
-                    log.error(
-                        "send dropped",
-                        extra={"status": exc.status, "attempts": attempts, "line_message": exc.message[:120]},
-                    )
+            self._send_failed(row, exc)
             return False
         finally:
             collected_deliveries.reset(token)
+        self._sent(row, records, sent)
+        return True
+
+    async def send_async(self, row: _Send, sent: Callable[[int, list], None]) -> bool:
+        """``_send`` on an asyncio event loop (``AsyncSender``); the database writes of a failure run on a
+        thread, so the loop's other sends go on meanwhile."""
+        gateway = self.services.gateway(row.office_id)
+        records: list = []
+        collected_deliveries.set(records)  # each task runs in a copy of the context: this is its own
+        try:
+            await gateway.reply_or_push_async(row.reply_token, row.to, row.messages, retry_key=row.retry_key)
+        except LineError as exc:
+            await asyncio.to_thread(self._send_failed, row, exc)
+            return False
+        self._sent(row, records, sent)
+        return True
+
+    def _sent(self, row: _Send, records: list, sent: Callable[[int, list], None] | None) -> None:
         if sent is not None:
             sent(row.id, records)
         else:
             self._forget([(row.id, records)])
-        return True
+
+    def _send_failed(self, row: _Send, exc: LineError) -> None:
+        """LINE did not take it: try again later (with backoff, as a push: the reply token will be spent),
+        or give up on what retrying cannot fix."""
+        retryable = exc.status in (0, 429) or exc.status >= 500
+        attempts = row.attempts + 1
+        with self.db.session() as s:
+            if retryable and attempts < OUTBOX_MAX_ATTEMPTS:
+                s.execute(
+                    update(OutboxMessage)
+                    .where(OutboxMessage.id == row.id)
+                    .values(
+                        attempts=attempts,
+                        reply_token=None,
+                        next_attempt_at=utcnow() + timedelta(seconds=min(3600, 5 * 2**attempts)),
+                    )
+                    .execution_options(synchronize_session=False)
+                )
+                log.warning("send failed, will retry", extra={"status": exc.status, "attempts": attempts})
+            else:
+                s.execute(delete(OutboxMessage).where(OutboxMessage.id == row.id))
+                log.error(
+                    "send dropped",
+                    extra={"status": exc.status, "attempts": attempts, "line_message": exc.message[:120]},
+                )
 
     def _forget(self, sent: list[tuple[int, list]]) -> None:
         """Sent: delete the outbox rows and keep only the send records, in one transaction.
@@ -504,7 +525,7 @@ def _next_batch(q: queue.Queue, items: list, limit: int) -> tuple[list, bool]:
 
 
 class Forgetter:
-    """Embedded mode: a thread that records the sender threads' successful sends — outbox rows
+    """Embedded mode: a thread that records the sender's successful sends — outbox rows
     deleted, send records kept — many sends to one write transaction instead of one each.
 
     Only then is a send's ``done`` called: the person's next event may be taken once their reply has
@@ -550,13 +571,95 @@ class Forgetter:
             self._thread = None
 
 
+class AsyncSender:
+    """Embedded mode: the sends to LINE, on one thread running an asyncio event loop.
+
+    Each send is a task (``Processor.send_async``, through the SDK's aiohttp client); at most ``limit`` are in
+    flight, the rest wait their turn in the order they came. One loop costs about a fifth of the CPU per send
+    of a pool of threads each blocking on its own request, and leaves the interpreter to the processing
+    thread, which holds the database's write turn meanwhile (bench/README.md, 2026-12-07 third session).
+    """
+
+    def __init__(self, processor: Processor, limit: int = 32) -> None:
+        self.processor = processor
+        self.limit = max(1, limit)
+        self.loop = asyncio.new_event_loop()
+        self._thread: threading.Thread | None = None
+        self._tasks: set[asyncio.Task] = set()
+        self._slots: asyncio.Semaphore | None = None
+
+    def start(self) -> None:
+        ready = threading.Event()
+
+        def run() -> None:
+            asyncio.set_event_loop(self.loop)
+            self._slots = asyncio.Semaphore(self.limit)
+            ready.set()
+            self.loop.run_forever()
+
+        self._thread = threading.Thread(target=run, name="itabot-send", daemon=True)
+        self._thread.start()
+        ready.wait()
+
+    def submit(self, send: _Send, sent: Callable[[int, list], None], done: Callable[[], None]) -> None:
+        """From any thread: send, then ``sent(outbox id, records)``; if it was not sent, ``done()``."""
+        self.loop.call_soon_threadsafe(self._start, send, sent, done)
+
+    def _start(self, send: _Send, sent: Callable[[int, list], None], done: Callable[[], None]) -> None:
+        task = self.loop.create_task(self._run(send, sent, done))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, send: _Send, sent: Callable[[int, list], None], done: Callable[[], None]) -> None:
+        handed_over = False
+
+        def hand_over(outbox_id: int, records: list) -> None:
+            nonlocal handed_over
+            sent(outbox_id, records)
+            handed_over = True
+
+        try:
+            async with self._slots:
+                await self.processor.send_async(send, hand_over)
+        except Exception:  # left in the outbox; the sweeper retries it
+            log.exception("send failed")
+        finally:
+            if not handed_over:
+                try:
+                    await asyncio.to_thread(done)  # it may read the database
+                except Exception:
+                    log.exception("after-send callback failed")
+
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def stop(self) -> None:
+        """Finish every send submitted so far, close the connections to LINE, end the thread."""
+        if self._thread is None:
+            return
+        asyncio.run_coroutine_threadsafe(self._finish(), self.loop).result()
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=5)
+        self._thread = None
+        self.loop.close()
+
+    async def _finish(self) -> None:
+        while self._tasks:  # sends submitted before stop() are tasks by now (call_soon keeps the order)
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        for gw in self.processor.services.all_gateways():
+            try:
+                await gw.aclose()
+            except Exception:
+                log.warning("connection to LINE not closed cleanly")
+
+
 class EmbeddedRunner:
     """Embedded mode: threads in the web process work through new events.
 
     SQLite takes one writer at a time, so a single processing thread per process is enough
     (more only queue for the lock, and slow the webhook down); it takes up to ``batch`` waiting
     events at a time into one transaction (``Processor.process_batch``). Sending to LINE, which is
-    network-bound, happens on a separate pool of sender threads, and a ``Forgetter`` records
+    network-bound, happens on the ``AsyncSender``'s thread (an asyncio loop), and a ``Forgetter`` records
     what they sent, again many to a transaction.
     """
 
@@ -566,7 +669,7 @@ class EmbeddedRunner:
         self.queue: queue.Queue[int | None] = queue.Queue()
         self.threads = threads
         self.batch = max(1, batch)
-        self.senders = ThreadPoolExecutor(max_workers=senders, thread_name_prefix="itabot-send") if senders else None
+        self.senders = AsyncSender(processor, senders) if senders else None
         self.forgetter = Forgetter(processor, self._gathered) if senders else None
         self._gather = threading.local()  # a thread's people whose next event is looked up together
         self.sweeper = Sweeper(processor, sweep_interval)
@@ -576,6 +679,8 @@ class EmbeddedRunner:
             processor.on_sent = self._queue_next
 
     def start(self) -> None:
+        if self.senders is not None:
+            self.senders.start()
         if self.forgetter is not None:
             self.forgetter.start()
         for i in range(self.threads):
@@ -589,23 +694,7 @@ class EmbeddedRunner:
             self.queue.put(event_id)
 
     def _submit_send(self, send: _Send, done: Callable[[], None]) -> None:
-        def run() -> None:
-            handed_over = False
-
-            def sent(outbox_id: int, records: list) -> None:
-                nonlocal handed_over
-                self.forgetter.add(outbox_id, records, done)
-                handed_over = True
-
-            try:
-                self.processor._send(send, sent)
-            except Exception:  # left in the outbox; the sweeper retries it
-                log.exception("send failed")
-            finally:
-                if not handed_over:
-                    done()
-
-        self.senders.submit(run)
+        self.senders.submit(send, lambda outbox_id, records: self.forgetter.add(outbox_id, records, done), done)
 
     def _queue_next(self, office_id: int, source_key: str) -> None:
         """A person's replies are out: queue their next waiting event (inside ``_gathered``, later, with others')."""
@@ -651,6 +740,8 @@ class EmbeddedRunner:
     def stopped_threads(self) -> list[str]:
         """Names of this runner's threads that have ended although it was not stopped (for /healthz)."""
         threads = [*self._workers, self.sweeper._thread]
+        if self.senders is not None:
+            threads.append(self.senders._thread)
         if self.forgetter is not None:
             threads.append(self.forgetter._thread)
         return [t.name for t in threads if t is not None and not t.is_alive()]
@@ -661,7 +752,7 @@ class EmbeddedRunner:
         for t in self._workers:
             t.join(timeout=5)
         if self.senders is not None:
-            self.senders.shutdown(wait=True, cancel_futures=False)
+            self.senders.stop()
         if self.forgetter is not None:
             self.forgetter.stop()
         self.sweeper.stop()

@@ -159,3 +159,77 @@ def test_sixteen_senders_at_once_keep_their_connections(services, fake_line, cap
             t.join()
     assert len(fake_line.calls("/v2/bot/message/push")) == 16
     assert not [r for r in caplog.records if "pool is full" in r.getMessage()]
+
+
+# -- the same sends from an event loop (embedded mode's sender, ``AsyncSender``) -------------------------------
+
+
+def _loop_send(gw, *args, **kwargs):
+    """``reply_or_push_async`` on a loop of its own, as the sender thread runs it; its connections closed after."""
+    import asyncio
+
+    async def go():
+        try:
+            return await gw.reply_or_push_async(*args, **kwargs)
+        finally:
+            await gw.aclose()
+
+    return asyncio.run(go())
+
+
+def test_loop_replies_and_falls_back_to_push_like_the_blocking_path(gw, fake_line, services):
+    user = new_user()
+    fake_line.expired_tokens.add("old")
+    assert _loop_send(gw, "tok-loop", user, [TextMessage(text="สวัสดี")]).kind == "reply"
+    pushed = _loop_send(gw, "old", user, [{"type": "text", "text": "อีกครั้ง"}])
+    assert pushed.kind == "push" and pushed.retry_key
+    (push,) = fake_line.calls("/v2/bot/message/push")
+    assert push.json["to"] == user and push.retry_key == pushed.retry_key
+    assert fake_line.texts_to(user) == ["อีกครั้ง"]  # the reply went by token; the push is what names the user
+    assert [(d.kind, d.status) for d in _deliveries(services)] == [("reply", "sent"), ("push", "sent")]
+
+
+def test_loop_retries_with_one_retry_key_and_honours_retry_after(gw, fake_line):
+    fake_line.faults += [Fault("/v2/bot/message/push", 500), Fault("/v2/bot/message/push", 429, {"Retry-After": "7"})]
+    result = _loop_send(gw, None, new_user(), [{"type": "text", "text": "x"}])
+    attempts = fake_line.calls("/v2/bot/message/push", ok_only=False)
+    assert [a.status for a in attempts] == [500, 429, 200]
+    assert len({a.retry_key for a in attempts}) == 1
+    assert result.status == "sent" and len(gw.waits) == 2 and gw.waits[1] == 7.0
+
+
+def test_loop_409_on_a_retry_key_counts_as_delivered(gw, fake_line):
+    user, key = new_user(), "22222222-2222-4222-8222-222222222222"
+    first = _loop_send(gw, None, user, [{"type": "text", "text": "x"}], retry_key=key)
+    again = _loop_send(gw, None, user, [{"type": "text", "text": "x"}], retry_key=key)
+    assert (first.status, again.status) == ("sent", "duplicate")
+    assert len(fake_line.calls("/v2/bot/message/push")) == 1
+
+
+def test_loop_gives_up_on_what_retrying_cannot_fix(gw, fake_line):
+    from bot.gateway import InvalidReplyToken
+
+    fake_line.faults.append(Fault("/v2/bot/message/push", 400))
+    with pytest.raises(LineError) as err:
+        _loop_send(gw, None, new_user(), [{"type": "text", "text": "x"}])
+    assert err.value.status == 400 and len(fake_line.calls("/v2/bot/message/push", ok_only=False)) == 1
+    fake_line.expired_tokens.add("gone")
+    with pytest.raises(InvalidReplyToken):  # a spent token and nobody to push to (a group's reply)
+        _loop_send(gw, "gone", None, [{"type": "text", "text": "x"}])
+    with pytest.raises(LineError):
+        _loop_send(gw, None, None, [{"type": "text", "text": "x"}])
+    assert gw.waits == []
+
+
+def test_loop_sends_ignore_proxy_settings_of_the_environment(gw, fake_line, monkeypatch):
+    """As the blocking path (urllib3) does: a proxy is configured in the SDK's Configuration, not picked up
+    from HTTP_PROXY — a stale variable on a server must not stop the replies."""
+    for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")  # nothing listens there
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    user = new_user()
+    _loop_send(gw, None, user, [{"type": "text", "text": "ถึงไหม"}])
+    gw.push(user, [{"type": "text", "text": "ถึงเหมือนกัน"}])
+    assert fake_line.texts_to(user) == ["ถึงไหม", "ถึงเหมือนกัน"]
+    assert gw.waits == []

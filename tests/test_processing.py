@@ -178,6 +178,33 @@ def test_embedded_runner_answers_in_order_with_sends_off_the_processing_thread(b
     assert {r.status for r in _rows(services)} == {DONE}
 
 
+def test_stopping_the_runner_finishes_the_sends_in_flight(bot, services, fake_line):
+    """A stop (a deploy, SIGTERM) waits for a reply that is between its retries, and records it."""
+    from fakeline import Fault
+
+    from models import Delivery, OutboxMessage
+
+    fake_line.faults.append(Fault("/v2/bot/message/reply", 503))  # the first try fails; the next, after a backoff
+    gateway = services.gateway(1)
+    gateway.sleep, gateway.backoff_base = time.sleep, 1.0  # a real wait, of 0.5 to 1 s
+    services.start_embedded_worker()
+    user = new_user()
+    try:
+        bot.text(user, "เมนู", drain=False)
+        deadline = time.time() + 10
+        while time.time() < deadline and not fake_line.calls("/reply", ok_only=False):
+            time.sleep(0.01)
+        assert not fake_line.calls("/reply")  # only the failed try so far
+    finally:
+        services.runner.stop()
+        services.runner = None
+    assert bot.texts(user) == ["เลือกสิ่งที่ต้องการได้เลยค่ะ 👇"]
+    with services.db.Session() as s:
+        assert s.scalars(select(OutboxMessage)).all() == []  # recorded as sent, not left to be sent twice
+    with services.db.Session() as s:
+        assert [d.kind for d in s.scalars(select(Delivery))] == ["reply"]
+
+
 def test_maintenance_erases_abandoned_drafts_and_old_parked_payloads(bot, services, monkeypatch):
     from models import ConversationState
 
