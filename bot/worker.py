@@ -587,6 +587,8 @@ class AsyncSender:
         self._thread: threading.Thread | None = None
         self._tasks: set[asyncio.Task] = set()
         self._slots: asyncio.Semaphore | None = None
+        self._lock = threading.Lock()
+        self._waiting: list[tuple[_Send, Callable[[int, list], None], Callable[[], None]]] = []
 
     def start(self) -> None:
         ready = threading.Event()
@@ -602,13 +604,22 @@ class AsyncSender:
         ready.wait()
 
     def submit(self, send: _Send, sent: Callable[[int, list], None], done: Callable[[], None]) -> None:
-        """From any thread: send, then ``sent(outbox id, records)``; if it was not sent, ``done()``."""
-        self.loop.call_soon_threadsafe(self._start, send, sent, done)
+        """From any thread: send, then ``sent(outbox id, records)``; if it was not sent, ``done()``.
 
-    def _start(self, send: _Send, sent: Callable[[int, list], None], done: Callable[[], None]) -> None:
-        task = self.loop.create_task(self._run(send, sent, done))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        A batch's sends wake the loop once: the first one submitted while none waits schedules the start of all."""
+        with self._lock:
+            self._waiting.append((send, sent, done))
+            if len(self._waiting) > 1:
+                return
+        self.loop.call_soon_threadsafe(self._start_waiting)
+
+    def _start_waiting(self) -> None:
+        with self._lock:
+            waiting, self._waiting = self._waiting, []
+        for send, sent, done in waiting:
+            task = self.loop.create_task(self._run(send, sent, done))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     async def _run(self, send: _Send, sent: Callable[[int, list], None], done: Callable[[], None]) -> None:
         handed_over = False

@@ -4,14 +4,16 @@
 
 No gunicorn, no threads, no contention: the same signed "hello" deliveries as run.py go through the Flask app
 (test client), then ``Processor.process_batch`` in batches of 32 (one event per person at a time, as the runner
-takes them), then the gateway sends the replies to the fake LINE (``fake_line.py``, started here), then the sends
-are recorded, until every event is answered. Prints CPU ms per event for each phase; ``--profile DIR`` writes a
+takes them), then the gateway sends the replies to the fake LINE (``fake_line.py``, started here) from one
+asyncio loop, 32 in flight (as the processing process's ``AsyncSender``), then the sends are recorded, until
+every event is answered. Prints CPU ms per event for each phase; ``--profile DIR`` writes a
 cProfile file per phase there (slower: compare profiles with profiles, not with the plain run).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import cProfile
 import os
 import secrets
@@ -77,10 +79,21 @@ def main() -> int:
             for k in range(0, len(ids), 32):
                 processor.process_batch(ids[k:k + 32])
 
+        loop = asyncio.new_event_loop()
+
         def send() -> list:
+            """As the processing process's AsyncSender: one event loop, 32 sends in flight."""
             out: list = []
-            for item in sends:
-                processor._send(item, lambda oid, records: out.append((oid, records)))
+            slots = asyncio.Semaphore(32)
+
+            async def one(item) -> None:
+                async with slots:
+                    await processor.send_async(item, lambda oid, records: out.append((oid, records)))
+
+            async def every() -> None:
+                await asyncio.gather(*(one(item) for item in sends))
+
+            loop.run_until_complete(every())
             sends.clear()
             return out
 
@@ -125,6 +138,9 @@ def main() -> int:
             for name, prof in profiles.items():
                 prof.dump_stats(args.profile / f"{name}.prof")
             print(f"profiles: {args.profile}/<phase>.prof")
+        for gw in services.all_gateways():
+            loop.run_until_complete(gw.aclose())
+        loop.close()
         services.close()
     finally:
         fake.kill()
