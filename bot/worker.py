@@ -641,14 +641,12 @@ class AsyncSender:
                 except Exception:
                     log.exception("after-send callback failed")
 
-    def alive(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
     def stop(self) -> None:
         """Finish every send submitted so far, close the connections to LINE, end the thread."""
         if self._thread is None:
             return
-        asyncio.run_coroutine_threadsafe(self._finish(), self.loop).result()
+        if self._thread.is_alive():  # (a loop that died would never answer: its sends are the sweeper's)
+            asyncio.run_coroutine_threadsafe(self._finish(), self.loop).result()
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(timeout=5)
         self._thread = None
