@@ -154,6 +154,30 @@ def test_a_2fa_code_typed_in_thai_digits_enrols_and_signs_in(app, env, services)
     assert c2.client.get("/console/").status_code == 200
 
 
+def test_a_recovery_code_is_accepted_as_a_person_types_it(app, env, services):
+    """Thai digits, upper case, spaces around or inside, the grouping dashes left out or spaced (once
+    only Arabic digits were accepted)."""
+    thai = str.maketrans("0123456789", "๐๑๒๓๔๕๖๗๘๙")
+    add_user(app, env, "officer@khet.go.th", "complaint_officer")
+    first = Console(app)
+    enrol(first, "officer@khet.go.th")
+    codes = first.recovery
+    typed = [f"  {codes[0].translate(thai)}  ", codes[1].replace("-", "").upper(),
+             codes[2].replace("-", " - ").translate(thai).upper(), codes[3].replace("-", " "),
+             codes[4].replace("-", "\u2013")]  # an en dash, as autocorrect makes of "-"
+    for n, code in enumerate(typed):
+        c = Console(app)
+        c.login("officer@khet.go.th")
+        assert c.code("/console/2fa", code).status_code == 302, code
+        assert c.client.get("/console/").status_code == 200
+        assert _audit(services, "signin.recovery_code")[-1].detail == {"codes_left": 7 - n}
+    c = Console(app)
+    c.login("officer@khet.go.th")
+    assert c.code("/console/2fa", codes[0]).status_code == 401  # spent, however it was typed
+    assert c.code("/console/2fa", codes[5][:-1] + "x").status_code == 401  # not hex
+    assert c.code("/console/2fa", codes[5][:-2]).status_code == 401  # too short
+
+
 def test_repeated_failures_lock_the_account_with_back_off(app, console, env, services):
     add_user(app, env, "viewer@khet.go.th", "viewer")
     for _ in range(5):
