@@ -307,6 +307,28 @@ def test_a_reminder_that_has_waited_past_its_time_keeps_it_when_only_its_text_is
         assert s.get(Reminder, r.id).text_th == "แก้ข้อความ {link}"
 
 
+def test_a_survey_reminder_s_text_without_the_link_placeholder_is_refused_in_either_language(app, env, services):
+    """Saved without {link}, a reminder would have gone out with no way to reach the survey."""
+    from models import Reminder
+
+    c = coordinator(app, env)
+    page_path, r = _scheduled_reminder(c, services)
+    form = {"action": "edit", "reminder_id": str(r.id), "send_at": f"{TODAY + timedelta(days=10)}T10:00",
+            "audience": r.audience, "text_th": "อย่าลืมตอบแบบประเมินนะครับ {link}", "text_en": "Please answer {link}"}
+    for th, en in (("อย่าลืมตอบแบบประเมินนะครับ", form["text_en"]), (form["text_th"], "Please answer"),
+                   (form["text_th"], "Please answer {Link}")):
+        resp = c.post(page_path, dict(form, text_th=th, text_en=en))
+        page = resp.get_data(as_text=True)
+        assert resp.status_code == 400 and "ต้องมี {link}" in page, (th, en)
+        assert f"{en}</textarea>" in page  # what was typed is kept
+    c.client.get("/console/lang/en")
+    en = c.post(page_path, dict(form, text_en="Please answer"))
+    assert en.status_code == 400 and "must contain {link}" in en.get_data(as_text=True)
+    with services.db.Session() as s:
+        assert s.get(Reminder, r.id).text_en == r.text_en
+    assert c.post(page_path, form).status_code == 302
+
+
 def test_reminders_page_shows_a_send_in_progress_and_refreshes_itself_until_done(app, env, services):
     from models import Reminder, ReminderChunk
 

@@ -528,6 +528,8 @@ def campaign_reminders(campaign_id: int):
                         error = text("reminder_past", when=be_datetime(local, g.get("lang", "th")))
                     elif utf16_len(th) > 4000 or utf16_len(en) > 4000:  # a LINE text message's limit
                         error = text("reminder_text_long", n="4,000")
+                    elif rem.LINK not in th or rem.LINK not in en:  # a survey reminder with no way to the survey
+                        error = text("reminder_no_link")
                     else:
                         r.send_at = rem.out_of_quiet_hours(local, window)
                         r.text_th, r.text_en, r.audience = th, en, chosen
