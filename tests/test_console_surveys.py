@@ -469,6 +469,27 @@ def test_a_csv_from_thai_excel_imports_in_thai_with_be_dates(app, env, services,
         assert len(s.scalars(select(StaffMember)).all()) == 2
 
 
+def test_a_staff_csv_separated_by_semicolons_or_tabs_imports(app, env, services, bot):
+    """Excel writes ";" where the comma is the decimal mark, and a copy from a sheet is tab-separated: such a file
+    was read as one column and refused."""
+    c = coordinator(app, env)
+    semicolons = ("ชื่อ;ฝ่าย;วันเริ่มงาน\r\n\"สมหญิง ดีใจ\";\"ฝ่ายรายได้, งานภาษี\";1/3/2558\r\n"
+                  "สมปอง ใจงาม;ฝ่ายคลัง;2562-05-01\r\n")
+    resp = _upload(c, "\ufeff".encode() + semicolons.encode())  # "CSV UTF-8" from Excel, with its BOM
+    page = resp.get_data(as_text=True)
+    assert resp.status_code == 200, page
+    assert "สมหญิง ดีใจ · ฝ่ายรายได้, งานภาษี" in page and "สมปอง ใจงาม · ฝ่ายคลัง" in page
+    tabs = _upload(c, "สมใจ ดีมาก\tฝ่ายโยธา\t๑/๓/๒๕๕๘\nสมศรี ใจงาม\tฝ่ายโยธา\t2019-05-01\n".encode("cp874"))
+    assert tabs.status_code == 200 and "สมใจ ดีมาก · ฝ่ายโยธา" in tabs.get_data(as_text=True)
+    with services.db.Session() as s:
+        assert {(m.name, m.division) for m in s.scalars(select(StaffMember))} == {
+            ("สมหญิง ดีใจ", "ฝ่ายรายได้, งานภาษี"), ("สมปอง ใจงาม", "ฝ่ายคลัง"), ("สมใจ ดีมาก", "ฝ่ายโยธา"),
+            ("สมศรี ใจงาม", "ฝ่ายโยธา")}
+    # A semicolon file's mistakes are named by row as before.
+    gap = _upload(c, "ชื่อ;ฝ่าย;วันเริ่มงาน\r\nสมชาย;ฝ่ายคลัง;\r\n".encode())
+    assert gap.status_code == 400 and "แถวที่ 2 ไม่ครบ" in gap.get_data(as_text=True)
+
+
 def test_importing_again_updates_people_and_never_makes_a_second_code(app, env, services, bot):
     from surveys.campaigns import served_a_year
 

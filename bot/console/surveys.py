@@ -300,10 +300,19 @@ def decode_csv(data: bytes) -> str | None:
     return None
 
 
+def csv_delimiter(raw: str) -> str:
+    """The separator of an uploaded CSV, guessed from its first lines: a comma, or a semicolon (what Excel writes
+    where the comma is the decimal mark), or a tab (copied from a sheet); a comma when it cannot tell."""
+    try:
+        return csv.Sniffer().sniff("\n".join(raw.splitlines()[:20]), delimiters=",;\t").delimiter
+    except csv.Error:
+        return ","
+
+
 def _staff_rows(raw: str) -> tuple[list[tuple[str, str, object]], str | None]:
     """(name, division, start date) rows of an uploaded CSV, or the error to show (in the console's language).
     An error names the row as Excel numbers it: the header and blank lines count."""
-    reader = csv.reader(io.StringIO(raw))
+    reader = csv.reader(io.StringIO(raw), delimiter=csv_delimiter(raw))
     rows = [(reader.line_num, r) for r in reader if any(cell.strip() for cell in r)]
     if rows and not rules.parse_start_date(rows[0][1][2] if len(rows[0][1]) > 2 else None):
         rows = rows[1:]  # a header row
