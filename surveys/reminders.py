@@ -59,6 +59,7 @@ WAIT_RECHECK = timedelta(hours=1)  # "wait for quota": how often the quota is re
 GROUP_MAX = 500  # a LINE group holds at most 500 people: the cost assumed when LINE won't say
 STOP_TH = "พิมพ์ \"หยุดเตือน\" หากไม่ต้องการรับการแจ้งเตือน"
 STOP_EN = "Type \"stop reminders\" to stop these."
+LINK = "{link}"  # in a survey reminder's texts: where its tracked survey link goes when it is sent
 
 
 # -- sending windows (quiet hours) ----------------------------------------------------------------
@@ -160,7 +161,7 @@ def texts(campaign: SurveyCampaign, label: str) -> tuple[str, str]:
         else:
             lines = [t(f"reminder_nudge_{campaign.kind}", lang, date=be_date(deadline, lang)),
                      t("reminder_answered", lang)]
-        out.append("\n".join([*lines, "{link}", stop]))
+        out.append("\n".join([*lines, LINK, stop]))
     return out[0], out[1]
 
 
@@ -507,12 +508,11 @@ def dispatch(services, reminder_id: int, now: datetime | None = None,
             continue  # another dispatcher has it (or it is done)
         try:
             if target == "group":
-                link = urls.get("group", "{link}")
+                link = urls.get("group", LINK)
                 bodies = [body for body in group_texts(reminder) if body] or [reminder.text_th]  # else: as typed
-                gateway.push(users[0], [text_message(body.replace("{link}", link)) for body in bodies], retry_key=key)
+                gateway.push(users[0], [text_message(body.replace(LINK, link)) for body in bodies], retry_key=key)
             else:
-                body = (reminder.text_th if lang == "th" else reminder.text_en).replace("{link}",
-                                                                                         urls.get("users", "{link}"))
+                body = (reminder.text_th if lang == "th" else reminder.text_en).replace(LINK, urls.get("users", LINK))
                 gateway.multicast(users, [message(body, lang, campaign_id)], retry_key=key)
         except LineError as exc:
             if 400 <= exc.status < 500 and exc.status != 429:  # refused, or the bot left the group: retrying won't help

@@ -154,6 +154,30 @@ def test_a_2fa_code_typed_in_thai_digits_enrols_and_signs_in(app, env, services)
     assert c2.client.get("/console/").status_code == 200
 
 
+def test_a_recovery_code_is_accepted_as_a_person_types_it(app, env, services):
+    """Thai digits, upper case, spaces around or inside, the grouping dashes left out or spaced (once
+    only Arabic digits were accepted)."""
+    thai = str.maketrans("0123456789", "๐๑๒๓๔๕๖๗๘๙")
+    add_user(app, env, "officer@khet.go.th", "complaint_officer")
+    first = Console(app)
+    enrol(first, "officer@khet.go.th")
+    codes = first.recovery
+    typed = [f"  {codes[0].translate(thai)}  ", codes[1].replace("-", "").upper(),
+             codes[2].replace("-", " - ").translate(thai).upper(), codes[3].replace("-", " "),
+             codes[4].replace("-", "\u2013")]  # an en dash, as autocorrect makes of "-"
+    for n, code in enumerate(typed):
+        c = Console(app)
+        c.login("officer@khet.go.th")
+        assert c.code("/console/2fa", code).status_code == 302, code
+        assert c.client.get("/console/").status_code == 200
+        assert _audit(services, "signin.recovery_code")[-1].detail == {"codes_left": 7 - n}
+    c = Console(app)
+    c.login("officer@khet.go.th")
+    assert c.code("/console/2fa", codes[0]).status_code == 401  # spent, however it was typed
+    assert c.code("/console/2fa", codes[5][:-1] + "x").status_code == 401  # not hex
+    assert c.code("/console/2fa", codes[5][:-2]).status_code == 401  # too short
+
+
 def test_repeated_failures_lock_the_account_with_back_off(app, console, env, services):
     add_user(app, env, "viewer@khet.go.th", "viewer")
     for _ in range(5):
@@ -300,6 +324,52 @@ def test_inviting_an_email_that_already_has_an_account_says_so_on_the_users_page
     assert bad.status_code == 400 and "Please enter a valid email address" in bad.get_data(as_text=True)
     with services.db.Session() as s:
         assert s.scalar(select(StaffUser.role).where(StaffUser.email == "coord@khet.go.th")) == "survey_coordinator"
+
+
+def test_an_admin_reactivates_a_deactivated_user_who_can_then_sign_in_again(app, env, services):
+    """A deactivated user could not be brought back: the page offered nothing and there was no route."""
+    services.offices.add("nongchok", "สำนักงานเขตหนองจอก", None, None)
+    admin = signed_in(app, env, "admin")
+    add_user(app, env, "coord@khet.go.th", "survey_coordinator")
+    add_user(app, env, "other@nongchok.go.th", "viewer", "nongchok")
+    add_user(app, env, "bma@bangkok.go.th", "supervisor", "default", "nongchok")
+    coord = Console(app)
+    assert coord.login("coord@khet.go.th").status_code == 302
+    with services.db.Session() as s:
+        ids = {u.email: u.id for u in s.scalars(select(StaffUser))}
+    coord_id = ids["coord@khet.go.th"]
+    admin.post(f"/console/users/{coord_id}/deactivate", {}, form_page="/console/users")
+    assert coord.client.get("/console/").status_code == 302
+    assert Console(app).login("coord@khet.go.th").status_code == 401
+    page = admin.client.get("/console/users").get_data(as_text=True)
+    assert f'action="/console/users/{coord_id}/reactivate"' in page and "เปิดใช้งานอีกครั้ง" in page
+    admin.client.get("/console/lang/en")
+    assert "Reactivate" in admin.client.get("/console/users").get_data(as_text=True)
+    resp = admin.post(f"/console/users/{coord_id}/reactivate", {}, form_page="/console/users")
+    assert resp.status_code == 302
+    with services.db.Session() as s:
+        assert s.get(StaffUser, coord_id).active
+    entry = _audit(services, "user.reactivated")
+    assert len(entry) == 1 and entry[0].target == f"user:{coord_id}" and entry[0].actor_email == "admin@khet.go.th"
+    assert f'action="/console/users/{coord_id}/reactivate"' not in admin.client.get("/console/users").get_data(
+        as_text=True)
+    back = Console(app)
+    assert back.login("coord@khet.go.th").status_code == 302 and back.client.get("/console/").status_code == 200
+    # The same limits as deactivation: another office's user is not found, one who also works elsewhere is
+    # not this admin's to manage, and only admins may do it.
+    with services.db.session() as s:
+        for email in ("other@nongchok.go.th", "bma@bangkok.go.th"):
+            s.get(StaffUser, ids[email]).active = False
+    assert admin.post(f"/console/users/{ids['other@nongchok.go.th']}/reactivate", {},
+                      form_page="/console/users").status_code == 404
+    assert admin.post(f"/console/users/{ids['bma@bangkok.go.th']}/reactivate", {},
+                      form_page="/console/users").status_code == 403
+    assert back.post(f"/console/users/{ids['bma@bangkok.go.th']}/reactivate", {},
+                     form_page="/console/").status_code == 403
+    with services.db.Session() as s:
+        assert not s.get(StaffUser, ids["other@nongchok.go.th"]).active
+        assert not s.get(StaffUser, ids["bma@bangkok.go.th"]).active
+    assert len(_audit(services, "user.reactivated")) == 1
 
 
 def test_sessions_end_after_idle_time(app, env, services, monkeypatch):

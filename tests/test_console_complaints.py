@@ -430,6 +430,26 @@ def test_settings_are_validated_and_saved_by_officers_and_admins(app, env, servi
     assert "/console/complaints/settings" in admin.client.get("/console/settings").get_data(as_text=True)
 
 
+def test_a_day_limit_is_read_as_a_person_types_it_with_a_thousands_separator_or_thai_digits(app, env, services):
+    """ "1,000" was refused as not a whole number."""
+    c = officer(app, env)
+    good = {"form": "rules", "office_id": "1", "first_action_days": " ๑๕ ", "conclude_days": "90",
+            "retention_days": "1,000", "categories": ["bribe", "other"], "general_text_th": "", "general_text_en": ""}
+    for typed, days in (("1,000", 1000), (" 1000 ", 1000), ("๑,๒๐๐", 1200), ("๓๖๕", 365), ("3,650", 3650)):
+        resp = c.post("/console/complaints/settings", dict(good, retention_days=typed))
+        assert resp.status_code == 200 and "บันทึกแล้ว" in resp.get_data(as_text=True), typed
+        with services.db.Session() as s:
+            row = s.get(ComplaintSettings, 1)
+            assert (row.first_action_days, row.retention_days) == (15, days), typed
+    for garbage in ("1,00", "10,0000", "1.000", "1,000,", ",500", "1 000x", "๑,๐๐", "3,651", "1,000 วัน",
+                    "9" * 5000):
+        resp = c.post("/console/complaints/settings", dict(good, retention_days=garbage))
+        page = resp.get_data(as_text=True)
+        assert resp.status_code == 400 and "จำนวนวันต้องเป็นจำนวนเต็มตั้งแต่ 1 ถึง 3650" in page, garbage
+    with services.db.Session() as s:
+        assert s.get(ComplaintSettings, 1).retention_days == 3650
+
+
 def test_groups_are_ticked_for_new_complaint_alerts(app, env, services):
     c = officer(app, env)
     gid = "C" + "f" * 32

@@ -212,7 +212,8 @@ def test_reminder_schedule_preview_costs_edits_and_cancel(app, env, services, fa
     future = [r for r in rows if r.status == "scheduled"]
     assert re.search(r'id="schedule-cost">(\d+)<', page).group(1) == str(7 * len(future))
     first = rows[0]
-    resp = c.post(page_path, {"action": "edit", "reminder_id": str(first.id), "send_at": "2026-12-01T22:30",
+    day = TODAY + timedelta(days=10)
+    resp = c.post(page_path, {"action": "edit", "reminder_id": str(first.id), "send_at": f"{day.isoformat()}T22:30",
                               "text_th": "เตือนครับ {link}", "text_en": "Reminder {link}"})
     assert resp.status_code == 302
     resp = c.post(page_path, {"action": "cancel", "reminder_id": str(rows[1].id)})
@@ -221,12 +222,13 @@ def test_reminder_schedule_preview_costs_edits_and_cancel(app, env, services, fa
     from zoneinfo import ZoneInfo
 
     local = edited.send_at.astimezone(ZoneInfo("Asia/Bangkok"))
-    assert (local.day, local.hour) == (2, 8) and edited.text_th == "เตือนครับ {link}"  # 22:30 → 08:00 next day
+    assert (local.date(), local.hour) == (day + timedelta(days=1), 8)  # 22:30 → 08:00 next day
+    assert edited.text_th == "เตือนครับ {link}"
     assert cancelled.status == "cancelled"
     bad = c.post(page_path, {"action": "edit", "reminder_id": str(first.id), "send_at": "soon",
                              "text_th": "x", "text_en": "y"})
     assert bad.status_code == 400
-    long = c.post(page_path, {"action": "edit", "reminder_id": str(first.id), "send_at": "2026-12-01T22:30",
+    long = c.post(page_path, {"action": "edit", "reminder_id": str(first.id), "send_at": f"{day.isoformat()}T22:30",
                               "text_th": "เตือน {link} " + "ก" * 4000, "text_en": "Reminder {link}"})
     assert long.status_code == 400 and "ยาวเกิน 4,000 ตัวอักษร" in long.get_data(as_text=True)  # not "give a date"
     assert {"reminders.scheduled", "reminder.edited", "reminder.cancelled"} <= set(_actions(services))
@@ -234,6 +236,97 @@ def test_reminder_schedule_preview_costs_edits_and_cancel(app, env, services, fa
     viewer = Console(app)
     viewer.login("viewer@khet.go.th")
     assert viewer.client.get(page_path).status_code == 403
+
+
+def _scheduled_reminder(c, services):
+    from models import Reminder
+
+    page_path = create(c).headers["Location"] + "/reminders"
+    assert c.post(page_path, {"action": "schedule"}).status_code == 302
+    with services.db.Session() as s:
+        r = s.scalars(select(Reminder).where(Reminder.status == "scheduled").order_by(Reminder.send_at.desc())).first()
+    return page_path, r
+
+
+def test_a_reminder_edited_to_a_time_that_has_passed_is_refused_and_what_was_typed_is_shown_again(app, env, services):
+    """A send time in the past was accepted (and the reminder went out at once); an error threw away the texts."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from models import Reminder
+
+    c = coordinator(app, env)
+    page_path, r = _scheduled_reminder(c, services)
+    yesterday = (datetime.now(ZoneInfo("Asia/Bangkok")) - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
+    form = {"action": "edit", "reminder_id": str(r.id), "send_at": yesterday, "audience": "eit_askers",
+            "text_th": "เตือนอีกครั้ง <ด่วน> {link}", "text_en": "Once more {link}"}
+    resp = c.post(page_path, form)
+    page = resp.get_data(as_text=True)
+    assert resp.status_code == 400 and re.search(r"เวลาที่ตั้ง \([^)]*25\d\d[^)]*\) ผ่านไปแล้ว", page)  # a BE date
+    form_html = re.search(rf'<form method="post" class="edit-reminder">\s*<input[^>]*>\s*'
+                          rf'<input type="hidden" name="reminder_id" value="{r.id}">(.*?)</form>', page, re.S).group(1)
+    assert f'value="{yesterday}"' in form_html  # what was typed, not the stored time
+    assert "เตือนอีกครั้ง &lt;ด่วน&gt; {link}</textarea>" in form_html and "Once more {link}</textarea>" in form_html
+    assert '<option value="eit_askers" selected>' in form_html
+    with services.db.Session() as s:
+        assert (s.get(Reminder, r.id).send_at, s.get(Reminder, r.id).text_en) == (r.send_at, r.text_en)
+    c.client.get("/console/lang/en")
+    en = c.post(page_path, dict(form, send_at=yesterday.translate(str.maketrans("0123456789", "๐๑๒๓๔๕๖๗๘๙"))))
+    assert en.status_code == 400 and "has already passed" in en.get_data(as_text=True)
+    # Any other error keeps what was typed too.
+    bad = c.post(page_path, dict(form, send_at="soon"))
+    assert bad.status_code == 400 and "Once more {link}</textarea>" in bad.get_data(as_text=True)
+    # A time to come, typed in Thai digits, is taken.
+    later = (datetime.now(ZoneInfo("Asia/Bangkok")) + timedelta(days=3)).replace(hour=10, minute=0)
+    ok = c.post(page_path, dict(form, send_at=later.strftime("%Y-%m-%dT%H:%M").translate(
+        str.maketrans("0123456789", "๐๑๒๓๔๕๖๗๘๙"))))
+    assert ok.status_code == 302
+    with services.db.Session() as s:
+        assert s.get(Reminder, r.id).send_at == later.replace(second=0, microsecond=0)
+
+
+def test_a_reminder_that_has_waited_past_its_time_keeps_it_when_only_its_text_is_edited(app, env, services):
+    """Its time unchanged (say it waited for quota) is not "set in the past": the text can still be mended."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from models import Reminder
+
+    c = coordinator(app, env)
+    page_path, r = _scheduled_reminder(c, services)
+    past = datetime.now(ZoneInfo("Asia/Bangkok")).replace(second=0, microsecond=0) - timedelta(hours=2)
+    with services.db.session() as s:
+        s.get(Reminder, r.id).send_at = past
+    page = c.client.get(page_path).get_data(as_text=True)
+    shown = re.search(rf'name="reminder_id" value="{r.id}">\s*<label>[^<]*<input type="datetime-local" '
+                      r'name="send_at" value="([^"]+)"', page).group(1)
+    resp = c.post(page_path, {"action": "edit", "reminder_id": str(r.id), "send_at": shown,
+                              "text_th": "แก้ข้อความ {link}", "text_en": "Mended {link}", "audience": r.audience})
+    assert resp.status_code == 302
+    with services.db.Session() as s:
+        assert s.get(Reminder, r.id).text_th == "แก้ข้อความ {link}"
+
+
+def test_a_survey_reminder_s_text_without_the_link_placeholder_is_refused_in_either_language(app, env, services):
+    """Saved without {link}, a reminder would have gone out with no way to reach the survey."""
+    from models import Reminder
+
+    c = coordinator(app, env)
+    page_path, r = _scheduled_reminder(c, services)
+    form = {"action": "edit", "reminder_id": str(r.id), "send_at": f"{TODAY + timedelta(days=10)}T10:00",
+            "audience": r.audience, "text_th": "อย่าลืมตอบแบบประเมินนะครับ {link}", "text_en": "Please answer {link}"}
+    for th, en in (("อย่าลืมตอบแบบประเมินนะครับ", form["text_en"]), (form["text_th"], "Please answer"),
+                   (form["text_th"], "Please answer {Link}")):
+        resp = c.post(page_path, dict(form, text_th=th, text_en=en))
+        page = resp.get_data(as_text=True)
+        assert resp.status_code == 400 and "ต้องมี {link}" in page, (th, en)
+        assert f"{en}</textarea>" in page  # what was typed is kept
+    c.client.get("/console/lang/en")
+    en = c.post(page_path, dict(form, text_en="Please answer"))
+    assert en.status_code == 400 and "must contain {link}" in en.get_data(as_text=True)
+    with services.db.Session() as s:
+        assert s.get(Reminder, r.id).text_en == r.text_en
+    assert c.post(page_path, form).status_code == 302
 
 
 def test_reminders_page_shows_a_send_in_progress_and_refreshes_itself_until_done(app, env, services):
@@ -276,7 +369,7 @@ def test_a_reminder_s_audience_and_groups_are_edited_and_costed(app, env, servic
     page = c.client.get(page_path).get_data(as_text=True)
     assert "(1 กลุ่ม; คิดโควตาตามจำนวนสมาชิก)" in page
     assert re.search(r'id="schedule-cost">(\d+)<', page).group(1) == str(3 * len(rows))
-    form = {"action": "edit", "reminder_id": str(rows[0].id), "send_at": "2026-12-01T10:00",
+    form = {"action": "edit", "reminder_id": str(rows[0].id), "send_at": f"{TODAY + timedelta(days=10)}T10:00",
             "text_th": "เตือน {link}", "text_en": "Reminder {link}"}
     resp = c.post(page_path, dict(form, audience="eit_followers", include_groups="1"))
     assert resp.status_code == 302
@@ -374,6 +467,27 @@ def test_a_csv_from_thai_excel_imports_in_thai_with_be_dates(app, env, services,
     assert binary.status_code == 400 and "CSV UTF-8" in binary.get_data(as_text=True)
     with services.db.Session() as s:
         assert len(s.scalars(select(StaffMember)).all()) == 2
+
+
+def test_a_staff_csv_separated_by_semicolons_or_tabs_imports(app, env, services, bot):
+    """Excel writes ";" where the comma is the decimal mark, and a copy from a sheet is tab-separated: such a file
+    was read as one column and refused."""
+    c = coordinator(app, env)
+    semicolons = ("ชื่อ;ฝ่าย;วันเริ่มงาน\r\n\"สมหญิง ดีใจ\";\"ฝ่ายรายได้, งานภาษี\";1/3/2558\r\n"
+                  "สมปอง ใจงาม;ฝ่ายคลัง;2562-05-01\r\n")
+    resp = _upload(c, "\ufeff".encode() + semicolons.encode())  # "CSV UTF-8" from Excel, with its BOM
+    page = resp.get_data(as_text=True)
+    assert resp.status_code == 200, page
+    assert "สมหญิง ดีใจ · ฝ่ายรายได้, งานภาษี" in page and "สมปอง ใจงาม · ฝ่ายคลัง" in page
+    tabs = _upload(c, "สมใจ ดีมาก\tฝ่ายโยธา\t๑/๓/๒๕๕๘\nสมศรี ใจงาม\tฝ่ายโยธา\t2019-05-01\n".encode("cp874"))
+    assert tabs.status_code == 200 and "สมใจ ดีมาก · ฝ่ายโยธา" in tabs.get_data(as_text=True)
+    with services.db.Session() as s:
+        assert {(m.name, m.division) for m in s.scalars(select(StaffMember))} == {
+            ("สมหญิง ดีใจ", "ฝ่ายรายได้, งานภาษี"), ("สมปอง ใจงาม", "ฝ่ายคลัง"), ("สมใจ ดีมาก", "ฝ่ายโยธา"),
+            ("สมศรี ใจงาม", "ฝ่ายโยธา")}
+    # A semicolon file's mistakes are named by row as before.
+    gap = _upload(c, "ชื่อ;ฝ่าย;วันเริ่มงาน\r\nสมชาย;ฝ่ายคลัง;\r\n".encode())
+    assert gap.status_code == 400 and "แถวที่ 2 ไม่ครบ" in gap.get_data(as_text=True)
 
 
 def test_importing_again_updates_people_and_never_makes_a_second_code(app, env, services, bot):

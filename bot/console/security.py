@@ -19,6 +19,8 @@ LOCK_AFTER = 5  # failed sign-ins before the account is locked
 LOCK_BASE = timedelta(minutes=1)  # doubled for every further failure
 LOCK_MAX = timedelta(hours=1)
 RECOVERY_CODES = 8
+# Left out of a typed recovery code: spaces, and dashes as phones' keyboards and autocorrect write them.
+_CODE_SEPARATORS = frozenset(" \t\u00a0\u200b-\u2010\u2011\u2012\u2013\u2014\u2212")
 ISSUER = "itabot"
 
 
@@ -89,9 +91,22 @@ def new_recovery_codes() -> tuple[list[str], list[str]]:
     return codes, [_hasher.hash(c) for c in codes]
 
 
+def normal_recovery_code(code: str) -> str | None:
+    """``code`` as it was shown (``abcd-ef01-2345``), or None if it cannot be one."""
+    from handlers.text import thai_digits_to_arabic
+
+    chars = "".join(ch for ch in thai_digits_to_arabic(code).lower() if ch not in _CODE_SEPARATORS)
+    if len(chars) != 12 or any(ch not in "0123456789abcdef" for ch in chars):
+        return None
+    return "-".join(chars[i : i + 4] for i in range(0, 12, 4))
+
+
 def use_recovery_code(hashes: list[str], code: str) -> list[str] | None:
-    """The remaining hashes if the code matched one (which is then spent), else None."""
-    code = code.strip().lower()
+    """The remaining hashes if the code matched one (which is then spent), else None. Typed as a person
+    would: Thai digits, either case, spaces, the grouping dashes left out."""
+    code = normal_recovery_code(code)
+    if code is None:
+        return None
     for i, h in enumerate(hashes):
         try:
             if _hasher.verify(h, code):

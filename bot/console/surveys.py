@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from bot.console import access, audit
 from bot.console.views import bp, text
-from bot.thaidate import be_date, parse_typed_date
+from bot.thaidate import be_date, be_datetime, parse_typed_date
 from bot.xlsx import inert
 from handlers.context import utf16_len
 from handlers.text import thai_digits_to_arabic
@@ -300,10 +300,19 @@ def decode_csv(data: bytes) -> str | None:
     return None
 
 
+def csv_delimiter(raw: str) -> str:
+    """The separator of an uploaded CSV, guessed from its first lines: a comma, or a semicolon (what Excel writes
+    where the comma is the decimal mark), or a tab (copied from a sheet); a comma when it cannot tell."""
+    try:
+        return csv.Sniffer().sniff("\n".join(raw.splitlines()[:20]), delimiters=",;\t").delimiter
+    except csv.Error:
+        return ","
+
+
 def _staff_rows(raw: str) -> tuple[list[tuple[str, str, object]], str | None]:
     """(name, division, start date) rows of an uploaded CSV, or the error to show (in the console's language).
     An error names the row as Excel numbers it: the header and blank lines count."""
-    reader = csv.reader(io.StringIO(raw))
+    reader = csv.reader(io.StringIO(raw), delimiter=csv_delimiter(raw))
     rows = [(reader.line_num, r) for r in reader if any(cell.strip() for cell in r)]
     if rows and not rules.parse_start_date(rows[0][1][2] if len(rows[0][1]) > 2 else None):
         rows = rows[1:]  # a header row
@@ -494,7 +503,7 @@ def campaign_reminders(campaign_id: int):
     from surveys import reminders as rem
 
     services = _services()
-    error = None
+    error = typed = None
     if request.method == "POST":
         action = request.form.get("action")
         with services.db.session() as s:
@@ -515,7 +524,7 @@ def campaign_reminders(campaign_id: int):
                     r.status = "cancelled"
                     audit.record(s, "reminder.cancelled", office_id=c.office_id, target=f"reminder:{r.id}")
                 else:
-                    when = request.form.get("send_at") or ""
+                    when = thai_digits_to_arabic((request.form.get("send_at") or "").strip())
                     try:
                         local = dt.fromisoformat(when).replace(tzinfo=rem.BANGKOK)
                     except ValueError:
@@ -524,8 +533,12 @@ def campaign_reminders(campaign_id: int):
                     chosen = request.form.get("audience") or r.audience
                     if local is None or not th or not en or chosen not in _audiences(c.kind):
                         error = text("reminder_bad_edit")
+                    elif _passed(local, r.send_at):
+                        error = text("reminder_past", when=be_datetime(local, g.get("lang", "th")))
                     elif utf16_len(th) > 4000 or utf16_len(en) > 4000:  # a LINE text message's limit
                         error = text("reminder_text_long", n="4,000")
+                    elif rem.LINK not in th or rem.LINK not in en:  # a survey reminder with no way to the survey
+                        error = text("reminder_no_link")
                     else:
                         r.send_at = rem.out_of_quiet_hours(local, window)
                         r.text_th, r.text_en, r.audience = th, en, chosen
@@ -537,6 +550,11 @@ def campaign_reminders(campaign_id: int):
                 abort(400)
         if error is None:
             return redirect(url_for("console.campaign_reminders", campaign_id=campaign_id))
+        if action == "edit":  # the form comes back as it was typed, not as it was stored
+            typed = {"id": int(request.form["reminder_id"]), "send_at": request.form.get("send_at") or "",
+                     "audience": request.form.get("audience") or "", "text_th": request.form.get("text_th") or "",
+                     "text_en": request.form.get("text_en") or "",
+                     "include_groups": request.form.get("include_groups") == "1"}
     with services.db.Session() as s:
         c = _campaign_or_404(s, campaign_id)
         office = s.get(Office, c.office_id)
@@ -563,4 +581,12 @@ def campaign_reminders(campaign_id: int):
     return render_template("console/reminders.html", c=c, preview=preview, quota=quota, office=office,
                            window=tuple(rem.clock(m) for m in rem.window_of(office)), groups=len(chats),
                            audiences=_audiences(c.kind), remaining_cost=remaining_cost, sending=sending,
-                           error=error), (400 if error else 200)
+                           error=error, typed=typed), (400 if error else 200)
+
+
+def _passed(local, current) -> bool:
+    """A send time typed into the edit form that has gone by (before this minute). The reminder's own time
+    sent back unchanged is not refused: a reminder that waited for quota past its time can still be mended."""
+    if local.replace(second=0, microsecond=0) == current.astimezone(local.tzinfo).replace(second=0, microsecond=0):
+        return False
+    return local < rules.utcnow().replace(second=0, microsecond=0)

@@ -548,6 +548,22 @@ def deactivate(user_id: int):
     return redirect(url_for("console.users"))
 
 
+@bp.post("/users/<int:user_id>/reactivate")
+@access.requires("users")
+def reactivate(user_id: int):
+    """Undo a deactivation (someone back from leave, a mistaken click): they sign in again with their own
+    password and second factor, under the same limits as deactivation."""
+    with _services().db.session() as s:
+        user = _member_or_404(s, user_id)
+        if user.id == g.staff.id:
+            abort(403)
+        if not user.active:
+            user.active = True
+            user.session_epoch += 1
+            audit.record(s, "user.reactivated", target=f"user:{user.id}")
+    return redirect(url_for("console.users"))
+
+
 def _audit_query():
     ids = access.office_ids()
     stmt = select(AuditEntry).order_by(AuditEntry.id.desc())
