@@ -1,7 +1,7 @@
 """Webhook bench: itabot against line-bot-sdk's echo bot, same gunicorn, same load.
 
     python bench/webhook/run.py [--events N] [--concurrency C] [--target itabot|echo|both]
-                                [--mode embedded|scaled|both]
+                                [--mode embedded|scaled|both] [--rounds N]
 
 For each target: start it under gunicorn (2 workers, gthread, 8 threads), wait until it
 answers, warm it up, then send N signed webhook deliveries (one text "hello" event each,
@@ -25,6 +25,9 @@ Reported per target:
 * all replied s   - first send -> last reply (every event processed and answered);
   backlog s       - last webhook answer -> last reply (the queue left when the load stops)
 
+``--rounds N`` runs the targets N times (every other round in the opposite order) and reports the median of
+the rounds' throughput ratios, with each round's: on a shared machine single runs move by ±15 %.
+
 Everything runs on 127.0.0.1 and every process started here is killed at the end.
 Results: bench/webhook/results/latest.json (scaled or both: results/scaled.json); server logs:
 bench/webhook/results/<target>.log (scaled workers: <target>-worker-<i>.log).
@@ -45,6 +48,7 @@ import secrets
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -423,8 +427,7 @@ def gunicorn_cmd(app: str, port: int, args) -> list[str]:
 
 def run_target(name: str, args, fake_port: int, fake_pid: int, tmp_root: Path) -> dict:
     """name: "itabot" (embedded mode), "itabot-scaled" (web + `itabot worker` on PostgreSQL/Redis) or "echo"."""
-    tmp = tmp_root / name
-    tmp.mkdir()
+    tmp = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=tmp_root))  # a fresh database in every round
     secret = secrets.token_hex(16)
     env = target_env(os.environ, fake_port, tmp, secret)
     port = free_port()
@@ -687,6 +690,9 @@ def main() -> int:
     ap.add_argument("--profile-rate", type=int, default=100, help="py-spy samples/s (default 100)")
     ap.add_argument("--profile-targets", default="itabot", help="comma-separated targets to profile")
     ap.add_argument("--profile-args", default="", help='extra py-spy record flags, e.g. "--gil" or "--native"')
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="run the targets this many times, every other round in the opposite order; the ratio "
+                         "reported is the median of the rounds' ratios (default 1)")
     ap.add_argument("--output", type=Path, default=None,
                     help="default results/latest.json; with --mode scaled or both, results/scaled.json")
     args = ap.parse_args()
@@ -712,25 +718,37 @@ def main() -> int:
         wait_for(lambda: call(fake_port, "GET", "/_ping", timeout=2)[0] == 200, 30, "fake LINE API", fake, fake_log)
         cap = fake_capacity(fake_port, args.concurrency)
         print(f"fake LINE API on :{fake_port}: {cap:.0f} replies/s capacity (Python client-bound lower bound)")
-        for name in targets:
-            print(f"running {name}: {args.events} events, concurrency {args.concurrency} ...", flush=True)
-            rows.append(run_target(name, args, fake_port, fake.pid, tmp_root))
-            print(table(rows[-1:]).splitlines()[-1], flush=True)
+        rounds: list[list[dict]] = []
+        for r in range(args.rounds):
+            # Every other round in the opposite order, so a machine that slows down or speeds up during the
+            # bench favours neither target.
+            this: list[dict] = []
+            for name in targets if r % 2 == 0 else list(reversed(targets)):
+                print(f"running {name}: {args.events} events, concurrency {args.concurrency}"
+                      + (f", round {r + 1} of {args.rounds}" if args.rounds > 1 else "") + " ...", flush=True)
+                this.append(run_target(name, args, fake_port, fake.pid, tmp_root))
+                this[-1]["round"] = r + 1
+                print(table(this[-1:]).splitlines()[-1], flush=True)
+            rounds.append(this)
+            rows.extend(this)
         stop(fake)
     finally:
         stop_all()
         shutil.rmtree(tmp_root, ignore_errors=True)
 
-    by = {r["target"]: r for r in rows}
-
-    def ratio_of(a: str, b: str) -> float | None:
+    def ratio_of(rnd: list[dict], a: str, b: str) -> float | None:
+        by = {r["target"]: r for r in rnd}
         if a in by and b in by and by[b]["delivered_per_s"]:
             return round(by[a]["delivered_per_s"] / by[b]["delivered_per_s"], 2)
         return None
 
-    ratio = ratio_of("itabot", "echo")
-    ratios = {k: v for k, v in {"itabot/echo": ratio, "itabot-scaled/echo": ratio_of("itabot-scaled", "echo"),
-                                "itabot-scaled/itabot": ratio_of("itabot-scaled", "itabot")}.items() if v is not None}
+    pairs = {"itabot/echo": ("itabot", "echo"), "itabot-scaled/echo": ("itabot-scaled", "echo"),
+             "itabot-scaled/itabot": ("itabot-scaled", "itabot")}
+    per_round = {k: [x for rnd in rounds if (x := ratio_of(rnd, *ab)) is not None] for k, ab in pairs.items()}
+    per_round = {k: v for k, v in per_round.items() if v}
+    # One round: its ratio. Several: the median of the rounds' ratios (the machine's noise moves single runs).
+    ratios = {k: round(statistics.median(v), 2) for k, v in per_round.items()}
+    ratio = ratios.get("itabot/echo")
     result = {
         "bench": "webhook",
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -742,8 +760,10 @@ def main() -> int:
                        "database": _without_password(args.pg_url), "redis": _without_password(args.redis_url)}}
            if args.mode != "embedded" else {}),
         "fake_capacity_per_s": cap,
+        "rounds": args.rounds,
         "throughput_ratio_itabot_over_echo": ratio,
         "throughput_ratios": ratios,
+        **({"throughput_ratios_per_round": per_round} if args.rounds > 1 else {}),
         "results": rows,
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
@@ -753,7 +773,11 @@ def main() -> int:
     if ratios:
         print()
     for k, v in ratios.items():
-        print(f"throughput {k}: {v:.2f}x")
+        if args.rounds > 1:
+            print(f"throughput {k}: median {v:.2f}x over {args.rounds} rounds "
+                  f"({', '.join(f'{x:.2f}' for x in per_round[k])})")
+        else:
+            print(f"throughput {k}: {v:.2f}x")
     print(f"results: {args.output}")
     return 0
 
