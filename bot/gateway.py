@@ -17,7 +17,7 @@ import random
 import ssl
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Generator, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -103,6 +103,41 @@ def _retry_after(exc: ApiException) -> float | None:
         return None
 
 
+# A send's requests, apart from how they are made (see LineGateway._pushing).
+Steps = Generator[tuple[str, dict, str | None], tuple[int, bool], SendResult]
+
+
+def _carry_out(steps: Steps, post: Callable[[str, dict, str | None], tuple[int, bool]]) -> SendResult:
+    """Make a send's requests (``LineGateway._pushing`` and the like) with a blocking ``post``."""
+    try:
+        request = next(steps)
+        while True:
+            try:
+                answer = post(*request)
+            except InvalidReplyToken as exc:
+                request = steps.throw(exc)
+            else:
+                request = steps.send(answer)
+    except StopIteration as done:
+        return done.value
+
+
+async def _carry_out_async(steps: Steps,
+                           post: Callable[[str, dict, str | None], Awaitable[tuple[int, bool]]]) -> SendResult:
+    """``_carry_out`` with a ``post`` to await."""
+    try:
+        request = next(steps)
+        while True:
+            try:
+                answer = await post(*request)
+            except InvalidReplyToken as exc:
+                request = steps.throw(exc)
+            else:
+                request = steps.send(answer)
+    except StopIteration as done:
+        return done.value
+
+
 class LineGateway:
     """Sends to one office's LINE channel."""
 
@@ -130,8 +165,8 @@ class LineGateway:
 
         self._client = ApiClient(config(api_base_url))
         self._blob_client = ApiClient(config(data_api_base_url))
-        self._routed = pool_manager is not None
-        if self._routed:  # the simulator routes requests into the app itself
+        self._routed = pool_manager is not None  # the simulator routes requests into the app itself
+        if self._routed:
             self._client.rest_client.pool_manager = pool_manager
             self._blob_client.rest_client.pool_manager = pool_manager
         self._async_clients: dict[asyncio.AbstractEventLoop, AsyncApiClient] = {}
@@ -234,67 +269,59 @@ class LineGateway:
         self._record(kind, recipients, messages, result)
         return result
 
-    def reply(self, reply_token: str, messages: Sequence[Any]) -> SendResult:
-        msgs = as_dicts(messages)
-        _, status, _ = self._call(self._post_messages, "/v2/bot/message/reply",
-                                  {"replyToken": reply_token, "messages": msgs})
-        return self._sent("reply", 1, len(msgs), status, False, None)
-
     def push(self, to: str, messages: Sequence[Any], retry_key: str | None = None) -> SendResult:
-        key = retry_key or new_retry_key()
-        msgs = as_dicts(messages)
-        _, status, dup = self._call(self._post_messages, "/v2/bot/message/push", {"to": to, "messages": msgs},
-                                    retry_key=key)
-        return self._sent("push", 1, len(msgs), status, dup, key)
+        return _carry_out(self._pushing(to, messages, retry_key), self._post)
 
     def reply_or_push(
         self, reply_token: str | None, to: str | None, messages: Sequence[Any], retry_key: str | None = None
     ) -> SendResult:
         """Replies are free; push only when the token is gone and we know who to push to."""
-        if reply_token:
-            try:
-                return self.reply(reply_token, messages)
-            except InvalidReplyToken:
-                if not to:
-                    raise
-                log.info("reply token spent, falling back to push")
-        if not to:  # nothing could ever deliver it: not retried (status 0 means a network error)
-            raise LineError(-1, "no reply token and no recipient")
-        return self.push(to, messages, retry_key=retry_key)
-
-    # -- the same from an event loop (embedded mode's sender) -----------------------------
-
-    @property
-    def sends_async(self) -> bool:
-        """Whether ``reply_or_push_async`` sends from the event loop itself. The simulator's routing into the
-        app is a urllib3 pool manager, so for a simulated office it runs the blocking send on a thread."""
-        return not self._routed
+        return _carry_out(self._replying_or_pushing(reply_token, to, messages, retry_key), self._post)
 
     async def reply_or_push_async(
         self, reply_token: str | None, to: str | None, messages: Sequence[Any], retry_key: str | None = None
     ) -> SendResult:
         """``reply_or_push`` for an asyncio event loop: the same requests, retries, fallback and records, sent
         through the SDK's aiohttp client (``AsyncApiClient``). One loop keeps many sends in flight on one
-        thread; a blocking send on a thread of its own cost about five times the CPU (bench/README.md)."""
-        if not self.sends_async:
+        thread; a blocking send on a thread of its own cost about five times the CPU (bench/README.md).
+        The simulator's routing into the app is a urllib3 pool manager: for a simulated office the blocking
+        send runs on a thread."""
+        if self._routed:
             return await asyncio.to_thread(self.reply_or_push, reply_token, to, messages, retry_key)
+        return await _carry_out_async(self._replying_or_pushing(reply_token, to, messages, retry_key), self._apost)
+
+    # The requests of a send, apart from how they are made: each step yields (path, body, retry key) and is
+    # sent back (status, duplicate), or has InvalidReplyToken thrown in; it returns the SendResult. The blocking
+    # path (``_carry_out`` with ``_post``) and the event loop's (``_carry_out_async`` with ``_apost``) share
+    # them, so reply-then-push is decided in one place.
+
+    def _pushing(self, to: str, messages: Sequence[Any], retry_key: str | None) -> Steps:
+        key = retry_key or new_retry_key()
         msgs = as_dicts(messages)
+        status, dup = yield "/v2/bot/message/push", {"to": to, "messages": msgs}, key
+        return self._sent("push", 1, len(msgs), status, dup, key)
+
+    def _replying_or_pushing(self, reply_token: str | None, to: str | None, messages: Sequence[Any],
+                             retry_key: str | None) -> Steps:
         if reply_token:
+            msgs = as_dicts(messages)
             try:
-                _, status, _ = await self._acall("/v2/bot/message/reply", {"replyToken": reply_token, "messages": msgs})
+                status, _ = yield "/v2/bot/message/reply", {"replyToken": reply_token, "messages": msgs}, None
                 return self._sent("reply", 1, len(msgs), status, False, None)
             except InvalidReplyToken:
                 if not to:
                     raise
                 log.info("reply token spent, falling back to push")
-        if not to:
+        if not to:  # nothing could ever deliver it: not retried (status 0 means a network error)
             raise LineError(-1, "no reply token and no recipient")
-        key = retry_key or new_retry_key()
-        _, status, dup = await self._acall("/v2/bot/message/push", {"to": to, "messages": msgs}, key)
-        return self._sent("push", 1, len(msgs), status, dup, key)
+        return (yield from self._pushing(to, messages, retry_key))
 
-    async def _acall(self, path: str, body: dict, retry_key: str | None = None) -> tuple[Any, int, bool]:
-        """``_call`` of a message POST on the running loop's ``AsyncApiClient``."""
+    def _post(self, path: str, body: dict, retry_key: str | None) -> tuple[int, bool]:
+        _, status, dup = self._call(self._post_messages, path, body, retry_key=retry_key)
+        return status, dup
+
+    async def _apost(self, path: str, body: dict, retry_key: str | None) -> tuple[int, bool]:
+        """``_post`` on the running loop's ``AsyncApiClient``, with ``_call``'s retries."""
         client = await self._async_client()
         attempt = 0
         while True:
@@ -304,11 +331,11 @@ class LineGateway:
                     "POST", client.configuration.host + path, headers=self._headers(retry_key), body=body,
                     _request_timeout=self._async_timeout,
                 )
-                return resp, resp.status, False
+                return resp.status, False
             except Exception as exc:
                 delay = self._after_failure(exc, attempt, retry_key)
                 if delay is None:
-                    return None, 409, True
+                    return 409, True
                 if self.sleep is time.sleep:
                     await asyncio.sleep(delay)
                 else:  # a test's stand-in
