@@ -22,6 +22,17 @@ def thai_digits_to_arabic(text: str) -> str:
     return text.translate(THAI_DIGITS)
 
 
+# 1000 or 1,000 (groups of three); no more digits than any count an officer types (int() of thousands would raise)
+_WHOLE_NUMBER = re.compile(r"[0-9]{1,9}|[0-9]{1,3}(?:,[0-9]{3}){1,2}")
+
+
+def typed_whole_number(raw: str | None) -> int | None:
+    """A count an officer types into a form: Thai or Arabic digits, spaces around, "1,000" with its thousands
+    separator; None for anything else ("1,00", "1.000", "10 วัน")."""
+    value = thai_digits_to_arabic((raw or "").strip())
+    return int(value.replace(",", "")) if _WHOLE_NUMBER.fullmatch(value) else None
+
+
 def normalize(text: str, particles: bool = True) -> str:
     """Lower-cased, NFC, Arabic digits, no zero-width characters, single spaces, no particles.
 

@@ -590,11 +590,16 @@ def test_campaign_form_reads_buddhist_era_years_and_refuses_typos_and_overlaps_i
     far = create(c, kind="IIT", url="https://itas.nacc.go.th/iit/x", closes="2035-06-30")
     assert far.status_code == 400 and "ห่างจากวันนี้เกินไป" in far.get_data(as_text=True)
     # A huge or a nonsense target: a clear error, not a 500 and not silently dropped.
-    for target in ("99999999999999999999", "-5", "abc"):
+    for target in ("99999999999999999999", "-5", "abc", "1,00", "1.200"):  # "1,00" was read as 100
         bad = create(c, kind="IIT", url="https://itas.nacc.go.th/iit/x", target=target)
         assert bad.status_code == 400 and "เป้าหมาย" in bad.get_data(as_text=True), target
     with services.db.Session() as s:
         assert len(s.scalars(select(SurveyCampaign)).all()) == 1
+    # With its thousands separator, in Thai digits: read as typed.
+    good = create(c, kind="IIT", url="https://itas.nacc.go.th/iit/x", target=" ๑,๒๐๐ ")
+    assert good.status_code == 302, good.get_data(as_text=True)
+    with services.db.Session() as s:
+        assert s.scalar(select(SurveyCampaign.target).where(SurveyCampaign.kind == "IIT")) == 1200
 
 
 def test_reminders_due_together_show_as_skipped_with_the_one_sent_instead(app, env, services, fake_line):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import json
-import re
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from functools import wraps
@@ -471,19 +470,12 @@ def complaint_evidence(complaint_id: int, evidence_id: int):
 # -- settings --------------------------------------------------------------------------------------
 
 
-# 1000 or 1,000; no more digits than any limit has (int() of thousands of digits would raise)
-_WHOLE_NUMBER = re.compile(r"[0-9]{1,9}|[0-9]{1,3}(?:,[0-9]{3}){1,2}")
-
-
 def _days(raw: str | None) -> int | None:
     """A number of days as typed: Thai or Arabic digits, spaces around, "1,000" with its thousands separator."""
-    from handlers.text import thai_digits_to_arabic
+    from handlers.text import typed_whole_number
 
-    value = thai_digits_to_arabic((raw or "").strip())
-    if not _WHOLE_NUMBER.fullmatch(value):
-        return None
-    n = int(value.replace(",", ""))
-    return n if 1 <= n <= DAYS_MAX else None
+    n = typed_whole_number(raw)
+    return n if n is not None and 1 <= n <= DAYS_MAX else None
 
 
 def _settings_office() -> int:

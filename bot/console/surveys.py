@@ -17,7 +17,7 @@ from bot.console.views import bp, text
 from bot.thaidate import be_date, be_datetime, parse_typed_date
 from bot.xlsx import inert
 from handlers.context import utf16_len
-from handlers.text import thai_digits_to_arabic
+from handlers.text import thai_digits_to_arabic, typed_whole_number
 from models import LinkClicks, Office, StaffMember, SurveyAnswered, SurveyCampaign, TrackedLink
 from surveys import campaigns as rules
 from surveys.reminders import groups as registered_groups
@@ -73,12 +73,12 @@ def surveys():
 
 def _campaign_form() -> tuple[dict, str | None]:
     """A campaign form's link, dates and target, or the error to show. Dates CE or BE, ISO or D/M/YYYY (a BE
-    year, 2569, typed into the date box is read as 2026); the target in Thai or Arabic digits."""
+    year, 2569, typed into the date box is read as 2026); the target in Thai or Arabic digits, "1,200" too."""
     opens, closes = parse_typed_date(request.form.get("opens")), parse_typed_date(request.form.get("closes"))
     raw_internal = (request.form.get("internal_deadline") or "").strip()
     internal = parse_typed_date(raw_internal)
-    raw_target = thai_digits_to_arabic((request.form.get("target") or "").strip()).replace(",", "")
-    target = int(raw_target) if raw_target.isdecimal() and len(raw_target) <= 9 else None
+    raw_target = (request.form.get("target") or "").strip()
+    target = typed_whole_number(raw_target)
     if opens is None or closes is None or (raw_internal and internal is None):
         return {}, text("survey_bad_dates")
     if raw_target and (target is None or not 1 <= target <= rules.MAX_TARGET):
