@@ -538,14 +538,7 @@ def change_role(user_id: int):
 @bp.post("/users/<int:user_id>/deactivate")
 @access.requires("users")
 def deactivate(user_id: int):
-    with _services().db.session() as s:
-        user = _member_or_404(s, user_id)
-        if user.id == g.staff.id:
-            abort(403)
-        user.active = False
-        user.session_epoch += 1
-        audit.record(s, "user.deactivated", target=f"user:{user.id}")
-    return redirect(url_for("console.users"))
+    return _set_active(user_id, False)
 
 
 @bp.post("/users/<int:user_id>/reactivate")
@@ -553,14 +546,19 @@ def deactivate(user_id: int):
 def reactivate(user_id: int):
     """Undo a deactivation (someone back from leave, a mistaken click): they sign in again with their own
     password and second factor, under the same limits as deactivation."""
+    return _set_active(user_id, True)
+
+
+def _set_active(user_id: int, active: bool):
+    """Deactivate or reactivate a member of the admin's offices (never oneself); their sessions end, audited."""
     with _services().db.session() as s:
         user = _member_or_404(s, user_id)
         if user.id == g.staff.id:
             abort(403)
-        if not user.active:
-            user.active = True
+        if user.active != active:
+            user.active = active
             user.session_epoch += 1
-            audit.record(s, "user.reactivated", target=f"user:{user.id}")
+            audit.record(s, "user.reactivated" if active else "user.deactivated", target=f"user:{user.id}")
     return redirect(url_for("console.users"))
 
 
