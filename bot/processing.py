@@ -4,7 +4,7 @@ Processing in a thread of each web process (``EmbeddedRunner`` alone) makes it s
 interpreter lock with the webhook's threads; under load the webhook wins the turns, the processing
 falls behind, and replies wait seconds while a second core sits idle. So in embedded mode the web
 processes only store and acknowledge, and one *processing process* runs the ``EmbeddedRunner``
-(processing thread, sender thread, ``Forgetter``, ``Sweeper``) with an interpreter of its own:
+(processing thread, sender thread, ``Sweeper``) with an interpreter of its own:
 
 * **Who starts it.** Every web process runs a ``ProcessingHost`` thread that waits for the host lock
   (``flock`` of ``<database>-processing-host.lock``). The web process that holds it starts the

@@ -15,7 +15,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -39,6 +39,7 @@ _PEEK = select(WebhookEvent.__table__.c.office_id, WebhookEvent.__table__.c.payl
     WebhookEvent.__table__.c.id == bindparam("eid")
 )
 OUTBOX_MAX_ATTEMPTS = 12
+_SENT = object()  # in the runner's queue: sends to record (wakes the processing thread)
 # A batch gives up the write turn to a waiting webhook request once it has handled events this long (seconds,
 # counted after its take and reads): short enough for LINE's answer, long enough that the batch is worth its
 # transaction. Counted from the start of the turn instead, a loaded machine's take and reads alone used it up,
@@ -102,7 +103,7 @@ class Processor:
             return None
         return self._after_commit(taken, sends, after)
 
-    def process_batch(self, event_ids: list[int]) -> list[int]:
+    def process_batch(self, event_ids: list[int], sent: list[tuple[int, list]] = ()) -> list[int]:
         """Process several events of different people in one write transaction (embedded mode).
 
         SQLite lets one writer in at a time, and under load the wait for that turn, not the work, is
@@ -114,6 +115,9 @@ class Processor:
         Once it has handled events for ``YIELD_AFTER``, a batch ends early if a webhook request of any
         process waits for the turn (LINE is waiting for that one); the ids not reached are returned, for
         the next batch. Its replies go to the outbox in one statement at the end.
+
+        ``sent``: (outbox id, send records) of replies LINE has taken since the last batch; they are recorded
+        (``_forget``) in the batch's transaction, so recording them costs no write turn of its own.
         """
         event_ids = list(dict.fromkeys(event_ids))  # an id queued twice (webhook and on_sent) once
         kinds = self.inbox.peek_many(event_ids)
@@ -122,6 +126,8 @@ class Processor:
             if eid in kinds and kinds[eid] in PREPARE:
                 self.process(eid)
         if len(batch) <= 1:
+            if sent:
+                self._forget(sent)
             for eid in batch:
                 self.process(eid)
             return []
@@ -131,6 +137,8 @@ class Processor:
         try:
             with self.db.session() as s:
                 s.info["kb_signatures"] = {}  # nothing in a batch edits the knowledge base
+                if sent:
+                    _forget_in(s.connection(), sent)
                 # The take skips a second event of the same person: the first one is pending, or its reply
                 # still in the outbox (see Inbox.take); it is queued once that reply is out.
                 taken_now = self.inbox.take_many(s, batch)
@@ -152,6 +160,8 @@ class Processor:
         except Exception as exc:
             log.warning("batch rolled back; processing its events one by one",
                         extra={"events": len(batch), "error": exc.__class__.__name__})
+            if sent:
+                self._forget(sent)  # on its own, retried: LINE has these
             for eid in batch:
                 self.process(eid)
             return []
@@ -264,7 +274,7 @@ class Processor:
         """Send; on success the outbox row is deleted, on failure it is retried later.
 
         ``sent``: on success, called with (outbox id, send records) instead of deleting the row here,
-        so that a ``Forgetter`` can delete many in one transaction."""
+        so that many can be recorded in one transaction (the embedded runner's next batch)."""
         gateway = self.services.gateway(row.office_id)
         records: list = []
         token = collected_deliveries.set(records)
@@ -331,17 +341,12 @@ class Processor:
         runs out — a reply, whose token is spent by then, as a push — and the person gets it
         twice. So it is retried, for less than the lease.
         """
-        ids = [oid for oid, _ in sent]
         deadline = time.monotonic() + FORGET_FOR.total_seconds()
         delay = 0.1
         while True:
             try:
                 with self.db.write() as conn:
-                    # a row not found: an earlier try did commit, only its answer was lost
-                    gone = set(conn.execute(_OUTBOX_DELETE, {"oids": ids}).scalars())
-                    records = [r for oid, recs in sent if oid in gone for r in recs]
-                    if records:
-                        conn.execute(insert(Delivery.__table__), records)
+                    _forget_in(conn, sent)
                 return
             except OperationalError as exc:
                 if time.monotonic() + delay > deadline:
@@ -429,6 +434,15 @@ class Processor:
                 progressed |= self.process(event_id)
             if not progressed:
                 return
+
+
+def _forget_in(conn, sent: list[tuple[int, list]]) -> None:
+    """Delete sent outbox rows and keep their send records, in the caller's transaction."""
+    # a row not found: an earlier try did commit, only its answer was lost
+    gone = set(conn.execute(_OUTBOX_DELETE, {"oids": [oid for oid, _ in sent]}).scalars())
+    records = [r for oid, recs in sent if oid in gone for r in recs]
+    if records:
+        conn.execute(insert(Delivery.__table__), records)
 
 
 def _write_outbox(s, rows: list[dict]) -> None:
@@ -522,53 +536,6 @@ def _next_batch(q: queue.Queue, items: list, limit: int) -> tuple[list, bool]:
             return items, True
         items.append(item)
     return items, False
-
-
-class Forgetter:
-    """Embedded mode: a thread that records the sender's successful sends — outbox rows
-    deleted, send records kept — many sends to one write transaction instead of one each.
-
-    Only then is a send's ``done`` called: the person's next event may be taken once their reply has
-    left the outbox (see ``Inbox.take``).
-    """
-
-    BATCH = 256
-
-    def __init__(self, processor: Processor, calls: Callable[[], AbstractContextManager] = nullcontext) -> None:
-        self.processor = processor
-        self.queue: queue.Queue[tuple[int, list, Callable[[], None]] | None] = queue.Queue()
-        self._thread: threading.Thread | None = None
-        self._calls = calls  # around each batch's ``done`` calls (the runner gathers what they ask for)
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="itabot-forget", daemon=True)
-        self._thread.start()
-
-    def add(self, outbox_id: int, records: list, done: Callable[[], None]) -> None:
-        self.queue.put((outbox_id, records, done))
-
-    def _run(self) -> None:
-        stopping = False
-        while not stopping:
-            batch, stopping = _next_batch(self.queue, [], self.BATCH)
-            if not batch:
-                return
-            try:
-                self.processor._forget([(oid, records) for oid, records, _ in batch])
-            except Exception:  # left in the outbox: sent again when the lease runs out
-                log.exception("sent, but the outbox rows could not be deleted", extra={"rows": len(batch)})
-            with self._calls():
-                for _, _, done in batch:
-                    try:
-                        done()
-                    except Exception:
-                        log.exception("after-send callback failed")
-
-    def stop(self) -> None:
-        if self._thread is not None:
-            self.queue.put(None)  # after everything already queued
-            self._thread.join(timeout=FORGET_FOR.total_seconds() + 5)
-            self._thread = None
 
 
 class AsyncSender:
@@ -668,8 +635,11 @@ class EmbeddedRunner:
     SQLite takes one writer at a time, so a single processing thread per process is enough
     (more only queue for the lock, and slow the webhook down); it takes up to ``batch`` waiting
     events at a time into one transaction (``Processor.process_batch``). Sending to LINE, which is
-    network-bound, happens on the ``AsyncSender``'s thread (an asyncio loop), and a ``Forgetter`` records
-    what they sent, again many to a transaction.
+    network-bound, happens on the ``AsyncSender``'s thread (an asyncio loop). What LINE has taken is
+    recorded by the processing thread in its next batch's transaction (the outbox rows deleted, the send
+    records kept), and only then are those people's next events queued: a person's replies go out in
+    order, and recording sends costs no write turn of its own. (A thread of its own did this until
+    2026-12-07; with both waiting for the one write turn, the events fell behind: bench/README.md.)
     """
 
     def __init__(self, processor: Processor, threads: int = 1, senders: int = 32, sweep_interval: float = 2.0,
@@ -679,7 +649,8 @@ class EmbeddedRunner:
         self.threads = threads
         self.batch = max(1, batch)
         self.senders = AsyncSender(processor, senders) if senders else None
-        self.forgetter = Forgetter(processor, self._gathered) if senders else None
+        self._sent: list[tuple[int, list, Callable[[], None]]] = []  # taken by LINE, not yet recorded
+        self._sent_lock = threading.Lock()
         self._gather = threading.local()  # a thread's people whose next event is looked up together
         self.sweeper = Sweeper(processor, sweep_interval)
         self._workers: list[threading.Thread] = []
@@ -690,8 +661,6 @@ class EmbeddedRunner:
     def start(self) -> None:
         if self.senders is not None:
             self.senders.start()
-        if self.forgetter is not None:
-            self.forgetter.start()
         for i in range(self.threads):
             t = threading.Thread(target=self._run, name=f"itabot-worker-{i}", daemon=True)
             t.start()
@@ -703,7 +672,29 @@ class EmbeddedRunner:
             self.queue.put(event_id)
 
     def _submit_send(self, send: _Send, done: Callable[[], None]) -> None:
-        self.senders.submit(send, lambda outbox_id, records: self.forgetter.add(outbox_id, records, done), done)
+        self.senders.submit(send, lambda outbox_id, records: self._add_sent(outbox_id, records, done), done)
+
+    def _add_sent(self, outbox_id: int, records: list, done: Callable[[], None]) -> None:
+        """LINE took it: to be recorded by the processing thread (woken for it if idle), then ``done``."""
+        with self._sent_lock:
+            self._sent.append((outbox_id, records, done))
+            first = len(self._sent) == 1
+        if first:
+            self.queue.put(_SENT)
+
+    def _take_sent(self) -> list[tuple[int, list, Callable[[], None]]]:
+        with self._sent_lock:
+            sent, self._sent = self._sent, []
+        return sent
+
+    def _sent_done(self, sent: list[tuple[int, list, Callable[[], None]]]) -> None:
+        """After the sends are recorded: their ``done`` calls, whose people's next events are found in one read."""
+        with self._gathered():
+            for _, _, done in sent:
+                try:
+                    done()
+                except Exception:
+                    log.exception("after-send callback failed")
 
     def _queue_next(self, office_id: int, source_key: str) -> None:
         """A person's replies are out: queue their next waiting event (inside ``_gathered``, later, with others')."""
@@ -718,7 +709,7 @@ class EmbeddedRunner:
     @contextmanager
     def _gathered(self) -> Iterator[None]:
         """``_queue_next`` calls made inside look up their people's next events in one read at the end (the
-        Forgetter's batch of sends: up to 256 people)."""
+        sends one batch recorded)."""
         self._gather.people = people = set()
         try:
             yield
@@ -736,11 +727,19 @@ class EmbeddedRunner:
             ids, stop = _next_batch(self.queue, left, self.batch)
             if not ids:
                 return
+            ids = [i for i in ids if i is not _SENT]
+            sent = self._take_sent()
+            records = [(outbox_id, recs) for outbox_id, recs, _ in sent]
             try:
-                left = self.processor.process_batch(ids)
-            except Exception:  # the sweeper will retry them
+                if ids:
+                    left = self.processor.process_batch(ids, records)
+                elif records:
+                    self.processor._forget(records)
+            except Exception:  # the sweeper will retry the events; the rows left are sent again (a lease later)
                 log.exception("processing failed")
                 left = []
+            if sent:
+                self._sent_done(sent)
             if stop:
                 for eid in left:
                     self.processor.process(eid)
@@ -751,8 +750,6 @@ class EmbeddedRunner:
         threads = [*self._workers, self.sweeper._thread]
         if self.senders is not None:
             threads.append(self.senders._thread)
-        if self.forgetter is not None:
-            threads.append(self.forgetter._thread)
         return [t.name for t in threads if t is not None and not t.is_alive()]
 
     def stop(self) -> None:
@@ -762,8 +759,13 @@ class EmbeddedRunner:
             t.join(timeout=5)
         if self.senders is not None:
             self.senders.stop()
-        if self.forgetter is not None:
-            self.forgetter.stop()
+        sent = self._take_sent()  # taken by LINE after the processing thread's last batch
+        if sent:
+            try:
+                self.processor._forget([(outbox_id, records) for outbox_id, records, _ in sent])
+            except Exception:  # left in the outbox: sent again when the lease runs out
+                log.exception("sent, but the outbox rows could not be deleted", extra={"rows": len(sent)})
+            self._sent_done(sent)
         self.sweeper.stop()
         self.processor.submit_send = None
         self.processor.on_sent = None

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 from conftest import new_user
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from bot.services import Services
 from handlers import dispatcher
@@ -254,6 +254,50 @@ def test_a_batch_answers_everyone_and_a_failing_event_costs_the_others_nothing(b
     assert all(rows[i].status == DONE and rows[i].attempts == 0 for i in ids if i != ids[2])
 
 
+@pytest.mark.parametrize("batch_fails", [False, True])
+def test_sends_are_recorded_by_the_next_batch_even_one_that_is_rolled_back(bot, services, fake_line, monkeypatch,
+                                                                            batch_fails):
+    """The processing thread records what LINE took (outbox rows deleted, send records kept) in its next batch's
+    transaction. If that batch is rolled back, they are still recorded: a row left behind would be sent again
+    once its lease runs out, and the person would get the reply twice."""
+    from models import Delivery, OutboxMessage
+
+    first = [new_user() for _ in range(2)]
+    handed: list = []
+    monkeypatch.setattr(services.processor, "submit_send", lambda send, done: handed.append(send))
+    assert services.processor.process_batch(_menu_events(bot, first)) == []
+    taken: list = []
+    for send in handed:  # LINE takes the replies; the sender hands them over to be recorded
+        assert services.processor._send(send, sent=lambda oid, records: taken.append((oid, records)))
+    assert all(bot.texts(u) == [MENU_TH] for u in first)
+    monkeypatch.setattr(services.processor, "submit_send", None)
+
+    others = [new_user() for _ in range(3)]
+    for u in others:
+        bot.text(u, "เมนู", drain=False)
+    ids = [r.id for r in _rows(services) if r.status == PENDING]
+    if batch_fails:
+        real = dispatcher.HANDLERS["message"]
+
+        def breaks_for_one(ctx, engine):
+            if ctx.user_id == others[1]:
+                raise RuntimeError("a handler bug")
+            real(ctx, engine)
+
+        monkeypatch.setitem(dispatcher.HANDLERS, "message", breaks_for_one)
+    replies = select(func.count()).select_from(Delivery).where(Delivery.kind == "reply")
+    with services.db.Session() as s:
+        before = s.scalar(replies)
+    assert services.processor.process_batch(ids, taken) == []
+    with services.db.Session() as s:
+        assert s.scalars(select(OutboxMessage.id).where(OutboxMessage.id.in_([o for o, _ in taken]))).all() == []
+        assert s.scalar(replies) == before + len(taken) + 3 - batch_fails  # the first two, and the new replies
+    for i, u in enumerate(others):
+        assert bot.texts(u) == ([] if batch_fails and i == 1 else [MENU_TH])
+    services.processor.sweep()  # nothing of the first two is sent again
+    assert all(bot.texts(u) == [MENU_TH] for u in first)
+
+
 def test_a_batch_holds_a_person_s_second_message_until_the_first_reply_is_out(bot, services, fake_line):
     a, b = new_user(), new_user()
     first = bot.event(a, "message", message={"type": "text", "id": "1", "text": "English", "quoteToken": "q"})
@@ -339,7 +383,8 @@ def test_a_batch_s_replies_are_kept_each_under_its_own_outbox_row(bot, services,
 
 
 def test_the_runner_records_every_send_and_leaves_the_outbox_empty(bot, services, fake_line):
-    """The sender threads' "sent" bookkeeping goes through one Forgetter thread, many to a transaction."""
+    """What LINE took is recorded by the processing thread, many sends to a transaction, the last ones when the
+    runner stops."""
     import time
 
     from models import Delivery, OutboxMessage
@@ -353,7 +398,7 @@ def test_the_runner_records_every_send_and_leaves_the_outbox_empty(bot, services
         while time.time() < deadline and len(fake_line.calls("/reply")) < len(users):
             time.sleep(0.05)
     finally:
-        services.runner.stop()  # lets the Forgetter finish what it holds
+        services.runner.stop()  # records the sends taken after the last batch
         services.runner = None
     assert all(bot.texts(u) == [MENU_TH] for u in users)
     with services.db.Session() as s:
@@ -362,8 +407,9 @@ def test_the_runner_records_every_send_and_leaves_the_outbox_empty(bot, services
 
 
 def test_the_runner_answers_each_person_s_messages_in_turn_without_waiting_for_the_sweeper(bot, services, fake_line):
-    """A person's next message is taken once their reply is out: the Forgetter looks up the next events of a whole
-    batch of people in one read. Were it to find none, they would wait for the sweeper (seconds later)."""
+    """A person's next message is taken once their reply is out and recorded: the runner looks up the next events of
+    the people whose sends one batch recorded in one read. Were it to find none, they would wait for the sweeper
+    (seconds later)."""
     import time
 
     from bot.inbox import SWEEP_GRACE
