@@ -234,17 +234,22 @@ def _menu_events(bot, users):
     return [r.id for r in _rows(bot.services)]
 
 
-def test_a_batch_answers_everyone_and_a_failing_event_costs_the_others_nothing(bot, services, fake_line, monkeypatch):
-    users = [new_user() for _ in range(6)]
-    ids = _menu_events(bot, users)
+def _break_the_handler_for(user: str, monkeypatch) -> None:
+    """Messages of ``user`` make the handler raise (a bug); everyone else's are handled."""
     real = dispatcher.HANDLERS["message"]
 
     def breaks_for_one(ctx, engine):
-        if ctx.user_id == users[2]:
+        if ctx.user_id == user:
             raise RuntimeError("a handler bug")
         real(ctx, engine)
 
     monkeypatch.setitem(dispatcher.HANDLERS, "message", breaks_for_one)
+
+
+def test_a_batch_answers_everyone_and_a_failing_event_costs_the_others_nothing(bot, services, fake_line, monkeypatch):
+    users = [new_user() for _ in range(6)]
+    ids = _menu_events(bot, users)
+    _break_the_handler_for(users[2], monkeypatch)
     assert services.processor.process_batch(ids) == []
     for i, u in enumerate(users):
         assert bot.texts(u) == ([] if i == 2 else [MENU_TH])
@@ -277,14 +282,7 @@ def test_sends_are_recorded_by_the_next_batch_even_one_that_is_rolled_back(bot, 
         bot.text(u, "เมนู", drain=False)
     ids = [r.id for r in _rows(services) if r.status == PENDING]
     if batch_fails:
-        real = dispatcher.HANDLERS["message"]
-
-        def breaks_for_one(ctx, engine):
-            if ctx.user_id == others[1]:
-                raise RuntimeError("a handler bug")
-            real(ctx, engine)
-
-        monkeypatch.setitem(dispatcher.HANDLERS, "message", breaks_for_one)
+        _break_the_handler_for(others[1], monkeypatch)
     replies = select(func.count()).select_from(Delivery).where(Delivery.kind == "reply")
     with services.db.Session() as s:
         before = s.scalar(replies)
