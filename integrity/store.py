@@ -16,7 +16,7 @@ import threading
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from bot import codes
@@ -160,6 +160,11 @@ def answers(s: Session, office_id: int) -> list[Answer]:
     return [as_answer(r.content) for r in rows]
 
 
+# What changes when any of an office's entries does: how many there are and the sum of their revisions.
+_SIGNATURE = (select(func.count(KbEntry.id), func.sum(KbEntry.revision))
+              .where(KbEntry.office_id == bindparam("office")))
+
+
 class MatcherCache:
     """One matcher per office, rebuilt when any of its entries changes (checked by a cheap query).
 
@@ -177,8 +182,9 @@ class MatcherCache:
 
     @staticmethod
     def _signature(s: Session, office_id: int) -> tuple:
-        return tuple(s.execute(select(func.count(KbEntry.id), func.sum(KbEntry.revision))
-                               .where(KbEntry.office_id == office_id)).one())
+        # Core, on the session's own connection (and transaction): the check runs once per batch of events, and
+        # through the ORM it cost 118 µs against 18 (one process, a warm SQLite file).
+        return tuple(s.connection().execute(_SIGNATURE, {"office": office_id}).one())
 
     def get(self, s: Session, office_id: int):
         # A session that cannot change the knowledge base (the worker's batches) may keep the check's
