@@ -372,6 +372,59 @@ def test_an_admin_reactivates_a_deactivated_user_who_can_then_sign_in_again(app,
     assert len(_audit(services, "user.reactivated")) == 1
 
 
+def test_a_reactivated_user_is_not_locked_out_by_tries_made_while_deactivated(app, env, services):
+    """Sign-in tries while deactivated always fail, and five of them lock the account: reactivated, the officer
+    was still locked out for up to an hour."""
+    admin = signed_in(app, env, "admin")
+    add_user(app, env, "coord@khet.go.th", "survey_coordinator")
+    with services.db.Session() as s:
+        coord_id = s.scalar(select(StaffUser.id).where(StaffUser.email == "coord@khet.go.th"))
+    admin.post(f"/console/users/{coord_id}/deactivate", {}, form_page="/console/users")
+    coord = Console(app)
+    for _ in range(6):
+        assert coord.login("coord@khet.go.th").status_code == 401
+    assert "บัญชีถูกล็อกชั่วคราว" in coord.login("coord@khet.go.th").get_data(as_text=True)
+    admin.post(f"/console/users/{coord_id}/reactivate", {}, form_page="/console/users")
+    assert coord.login("coord@khet.go.th").status_code == 302
+    assert coord.client.get("/console/").status_code == 200
+
+
+def test_an_admin_sees_who_is_locked_out_and_unlocks_them(app, env, services):
+    """An officer who mistyped their password five times waited up to an hour: nobody could see the lock or end
+    it. The users page shows it, until when, and an admin can end it (audited)."""
+    services.offices.add("nongchok", "สำนักงานเขตหนองจอก", None, None)
+    admin = signed_in(app, env, "admin")
+    add_user(app, env, "coord@khet.go.th", "survey_coordinator")
+    add_user(app, env, "other@nongchok.go.th", "viewer", "nongchok")
+    with services.db.Session() as s:
+        ids = {u.email: u.id for u in s.scalars(select(StaffUser))}
+    coord_id = ids["coord@khet.go.th"]
+    coord = Console(app)
+    for _ in range(5):
+        assert coord.login("coord@khet.go.th", "not the password").status_code == 401
+    assert "บัญชีถูกล็อกชั่วคราว" in coord.login("coord@khet.go.th").get_data(as_text=True)  # the right password
+    page = admin.client.get("/console/users").get_data(as_text=True)
+    assert f'id="locked-{coord_id}"' in page and "ล็อกถึง" in page
+    assert f'action="/console/users/{coord_id}/unlock"' in page and "ปลดล็อก" in page
+    admin.client.get("/console/lang/en")
+    assert "locked until" in admin.client.get("/console/users").get_data(as_text=True)
+    # Only for the admin's own offices' people, and only admins.
+    with services.db.session() as s:
+        s.get(StaffUser, ids["other@nongchok.go.th"]).locked_until = utcnow() + timedelta(minutes=30)
+    assert admin.post(f"/console/users/{ids['other@nongchok.go.th']}/unlock", {},
+                      form_page="/console/users").status_code == 404
+    assert admin.post(f"/console/users/{coord_id}/unlock", {}, form_page="/console/users").status_code == 302
+    assert coord.login("coord@khet.go.th").status_code == 302 and coord.client.get("/console/").status_code == 200
+    page = admin.client.get("/console/users").get_data(as_text=True)
+    assert f'id="locked-{coord_id}"' not in page and f'action="/console/users/{coord_id}/unlock"' not in page
+    (entry,) = _audit(services, "user.unlocked")
+    assert entry.target == f"user:{coord_id}" and entry.actor_email == "admin@khet.go.th"
+    assert entry.detail == {"failed_logins": 5}
+    assert coord.post(f"/console/users/{coord_id}/unlock", {}, form_page="/console/").status_code == 403
+    with services.db.Session() as s:
+        assert s.get(StaffUser, ids["other@nongchok.go.th"]).locked_until is not None
+
+
 def test_sessions_end_after_idle_time(app, env, services, monkeypatch):
     add_user(app, env, "viewer@khet.go.th", "viewer")
     c = Console(app)

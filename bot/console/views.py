@@ -471,7 +471,7 @@ def _users_page(*, error: str | None = None, email: str = "", status: int = 200)
             .order_by(StaffUser.email)
         ).all()
         offices = s.scalars(access.scoped(select(Office), Office.id).order_by(Office.id)).all()
-    return render_template("console/users.html", members=members, offices=offices, roles=ROLES,
+    return render_template("console/users.html", members=members, offices=offices, roles=ROLES, now=utcnow(),
                            labels=access.ROLE_LABELS, invite_link=session.pop("invite_link", None),
                            error=error, email=email), status
 
@@ -550,7 +550,9 @@ def reactivate(user_id: int):
 
 
 def _set_active(user_id: int, active: bool):
-    """Deactivate or reactivate a member of the admin's offices (never oneself); their sessions end, audited."""
+    """Deactivate or reactivate a member of the admin's offices (never oneself); their sessions end, audited.
+    Reactivated, they start with no failed sign-ins: tries made while deactivated (which always fail) would
+    otherwise leave them locked out on their first day back."""
     with _services().db.session() as s:
         user = _member_or_404(s, user_id)
         if user.id == g.staff.id:
@@ -558,7 +560,25 @@ def _set_active(user_id: int, active: bool):
         if user.active != active:
             user.active = active
             user.session_epoch += 1
+            if active:
+                user.failed_logins, user.locked_until = 0, None
             audit.record(s, "user.reactivated" if active else "user.deactivated", target=f"user:{user.id}")
+    return redirect(url_for("console.users"))
+
+
+@bp.post("/users/<int:user_id>/unlock")
+@access.requires("users")
+def unlock(user_id: int):
+    """End a sign-in lock now (an officer who mistyped their password, and whom the admin has spoken to),
+    instead of making them wait up to an hour; their count of failed sign-ins starts again. Audited."""
+    with _services().db.session() as s:
+        user = _member_or_404(s, user_id)
+        if user.id == g.staff.id:
+            abort(403)
+        if security.is_locked(user.locked_until) or user.failed_logins:
+            audit.record(s, "user.unlocked", target=f"user:{user.id}",
+                         detail={"failed_logins": user.failed_logins})
+            user.failed_logins, user.locked_until = 0, None
     return redirect(url_for("console.users"))
 
 
