@@ -13,10 +13,12 @@ processes only store and acknowledge, and one *processing process* runs the ``Em
 * **Only one at a time.** The processing process itself holds ``<database>-processing.lock`` while it
   works, so a new one waits until an old one (orphaned when its web process was killed) has gone.
   It stops when its web process has gone, and on SIGTERM (finishing the batch and the sends).
-* **How it hears of new events.** The webhook stores first; then it sends an empty datagram to the
-  processing process's socket (a wake-up, nothing of the event). On each wake-up, and at least every
-  half second, the processing process reads the ids of pending events newer than the last it took.
-  A lost wake-up costs at most that half second; an event nobody took is the ``Sweeper``'s.
+* **How it hears of new events.** The webhook stores first; then it sends a datagram to the processing
+  process's socket with the new rows' ids (our own row numbers, nothing of the event), which it takes
+  at once, without reading the inbox (``Intake``). At least every half second, and when a wake-up carries
+  no ids (too many for one datagram), it reads the ids of pending events newer than the last it read, and
+  takes those no wake-up told it of. A lost wake-up costs at most that half second; an event nobody took
+  is the ``Sweeper``'s.
 * **Health.** ``/healthz`` in any web process says ``worker: ok`` while some processing process holds
   its lock, ``starting`` during the first seconds, otherwise ``stopped``.
 
@@ -36,6 +38,7 @@ import logging
 import os
 import signal
 import socket
+import struct
 import subprocess  # nosec B404 # starts python -m bot.processing, nothing else
 import sys
 import threading
@@ -53,7 +56,8 @@ from models.event import PENDING
 log = logging.getLogger("itabot.processing")
 
 POLL = 0.5  # seconds between reads of the inbox when no wake-up comes
-GATHER = 0.002  # seconds a wake-up waits for others before the inbox is read
+GATHER = 0.002  # seconds a wake-up waits for others before their ids are taken
+WAKE_IDS = 512  # at most this many ids in one wake-up (4 KB); more, and it says "read the inbox" instead
 STARTING_FOR = 60.0  # seconds a just-started host reports "starting" rather than "stopped"
 _ev = WebhookEvent.__table__
 _NEW = (select(_ev.c.id).where(_ev.c.status == PENDING, _ev.c.id > bindparam("after"))
@@ -134,11 +138,13 @@ class ProcessingHost:
         self._thread.start()
         atexit.register(self.stop)
 
-    def wake(self) -> None:
-        """New events are stored. Never raises: the processing process also looks by itself."""
-        # OSError: not running yet, or its queue of wake-ups is full (then it is busy reading anyway)
+    def wake(self, event_ids: list[int] | tuple[int, ...] = ()) -> None:
+        """New events are stored (``event_ids``: their rows). Never raises: the processing process also
+        reads the inbox by itself."""
+        ids = b"" if len(event_ids) > WAKE_IDS else struct.pack(f"<{len(event_ids)}q", *event_ids)
+        # OSError: not running yet, or its queue of wake-ups is full (its next read of the inbox finds them)
         with contextlib.suppress(OSError):
-            self._wake.sendto(b"", self.address)
+            self._wake.sendto(ids, self.address)
 
     def state(self) -> str:
         """"ok" while a processing process works; "starting" until one has been missing for ``STARTING_FOR``
@@ -208,6 +214,45 @@ class ProcessingHost:
         self._wake.close()
 
 
+class Intake:
+    """Which pending events the processing process takes next: the ids the wake-ups carry, at once, and what
+    a read of the inbox finds that no wake-up told of (a wake-up lost, or one with too many ids to carry).
+
+    A read is due every ``POLL`` seconds, at start, and after a wake-up without ids. Each read looks only at
+    events newer than the last read's newest; ids heard since are not taken twice."""
+
+    def __init__(self) -> None:
+        self.after = 0  # the newest id a read of the inbox has seen
+        self._heard: set[int] = set()  # ids taken from wake-ups that no read has seen yet
+        self._last_read = float("-inf")
+        self._read_asked = True
+
+    def hear(self, datagram: bytes) -> list[int]:
+        """The ids of one wake-up, to take now (an empty or odd wake-up asks for a read instead)."""
+        if not datagram or len(datagram) % 8:
+            self._read_asked = True
+            return []
+        ids = [i for i in struct.unpack(f"<{len(datagram) // 8}q", datagram) if i > self.after and i not in self._heard]
+        self._heard.update(ids)
+        return ids
+
+    def read_due(self, now: float) -> bool:
+        return self._read_asked or now - self._last_read >= POLL
+
+    def until_read(self, now: float) -> float:
+        """Seconds to wait for a wake-up before a read is due."""
+        return 0.0 if self._read_asked else max(0.0, self._last_read + POLL - now)
+
+    def read(self, pending: list[int], now: float) -> list[int]:
+        """A read of the inbox found these pending ids (ascending, newer than ``after``): those to take now."""
+        self._last_read, self._read_asked = now, False
+        fresh = [i for i in pending if i not in self._heard]
+        if pending:
+            self.after = pending[-1]
+            self._heard = {i for i in self._heard if i > self.after}
+        return fresh
+
+
 def main() -> int:
     """``python -m bot.processing``: started by a web process's ``ProcessingHost``, never by hand."""
     from bot.app import create_app
@@ -248,21 +293,20 @@ def main() -> int:
     services.start_embedded_worker(warm=False)  # built above, before the lock
     runner = services.runner
     log.info("processing process ready")
-    after = 0
+    intake = Intake()
     code = 0
     try:
         while not stop.is_set():
-            try:
-                with services.db.engine.connect() as conn:
-                    ids = list(conn.execute(_NEW, {"after": after}).scalars())
-            except SQLAlchemyError as exc:  # the database is away for a moment: the events wait in it
-                log.warning("inbox not readable; trying again", extra={"error": exc.__class__.__name__})
-                stop.wait(POLL)
-                continue
-            if ids:
-                after = ids[-1]
-                runner.submit(ids)
-                if len(ids) == 1000:
+            if intake.read_due(time.monotonic()):
+                try:
+                    with services.db.engine.connect() as conn:
+                        pending = list(conn.execute(_NEW, {"after": intake.after}).scalars())
+                except SQLAlchemyError as exc:  # the database is away for a moment: the events wait in it
+                    log.warning("inbox not readable; trying again", extra={"error": exc.__class__.__name__})
+                    stop.wait(POLL)
+                    continue
+                runner.submit(intake.read(pending, time.monotonic()))
+                if len(pending) == 1000:
                     continue
             if os.getppid() != parent:
                 log.warning("web process gone; processing process stops")
@@ -274,18 +318,19 @@ def main() -> int:
             if sock is None:
                 stop.wait(POLL)
                 continue
-            sock.settimeout(POLL)
+            sock.settimeout(max(0.001, intake.until_read(time.monotonic())))
             try:
-                sock.recv(1)
+                heard = intake.hear(sock.recv(65536))
             except (TimeoutError, InterruptedError):
                 continue
-            time.sleep(GATHER)  # under load wake-ups come in streams: one read answers those of the next moment
+            time.sleep(GATHER)  # under load wake-ups come in streams: their ids go to the runner together
             sock.setblocking(False)
             try:
-                while True:  # every wake-up waiting now is answered by the next read
-                    sock.recv(1)
+                while True:
+                    heard += intake.hear(sock.recv(65536))
             except (BlockingIOError, InterruptedError):
                 pass
+            runner.submit(heard)
     finally:
         services.close()  # finishes the batch in hand and the sends, then records them
         if sock is not None:

@@ -120,7 +120,7 @@ class Services:
             self.runner.submit(ids)
             return
         if self.processing_host is not None:
-            self.processing_host.wake()
+            self.processing_host.wake(ids)
             return
         if self.queue is not None:
             try:

@@ -603,3 +603,45 @@ def test_health_of_the_processing_process_says_starting_before_stopped(tmp_path,
     assert host.state() == "starting"  # it was there just now: being started again
     time.sleep(0.3)
     assert host.state() == "stopped"
+
+
+def test_the_processing_process_takes_the_ids_a_wake_up_carries_and_reads_the_inbox_for_lost_ones(tmp_path):
+    """A wake-up carries the new rows' ids: they are taken without a read of the inbox. A read still comes at
+    least every POLL (a wake-up lost when the socket's queue was full) and after a wake-up without ids (too
+    many to carry), and takes only what no wake-up told of."""
+    import socket
+
+    from bot import processing
+    from bot.config import load_settings
+
+    intake = processing.Intake()
+    assert intake.read_due(0.0)  # at start: whatever waits from before
+    assert intake.read([3, 5], now=0.0) == [3, 5]
+    assert not intake.read_due(0.1)
+    # Wake-ups as a web process sends them, through a real socket.
+    settings = load_settings({"ITABOT_INSTANCE_PATH": str(tmp_path), "DATABASE_URL": f"sqlite:///{tmp_path}/x.db"})
+    host = processing.ProcessingHost(settings)  # not started: nothing is spawned here
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(host.address)
+    sock.settimeout(1)
+    try:
+        host.wake([6, 7])
+        host.wake([5, 8])  # 5: a read has taken it already
+        assert intake.hear(sock.recv(65536)) == [6, 7]
+        assert intake.hear(sock.recv(65536)) == [8]
+        assert not intake.read_due(0.2)  # no read for what the wake-ups said
+        # 9's wake-up is lost; 10's arrives. The read due at POLL finds 9 and leaves the ids already taken.
+        host.wake([10])
+        assert intake.hear(sock.recv(65536)) == [10]
+        assert intake.until_read(0.2) == pytest.approx(processing.POLL - 0.2)
+        assert intake.read_due(processing.POLL)
+        assert intake.read([6, 7, 8, 9, 10], now=processing.POLL) == [9]
+        assert intake.after == 10
+        # More ids than one wake-up carries: it asks for a read instead.
+        host.wake(list(range(11, 12 + processing.WAKE_IDS)))
+        assert intake.hear(sock.recv(65536)) == [] and intake.read_due(processing.POLL + 0.01)
+        assert intake.until_read(processing.POLL + 0.01) == 0.0
+        assert len(intake.read(list(range(11, 12 + processing.WAKE_IDS)), now=processing.POLL + 0.01)) == 513
+    finally:
+        sock.close()
+        host.stop()
