@@ -232,7 +232,9 @@ class Intake:
         if not datagram or len(datagram) % 8:
             self._read_asked = True
             return []
-        ids = [i for i in struct.unpack(f"<{len(datagram) // 8}q", datagram) if i > self.after and i not in self._heard]
+        # Not only ids newer than ``after``: PostgreSQL may commit a lower id after a higher one a read has seen.
+        # An id a read took already may come again; the runner takes each event once.
+        ids = [i for i in struct.unpack(f"<{len(datagram) // 8}q", datagram) if i not in self._heard]
         self._heard.update(ids)
         return ids
 

@@ -122,12 +122,15 @@ class Processor:
         event_ids = list(dict.fromkeys(event_ids))  # an id queued twice (webhook and on_sent) once
         kinds = self.inbox.peek_many(event_ids)
         batch = [eid for eid in event_ids if eid in kinds and kinds[eid] not in PREPARE]
-        for eid in event_ids:
-            if eid in kinds and kinds[eid] in PREPARE:
-                self.process(eid)
+        prepared = [eid for eid in event_ids if eid in kinds and kinds[eid] in PREPARE]
+        if sent and (prepared or len(batch) <= 1):
+            # On their own, first: a download before the batch may take seconds, and a sent row still in the outbox
+            # when its lease runs out would be sent again.
+            self._forget(sent)
+            sent = ()
+        for eid in prepared:
+            self.process(eid)
         if len(batch) <= 1:
-            if sent:
-                self._forget(sent)
             for eid in batch:
                 self.process(eid)
             return []

@@ -296,6 +296,37 @@ def test_sends_are_recorded_by_the_next_batch_even_one_that_is_rolled_back(bot, 
     assert all(bot.texts(u) == [MENU_TH] for u in first)
 
 
+def test_sends_are_recorded_before_a_batch_s_calls_to_line(bot, services, fake_line, monkeypatch):
+    """A follow needs the person's profile from LINE before its transaction, which may take seconds. The sends LINE
+    took are recorded first: a sent row still in the outbox when its lease runs out would be sent again."""
+    from models import OutboxMessage
+
+    first = new_user()
+    handed: list = []
+    monkeypatch.setattr(services.processor, "submit_send", lambda send, done: handed.append(send))
+    assert services.processor.process_batch(_menu_events(bot, [first])) == []
+    taken: list = []
+    assert services.processor._send(handed[0], sent=lambda oid, records: taken.append((oid, records)))
+    monkeypatch.setattr(services.processor, "submit_send", None)
+    seen_in_outbox: list = []
+    real = dispatcher.PREPARE["follow"]
+
+    def prepare_follow(*args, **kwargs):
+        with services.db.Session() as s:
+            seen_in_outbox.append(s.get(OutboxMessage, taken[0][0]) is not None)
+        return real(*args, **kwargs)
+
+    monkeypatch.setitem(dispatcher.PREPARE, "follow", prepare_follow)
+    newcomer = new_user()
+    bot.deliver([bot.event(newcomer, "follow")])
+    bot.text(new_user(), "เมนู", drain=False)
+    bot.text(new_user(), "เมนู", drain=False)
+    ids = [r.id for r in _rows(services) if r.status == PENDING]
+    assert services.processor.process_batch(ids, taken) == []
+    assert seen_in_outbox == [False]
+    assert bot.texts(newcomer)  # greeted
+
+
 def test_a_batch_holds_a_person_s_second_message_until_the_first_reply_is_out(bot, services, fake_line):
     a, b = new_user(), new_user()
     first = bot.event(a, "message", message={"type": "text", "id": "1", "text": "English", "quoteToken": "q"})
@@ -626,7 +657,7 @@ def test_the_processing_process_takes_the_ids_a_wake_up_carries_and_reads_the_in
     sock.settimeout(1)
     try:
         host.wake([6, 7])
-        host.wake([5, 8])  # 5: a read has taken it already
+        host.wake([7, 8])  # 7 again: taken once
         assert intake.hear(sock.recv(65536)) == [6, 7]
         assert intake.hear(sock.recv(65536)) == [8]
         assert not intake.read_due(0.2)  # no read for what the wake-ups said
@@ -637,6 +668,9 @@ def test_the_processing_process_takes_the_ids_a_wake_up_carries_and_reads_the_in
         assert intake.read_due(processing.POLL)
         assert intake.read([6, 7, 8, 9, 10], now=processing.POLL) == [9]
         assert intake.after == 10
+        # PostgreSQL may commit 4 after 10 was read: its wake-up is still heard (a later read would not see it).
+        host.wake([4])
+        assert intake.hear(sock.recv(65536)) == [4]
         # More ids than one wake-up carries: it asks for a read instead.
         host.wake(list(range(11, 12 + processing.WAKE_IDS)))
         assert intake.hear(sock.recv(65536)) == [] and intake.read_due(processing.POLL + 0.01)
