@@ -122,13 +122,13 @@ class Processor:
         event_ids = list(dict.fromkeys(event_ids))  # an id queued twice (webhook and on_sent) once
         kinds = self.inbox.peek_many(event_ids)
         batch = [eid for eid in event_ids if eid in kinds and kinds[eid] not in PREPARE]
-        prepared = [eid for eid in event_ids if eid in kinds and kinds[eid] in PREPARE]
-        if sent and (prepared or len(batch) <= 1):
+        needs_line = [eid for eid in event_ids if eid in kinds and kinds[eid] in PREPARE]
+        if sent and (needs_line or len(batch) <= 1):
             # On their own, first: a download before the batch may take seconds, and a sent row still in the outbox
             # when its lease runs out would be sent again.
             self._forget(sent)
             sent = ()
-        for eid in prepared:
+        for eid in needs_line:
             self.process(eid)
         if len(batch) <= 1:
             for eid in batch:
@@ -448,6 +448,11 @@ def _forget_in(conn, sent: list[tuple[int, list]]) -> None:
         conn.execute(insert(Delivery.__table__), records)
 
 
+def _records(sent: list[tuple[int, list, Callable[[], None]]]) -> list[tuple[int, list]]:
+    """(outbox id, send records) of the runner's sends, as ``Processor._forget`` takes them."""
+    return [(outbox_id, records) for outbox_id, records, _ in sent]
+
+
 def _write_outbox(s, rows: list[dict]) -> None:
     """Insert outbox rows in one statement (a batch's replies: one round through SQLAlchemy, not one each) and
     give each row's ``_send`` its id."""
@@ -690,8 +695,20 @@ class EmbeddedRunner:
             sent, self._sent = self._sent, []
         return sent
 
+    def _record_alone(self, sent: list[tuple[int, list, Callable[[], None]]]) -> None:
+        """Sends with no batch to carry them: recorded in a transaction of their own, then their ``done`` calls."""
+        if not sent:
+            return
+        try:
+            self.processor._forget(_records(sent))
+        except Exception:  # left in the outbox: sent again when the lease runs out
+            log.exception("sent, but the outbox rows could not be deleted", extra={"rows": len(sent)})
+        self._sent_done(sent)
+
     def _sent_done(self, sent: list[tuple[int, list, Callable[[], None]]]) -> None:
         """After the sends are recorded: their ``done`` calls, whose people's next events are found in one read."""
+        if not sent:
+            return
         with self._gathered():
             for _, _, done in sent:
                 try:
@@ -732,16 +749,15 @@ class EmbeddedRunner:
                 return
             ids = [i for i in ids if i is not _SENT]
             sent = self._take_sent()
-            records = [(outbox_id, recs) for outbox_id, recs, _ in sent]
-            try:
-                if ids:
-                    left = self.processor.process_batch(ids, records)
-                elif records:
-                    self.processor._forget(records)
-            except Exception:  # the sweeper will retry the events; the rows left are sent again (a lease later)
-                log.exception("processing failed")
+            if not ids:  # woken only to record sends
+                self._record_alone(sent)
                 left = []
-            if sent:
+            else:
+                try:
+                    left = self.processor.process_batch(ids, _records(sent))
+                except Exception:  # the sweeper will retry the events; the rows left are sent again (a lease later)
+                    log.exception("processing failed")
+                    left = []
                 self._sent_done(sent)
             if stop:
                 for eid in left:
@@ -762,13 +778,7 @@ class EmbeddedRunner:
             t.join(timeout=5)
         if self.senders is not None:
             self.senders.stop()
-        sent = self._take_sent()  # taken by LINE after the processing thread's last batch
-        if sent:
-            try:
-                self.processor._forget([(outbox_id, records) for outbox_id, records, _ in sent])
-            except Exception:  # left in the outbox: sent again when the lease runs out
-                log.exception("sent, but the outbox rows could not be deleted", extra={"rows": len(sent)})
-            self._sent_done(sent)
+        self._record_alone(self._take_sent())  # taken by LINE after the processing thread's last batch
         self.sweeper.stop()
         self.processor.submit_send = None
         self.processor.on_sent = None

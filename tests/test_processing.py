@@ -259,6 +259,19 @@ def test_a_batch_answers_everyone_and_a_failing_event_costs_the_others_nothing(b
     assert all(rows[i].status == DONE and rows[i].attempts == 0 for i in ids if i != ids[2])
 
 
+def _replies_taken_not_recorded(bot, services, monkeypatch, users) -> list:
+    """A batch answers ``users``; LINE takes the replies, and the sender hands them over to be recorded, as in the
+    runner: (outbox id, send records) of each, their outbox rows still there."""
+    handed: list = []
+    monkeypatch.setattr(services.processor, "submit_send", lambda send, done: handed.append(send))
+    assert services.processor.process_batch(_menu_events(bot, users)) == []
+    taken: list = []
+    for send in handed:
+        assert services.processor._send(send, sent=lambda oid, records: taken.append((oid, records)))
+    monkeypatch.setattr(services.processor, "submit_send", None)
+    return taken
+
+
 @pytest.mark.parametrize("batch_fails", [False, True])
 def test_sends_are_recorded_by_the_next_batch_even_one_that_is_rolled_back(bot, services, fake_line, monkeypatch,
                                                                             batch_fails):
@@ -268,14 +281,8 @@ def test_sends_are_recorded_by_the_next_batch_even_one_that_is_rolled_back(bot, 
     from models import Delivery, OutboxMessage
 
     first = [new_user() for _ in range(2)]
-    handed: list = []
-    monkeypatch.setattr(services.processor, "submit_send", lambda send, done: handed.append(send))
-    assert services.processor.process_batch(_menu_events(bot, first)) == []
-    taken: list = []
-    for send in handed:  # LINE takes the replies; the sender hands them over to be recorded
-        assert services.processor._send(send, sent=lambda oid, records: taken.append((oid, records)))
-    assert all(bot.texts(u) == [MENU_TH] for u in first)
-    monkeypatch.setattr(services.processor, "submit_send", None)
+    taken = _replies_taken_not_recorded(bot, services, monkeypatch, first)
+    assert len(taken) == 2 and all(bot.texts(u) == [MENU_TH] for u in first)
 
     others = [new_user() for _ in range(3)]
     for u in others:
@@ -301,13 +308,8 @@ def test_sends_are_recorded_before_a_batch_s_calls_to_line(bot, services, fake_l
     took are recorded first: a sent row still in the outbox when its lease runs out would be sent again."""
     from models import OutboxMessage
 
-    first = new_user()
-    handed: list = []
-    monkeypatch.setattr(services.processor, "submit_send", lambda send, done: handed.append(send))
-    assert services.processor.process_batch(_menu_events(bot, [first])) == []
-    taken: list = []
-    assert services.processor._send(handed[0], sent=lambda oid, records: taken.append((oid, records)))
-    monkeypatch.setattr(services.processor, "submit_send", None)
+    taken = _replies_taken_not_recorded(bot, services, monkeypatch, [new_user()])
+    assert len(taken) == 1
     seen_in_outbox: list = []
     real = dispatcher.PREPARE["follow"]
 
