@@ -58,6 +58,15 @@ log = logging.getLogger("itabot.processing")
 POLL = 0.5  # seconds between reads of the inbox when no wake-up comes
 GATHER = 0.002  # seconds a wake-up waits for others before their ids are taken
 WAKE_IDS = 512  # at most this many ids in one wake-up (4 KB); more, and it says "read the inbox" instead
+
+
+def _queue_limit() -> int:
+    """How many wake-ups the kernel keeps waiting on the socket; a web process's next one is dropped (Linux's
+    ``net.unix.max_dgram_qlen``, 10 unless raised)."""
+    try:
+        return max(1, int(Path("/proc/sys/net/unix/max_dgram_qlen").read_text()))
+    except (OSError, ValueError):
+        return 10
 STARTING_FOR = 60.0  # seconds a just-started host reports "starting" rather than "stopped"
 _ev = WebhookEvent.__table__
 _NEW = (select(_ev.c.id).where(_ev.c.status == PENDING, _ev.c.id > bindparam("after"))
@@ -218,14 +227,23 @@ class Intake:
     """Which pending events the processing process takes next: the ids the wake-ups carry, at once, and what
     a read of the inbox finds that no wake-up told of (a wake-up lost, or one with too many ids to carry).
 
-    A read is due every ``POLL`` seconds, at start, and after a wake-up without ids. Each read looks only at
-    events newer than the last read's newest; ids heard since are not taken twice."""
+    A read is due every ``POLL`` seconds, at start, after a wake-up without ids, and after the wake-ups taken
+    together filled the socket's queue (under load: a web process's wake-up may have been dropped meanwhile,
+    and its events would wait for the next ``POLL``). Each read looks only at events newer than the last read's
+    newest; ids heard since are not taken twice."""
 
-    def __init__(self) -> None:
+    def __init__(self, queue_limit: int | None = None) -> None:
         self.after = 0  # the newest id a read of the inbox has seen
         self._heard: set[int] = set()  # ids taken from wake-ups that no read has seen yet
         self._last_read = float("-inf")
         self._read_asked = True
+        self.queue_limit = queue_limit or _queue_limit()
+
+    def drained(self, wake_ups: int) -> None:
+        """This many wake-ups were taken from the socket in one go: as many as its queue holds, and one sent
+        meanwhile may have been dropped (the sender cannot wait), so the inbox is read next."""
+        if wake_ups >= self.queue_limit:
+            self._read_asked = True
 
     def hear(self, datagram: bytes) -> list[int]:
         """The ids of one wake-up, to take now (an empty or odd wake-up asks for a read instead)."""
@@ -327,11 +345,14 @@ def main() -> int:
                 continue
             time.sleep(GATHER)  # under load wake-ups come in streams: their ids go to the runner together
             sock.setblocking(False)
+            wake_ups = 1
             try:
                 while True:
                     heard += intake.hear(sock.recv(65536))
+                    wake_ups += 1
             except (BlockingIOError, InterruptedError):
                 pass
+            intake.drained(wake_ups)
             runner.submit(heard)
     finally:
         services.close()  # finishes the batch in hand and the sends, then records them

@@ -681,3 +681,42 @@ def test_the_processing_process_takes_the_ids_a_wake_up_carries_and_reads_the_in
     finally:
         sock.close()
         host.stop()
+
+
+def test_wake_ups_that_filled_the_socket_s_queue_make_the_processing_process_read_the_inbox(tmp_path):
+    """The kernel keeps only a few wake-ups waiting (``net.unix.max_dgram_qlen``); under load a web process's
+    next one is dropped, and its events waited for the next POLL (half a second: the replies' p99 in the bench).
+    Taking a full queue's worth in one go now makes the next step a read of the inbox, which finds them."""
+    import contextlib
+    import socket
+
+    from bot import processing
+    from bot.config import load_settings
+
+    settings = load_settings({"ITABOT_INSTANCE_PATH": str(tmp_path), "DATABASE_URL": f"sqlite:///{tmp_path}/x.db"})
+    host = processing.ProcessingHost(settings)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(host.address)
+    intake = processing.Intake()
+    assert intake.queue_limit == processing._queue_limit() >= 1
+    intake.read([], now=0.0)
+    try:
+        sent = list(range(1, intake.queue_limit + 6))
+        for event_id in sent:  # one wake-up each, none taken meanwhile: the last ones are dropped
+            host.wake([event_id])
+        sock.setblocking(False)
+        heard, wake_ups = [], 0
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                heard += intake.hear(sock.recv(65536))
+                wake_ups += 1
+        assert heard and heard != sent  # some were dropped
+        assert not intake.read_due(0.1)
+        intake.drained(wake_ups)
+        assert intake.read_due(0.1) and intake.until_read(0.1) == 0.0
+        assert heard + intake.read(sent, now=0.1) == sent  # the read finds exactly the dropped ones
+        intake.drained(intake.queue_limit - 1)  # fewer than the queue holds: nothing can have been dropped
+        assert not intake.read_due(0.2)
+    finally:
+        sock.close()
+        host.stop()
