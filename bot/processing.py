@@ -58,6 +58,10 @@ log = logging.getLogger("itabot.processing")
 POLL = 0.5  # seconds between reads of the inbox when no wake-up comes
 GATHER = 0.002  # seconds a wake-up waits for others before their ids are taken
 WAKE_IDS = 512  # at most this many ids in one wake-up (4 KB); more, and it says "read the inbox" instead
+STARTING_FOR = 60.0  # seconds a just-started host reports "starting" rather than "stopped"
+_ev = WebhookEvent.__table__
+_NEW = (select(_ev.c.id).where(_ev.c.status == PENDING, _ev.c.id > bindparam("after"))
+        .order_by(_ev.c.id).limit(1000))
 
 
 def _queue_limit() -> int:
@@ -67,10 +71,6 @@ def _queue_limit() -> int:
         return max(1, int(Path("/proc/sys/net/unix/max_dgram_qlen").read_text()))
     except (OSError, ValueError):
         return 10
-STARTING_FOR = 60.0  # seconds a just-started host reports "starting" rather than "stopped"
-_ev = WebhookEvent.__table__
-_NEW = (select(_ev.c.id).where(_ev.c.status == PENDING, _ev.c.id > bindparam("after"))
-        .order_by(_ev.c.id).limit(1000))
 
 
 def _base(settings: Settings) -> str:
