@@ -329,6 +329,83 @@ def test_sends_are_recorded_before_a_batch_s_calls_to_line(bot, services, fake_l
     assert bot.texts(newcomer)  # greeted
 
 
+def _write_turns_of_processing_thread(services, monkeypatch) -> list[str]:
+    """Names of the write transactions the runner's processing thread opens from now on."""
+    turns: list[str] = []
+    db = services.db
+    for name in ("session", "write"):
+        real = getattr(db, name)
+
+        def counted(*args, _real=real, _name=name, **kwargs):
+            if threading.current_thread().name.startswith("itabot-worker"):
+                turns.append(_name)
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(db, name, counted)
+    return turns
+
+
+def test_one_event_carries_the_recording_of_the_sends_before_it_in_its_own_transaction(bot, services, fake_line,
+                                                                                        monkeypatch):
+    """At an office's usual rate events come one at a time. The sends LINE took before one are recorded in that
+    event's transaction, not in a second write turn of their own."""
+    from models import Delivery, OutboxMessage
+
+    taken = _replies_taken_not_recorded(bot, services, monkeypatch, [new_user()])
+    recorded_alone: list[int] = []  # outbox ids recorded in a transaction of their own
+    real_forget = services.processor._forget
+
+    def forget(sent):
+        recorded_alone.extend(oid for oid, _ in sent)
+        real_forget(sent)
+
+    monkeypatch.setattr(services.processor, "_forget", forget)
+    handed: list = []  # the new reply goes to the sender, as in the runner
+    monkeypatch.setattr(services.processor, "submit_send", lambda send, done: handed.append(send))
+    u = new_user()
+    bot.text(u, "เมนู", drain=False)
+    ids = [r.id for r in _rows(services) if r.status == PENDING]
+    assert len(ids) == 1
+    assert services.processor.process_batch(ids, taken) == []
+    assert recorded_alone == []
+    assert len(handed) == 1 and services.processor._send(handed[0])
+    assert bot.texts(u) == [MENU_TH]
+    with services.db.Session() as s:
+        assert s.get(OutboxMessage, taken[0][0]) is None
+        assert s.scalar(select(func.count()).select_from(Delivery).where(Delivery.kind == "reply")) == 2
+
+
+def test_the_runner_waits_a_moment_for_an_event_to_record_the_sends_with(bot, services, fake_line, monkeypatch):
+    """Woken only because LINE took a reply, the processing thread waits up to RECORD_WAIT for an event whose
+    transaction records it: two messages one after the other cost two write turns, not three."""
+    from bot import worker
+    from models import OutboxMessage
+
+    monkeypatch.setattr(worker, "RECORD_WAIT", 5.0)  # longer than this test needs: no race with the second message
+    turns = _write_turns_of_processing_thread(services, monkeypatch)
+    services.start_embedded_worker()
+    try:
+        first, second = new_user(), new_user()
+        bot.text(first, "เมนู", drain=False)
+        deadline = time.time() + 10
+        while time.time() < deadline and not fake_line.calls("/reply"):
+            time.sleep(0.01)
+        time.sleep(0.1)  # the reply is taken; the thread waits for company to record it
+        with services.db.Session() as s:
+            assert s.scalar(select(func.count()).select_from(OutboxMessage)) == 1  # not recorded yet
+        bot.text(second, "เมนู", drain=False)
+        while time.time() < deadline and len(fake_line.calls("/reply")) < 2:
+            time.sleep(0.01)
+        time.sleep(0.1)
+        assert bot.texts(first) == bot.texts(second) == [MENU_TH]
+        assert len(turns) == 2  # the first event; the second with the first reply's recording
+    finally:
+        services.runner.stop()  # records the second reply
+        services.runner = None
+    with services.db.Session() as s:
+        assert s.scalar(select(func.count()).select_from(OutboxMessage)) == 0
+
+
 def test_a_batch_holds_a_person_s_second_message_until_the_first_reply_is_out(bot, services, fake_line):
     a, b = new_user(), new_user()
     first = bot.event(a, "message", message={"type": "text", "id": "1", "text": "English", "quoteToken": "q"})
