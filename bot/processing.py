@@ -232,12 +232,12 @@ class Intake:
     and its events would wait for the next ``POLL``). Each read looks only at events newer than the last read's
     newest; ids heard since are not taken twice."""
 
-    def __init__(self, queue_limit: int | None = None) -> None:
+    def __init__(self) -> None:
         self.after = 0  # the newest id a read of the inbox has seen
         self._heard: set[int] = set()  # ids taken from wake-ups that no read has seen yet
         self._last_read = float("-inf")
         self._read_asked = True
-        self.queue_limit = queue_limit or _queue_limit()
+        self.queue_limit = _queue_limit()
 
     def drained(self, wake_ups: int) -> None:
         """This many wake-ups were taken from the socket in one go: as many as its queue holds, and one sent

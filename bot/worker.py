@@ -532,7 +532,8 @@ class Sweeper:
 
 def _next_batch(q: queue.Queue, items: list, limit: int, timeout: float | None = None) -> tuple[list, bool]:
     """``items`` (waiting for a first one from ``q`` if there are none, for ``timeout`` seconds at most) plus what
-    else is waiting in ``q``, up to ``limit`` in all; and True if the stop sign (None) was met."""
+    else is waiting in ``q``, up to ``limit`` in all; and True if the stop sign (None) was met. The ``_SENT``
+    wake-ups are left out: woken only by one, the batch is empty."""
     if not items:
         try:
             first = q.get(timeout=timeout)
@@ -540,7 +541,7 @@ def _next_batch(q: queue.Queue, items: list, limit: int, timeout: float | None =
             return [], False
         if first is None:
             return [], True
-        items = [first]
+        items = [] if first is _SENT else [first]
     while len(items) < limit:
         try:
             item = q.get_nowait()
@@ -548,7 +549,8 @@ def _next_batch(q: queue.Queue, items: list, limit: int, timeout: float | None =
             return items, False
         if item is None:
             return items, True
-        items.append(item)
+        if item is not _SENT:
+            items.append(item)
     return items, False
 
 
@@ -753,14 +755,10 @@ class EmbeddedRunner:
         left: list[int] = []  # ids a batch did not reach, first in the next one
         while True:
             ids, stop = _next_batch(self.queue, left, self.batch)
-            if not ids:
-                return
-            ids = [i for i in ids if i is not _SENT]
             if not ids and not stop and self._sent:
                 # Woken only to record sends: an event arriving within RECORD_WAIT carries them in its transaction
                 # (at an office's usual rate, one write turn per event instead of two).
                 ids, stop = _next_batch(self.queue, [], self.batch, timeout=RECORD_WAIT)
-                ids = [i for i in ids if i is not _SENT]
             sent = self._take_sent()
             if not ids:  # woken only to record sends
                 self._record_alone(sent)
