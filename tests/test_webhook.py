@@ -165,3 +165,17 @@ def test_unknown_slugs_cost_nothing_and_are_not_remembered(bot, services):
         resp = bot.client.post(f"/callback/{slug}", data=body, headers={"X-Line-Signature": sign(body)})
         assert resp.status_code == 404
     assert "no-such-office" not in services.offices._by_slug
+
+
+def test_line_s_deliveries_open_no_cookie_session_and_the_console_s_requests_do(app):
+    """The webhook never reads or writes the console's session cookie (Flask would otherwise open it for every
+    delivery): it gets Flask's null session, which refuses writes; the console keeps its signed session."""
+    from flask import session
+    from flask.sessions import NullSession
+
+    for path in ("/callback", "/callback/some-office"):
+        with app.test_request_context(path, method="POST", headers={"Cookie": "itabot_session=forged"}):
+            assert isinstance(session._get_current_object(), NullSession)
+    with app.test_request_context("/console/login"):
+        assert not isinstance(session._get_current_object(), NullSession)
+        session["probe"] = 1  # a real session takes writes
