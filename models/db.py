@@ -43,7 +43,10 @@ def make_engine(url: str) -> Engine:
             # Write transactions take the write lock up front: SQLite cannot upgrade a read
             # transaction to a write one while another writer waits (it fails at once instead
             # of waiting). Reads stay deferred so they never block anyone.
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("itabot_write") else "BEGIN")
+            # Straight to the driver: this runs for every transaction, and SQLAlchemy's statement machinery
+            # (exec_driver_sql) cost more than the BEGIN itself (bench/README.md, 2026-12-07 sixth session).
+            conn.connection.dbapi_connection.execute(
+                "BEGIN IMMEDIATE" if conn.get_execution_options().get("itabot_write") else "BEGIN")
 
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
