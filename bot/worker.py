@@ -49,10 +49,14 @@ RECORD_WAIT = 0.02
 # and batches handled one event each (bench/README.md, 2026-12-07 second session). 3 ms, not 5: with 5 the webhook
 # answer's p99 went over 50 ms in half the runs.
 YIELD_AFTER = 0.003
-_OUTBOX_INSERT = insert(OutboxMessage.__table__).returning(OutboxMessage.__table__.c.id, sort_by_parameter_order=True)
+# Each row's id comes back with its retry key (a fresh UUID per row), not by position: asked to return ids in
+# the rows' order, SQLAlchemy cannot trust SQLite's RETURNING order and runs one INSERT per row.
+_OUTBOX_INSERT = insert(OutboxMessage.__table__).returning(OutboxMessage.__table__.c.id,
+                                                            OutboxMessage.__table__.c.retry_key)
 _OUTBOX_DELETE = (delete(OutboxMessage.__table__)
                   .where(OutboxMessage.__table__.c.id.in_(bindparam("oids", expanding=True)))
                   .returning(OutboxMessage.__table__.c.id))
+_DELIVERY_INSERT = insert(Delivery.__table__)
 
 
 class Processor:
@@ -448,7 +452,7 @@ def _forget_in(conn, sent: list[tuple[int, list]]) -> None:
     gone = set(conn.execute(_OUTBOX_DELETE, {"oids": [oid for oid, _ in sent]}).scalars())
     records = [r for oid, recs in sent if oid in gone for r in recs]
     if records:
-        conn.execute(insert(Delivery.__table__), records)
+        conn.execute(_DELIVERY_INSERT, records)
 
 
 def _records(sent: list[tuple[int, list, Callable[[], None]]]) -> list[tuple[int, list]]:
@@ -461,9 +465,13 @@ def _write_outbox(s, rows: list[dict]) -> None:
     give each row's ``_send`` its id."""
     if not rows:
         return
-    sends = [row.pop("_send") for row in rows]
-    for send, oid in zip(sends, s.execute(_OUTBOX_INSERT, rows).scalars(), strict=True):
-        send.id = oid
+    sends = {row["retry_key"]: row.pop("_send") for row in rows}
+    if len(sends) != len(rows):
+        raise RuntimeError("two outbox rows with one retry key")
+    for oid, retry_key in s.execute(_OUTBOX_INSERT, rows):
+        sends.pop(retry_key).id = oid
+    if sends:
+        raise RuntimeError("the outbox insert did not return every row")
 
 
 @dataclass
