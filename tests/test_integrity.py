@@ -4,6 +4,7 @@ an officer, the gift decision helper's verdicts, and the staff gift register."""
 from __future__ import annotations
 
 from datetime import date, timedelta
+from urllib.parse import parse_qsl
 
 import pytest
 from conftest import new_user
@@ -111,11 +112,25 @@ def test_a_keyword_after_the_not_sure_offer_is_not_taken_as_a_question(bot, serv
 def test_english_question(bot):
     user = new_user()
     bot.text(user, "English")
-    bot.text(user, "Can I accept a gift from someone I served?")
+    bot.text(user, "Can I accept a gift from a citizen I served?")
     answer = bot.last_text(user)
     assert "Source:" in answer
     # the No Gift answer (policy, what to do when offered, or the citizen's side) — not "relatives may"
     assert "No Gift" in answer and "relative" not in answer.split("\n")[0]
+
+
+def test_a_question_between_two_entries_is_offered_both_first(bot):
+    """An exploratory tester's question sits between the No Gift policy (p 0.32) and what to do when offered
+    one (0.23): the matcher's lead rule (bench/README.md, qa, 2026-12-07 sixth session) says "not sure" and
+    offers both first, in English, rather than picking one on a lead of 0.09."""
+    user = new_user()
+    bot.text(user, "English")
+    bot.text(user, "Can I accept a gift from someone I served?")
+    assert "not sure" in bot.last_text(user)
+    quick = bot.fake.sent_to(user)[-1]["quickReply"]["items"]
+    offered = [dict(parse_qsl(q["action"]["data"]))["id"] for q in quick
+               if q["action"]["data"].startswith("action=qa&id=")]
+    assert set(offered[:2]) == {"gift.policy", "gift.offered"}
 
 
 @pytest.mark.parametrize("answers,verdict,keep", [

@@ -184,13 +184,15 @@ def test_an_off_topic_neighbour_vetoes_a_confident_answer_only_when_it_is_closer
     # the classifier's probability: a veto that gives way to a confident classifier was measured with
     # bench/qa/tune.py --veto and not adopted (the classifier is as sure about the off-topic mirror images).
     neighbours = ["What is a nice birthday present to buy for my mum?", "How much is a bank transfer fee?"]
-    m = Matcher(FIXTURE, offtopic=neighbours)
+    # The fixture's few documents cover less of a question than the shipped knowledge base does: the coverage
+    # limit is left out, so that the veto alone decides here.
+    m = Matcher(FIXTURE, offtopic=neighbours, min_coverage=0.0)
     # in scope, sharing words with an off-topic example (gift, baht, fee), closer to its entry: answered
     assert m.match("Can I accept a gift worth 2,000 baht from a contractor?").id == "gift.limit"
     assert m.match("รับของขวัญราคา 2000 บาทจากผู้รับเหมาได้ไหม").id == "gift.limit"
     # off topic, and the classifier is confident (bribe.fee, p ≈ 0.8): answered without the neighbour, not with it
     question = "What is the fee for a bank transfer?"
-    unguarded = Matcher(FIXTURE, offtopic=[]).match(question)
+    unguarded = Matcher(FIXTURE, offtopic=[], min_coverage=0.0).match(question)
     assert unguarded.id == "bribe.fee" and unguarded.score >= 0.7
     guarded = m.match(question)
     assert guarded.id is None and guarded.candidates[0][0] == "bribe.fee" and guarded.score >= 0.7

@@ -154,7 +154,7 @@ def main() -> None:
         ("index build", f"{build_ms:.1f} ms", ""),
     ]
     w0, w1 = max(len(r[0]) for r in rows), max(len(r[1]) for r in rows)
-    print(f"qa bench — probability ≥ {matcher.min_probability}, coverage ≥ {matcher.min_coverage}, "
+    print(f"qa bench — lead ≥ {matcher.min_lead}, coverage ≥ {matcher.min_coverage}, "
           f"off-topic ratio {matcher.offtopic_ratio}, "
           f"{'pinned to CPU 0' if pinned is not None else 'not pinned'}, {lat['calls']} timed calls")
     print(f"{'measure':<{w0}} | {'result':<{w1}} | target")
@@ -177,7 +177,7 @@ def main() -> None:
         "date": datetime.now().astimezone().isoformat(timespec="seconds"),
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "pinned_cpu": pinned,
                     "platform": platform.platform()},
-        "matcher": {"min_probability": matcher.min_probability, "min_coverage": matcher.min_coverage,
+        "matcher": {"min_lead": matcher.min_lead, "min_coverage": matcher.min_coverage,
                     "offtopic_ratio": matcher.offtopic_ratio, "offtopic_examples": matcher.offtopic_examples, "entries": len(entries),
                     "documents": matcher.documents, "build_ms": round(build_ms, 2)},
         "accuracy": ev,

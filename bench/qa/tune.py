@@ -17,7 +17,9 @@
   (2026-12-07: 9 questions per entry and 69 out of scope, by a helper who saw only the entries' titles and
   answers), kept out of the tuning to validate content changes: ``--dev bench/qa/dev2.jsonl --dev-only``.
 
-For every (minimum probability, minimum coverage, off-topic ratio) on a grid it counts, in scope,
+The matcher's confidence is the lead of the classifier's best entry over the second (``matcher.lead``);
+``--probability`` measures the rule it replaced, the best entry's probability alone (bench/README.md, qa,
+2026-12-07 sixth session). For every (minimum lead, minimum coverage, off-topic ratio) on a grid it counts, in scope,
 right answers / wrong answers / "not sure", and out of scope, false answers. It recommends the
 setting that answers the most in-scope questions right while answering at most ``--max-oos-false``
 of the out-of-scope questions (10 %, the bench target) and at most ``--max-wrong`` of the in-scope
@@ -116,12 +118,16 @@ def load_dev(path: Path | None, entries=()) -> list[dict]:
     return [r for r in rows if r["id"] is None or not near_copy(r["q"])]
 
 
+#: What the confidence column holds: "lead" (the matcher's rule) or "probability" (``--probability``).
+CONFIDENCE = ["lead"]
+
+
 def signals(m: mm.Matcher, q: str) -> tuple:
-    """(top id, probability, coverage, off-topic score, profile score); small talk never gets an answer."""
+    """(top id, confidence, coverage, off-topic score, profile score); small talk never gets an answer."""
     if mm.smalltalk.kind(q) is not None:
         return None, 0.0, 0.0, 1.0, 0.0
     probs, coverage, profile, off = m.signals(q)
-    return probs[0][0], probs[0][1], coverage, off, profile
+    return probs[0][0], mm.lead(probs) if CONFIDENCE[0] == "lead" else probs[0][1], coverage, off, profile
 
 
 def collect(entries, folds: int = 5, repeats: int = 1, seed: int = 0,
@@ -300,7 +306,7 @@ def report(name: str, inside, outside, args, rules=(SHIPPED_RULE,)) -> tuple[flo
         return None
     _, p, c, k, rule = best
     searched = f" ({rule_name(rule)})" if len(rules) > 1 else ""
-    print(f"{name:<24} best right {100 * top1:5.1f} %   probability {p:.2f} coverage {c:.2f} off-topic {k:.1f}"
+    print(f"{name:<24} best right {100 * top1:5.1f} %   {CONFIDENCE[0]} {p:.2f} coverage {c:.2f} off-topic {k:.1f}"
           f"{searched}: " + summary(inside, outside, p, c, k, rule))
     return p, c, k, rule
 
@@ -334,7 +340,11 @@ def main() -> None:
     ap.add_argument("--no-dev", action="store_true", help="cross-validated examples and OUT_OF_SCOPE only")
     ap.add_argument("--dev-only", action="store_true",
                     help="in scope: the development set only, without the cross-validated examples")
+    ap.add_argument("--probability", action="store_true",
+                    help="confidence = the best entry's probability (the rule before the lead), for comparison")
     args = ap.parse_args()
+    if args.probability:
+        CONFIDENCE[0] = "probability"
     entries = load_entries()
     _dev[:] = [] if args.no_dev else load_dev(args.dev, entries)
     n_examples = sum(len(e.examples.get("th", ())) + len(e.examples.get("en", ())) for e in entries)
@@ -346,9 +356,10 @@ def main() -> None:
     inside, outside = dev_only(args, *collect(entries, args.folds, args.repeats, args.seed, keys), keys)
     rules = VETO_RULES if args.veto else (SHIPPED_RULE,)
     chosen = report("this matcher", inside, outside, args, rules)
-    in_use = (mm.MIN_PROBABILITY, mm.MIN_COVERAGE, mm.OFFTOPIC_RATIO)
-    print(f"{'':<24} in use: probability {in_use[0]:.2f} coverage {in_use[1]:.2f} off-topic {in_use[2]:.1f}: "
-          + summary(inside, outside, *in_use))
+    in_use = (mm.MIN_LEAD, mm.MIN_COVERAGE, mm.OFFTOPIC_RATIO)
+    if CONFIDENCE[0] == "lead":
+        print(f"{'':<24} in use: lead {in_use[0]:.2f} coverage {in_use[1]:.2f} off-topic {in_use[2]:.1f}: "
+              + summary(inside, outside, *in_use))
     if args.veto:
         print("\neach off-topic veto rule at its own best setting:")
         for rule in VETO_RULES:
@@ -390,7 +401,7 @@ def main() -> None:
             if q:
                 shown.add(q)
             if not (answered(row, *in_use) and top == exp):
-                print(f"  {exp} → {top if answered(row, *in_use) else 'not sure'} (p {prob:.2f}, coverage {cov:.2f}, "
+                print(f"  {exp} → {top if answered(row, *in_use) else 'not sure'} ({CONFIDENCE[0]} {prob:.2f}, coverage {cov:.2f}, "
                       f"off-topic {off:.2f} vs {profile:.2f})" + (f"  {q}" if q else ""))
         print("out of scope answered at the setting in use:")
         for row, q in zip(outside, OUT_OF_SCOPE * args.repeats + [d["q"] for d in _dev if d["id"] is None] * args.repeats,
@@ -399,7 +410,7 @@ def main() -> None:
                 shown.add(q)
                 print(f"  {q} → {row[1]} (p {row[2]:.2f}, coverage {row[3]:.2f}, off-topic {row[4]:.2f} vs {row[5]:.2f})")
     if chosen:
-        print(f"\nrecommended: MIN_PROBABILITY = {chosen[0]:.2f}, MIN_COVERAGE = {chosen[1]:.2f}, "
+        print(f"\nrecommended ({CONFIDENCE[0]}): MIN_LEAD = {chosen[0]:.2f}, MIN_COVERAGE = {chosen[1]:.2f}, "
               f"OFFTOPIC_RATIO = {chosen[2]:.1f}" + (f", off-topic veto: {rule_name(chosen[3])}" if args.veto else ""))
 
 
