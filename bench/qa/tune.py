@@ -408,7 +408,7 @@ def main() -> None:
                           strict=True):
             if answered(row, *in_use) and q not in shown:
                 shown.add(q)
-                print(f"  {q} → {row[1]} (p {row[2]:.2f}, coverage {row[3]:.2f}, off-topic {row[4]:.2f} vs {row[5]:.2f})")
+                print(f"  {q} → {row[1]} ({CONFIDENCE[0]} {row[2]:.2f}, coverage {row[3]:.2f}, off-topic {row[4]:.2f} vs {row[5]:.2f})")
     if chosen:
         print(f"\nrecommended ({CONFIDENCE[0]}): MIN_LEAD = {chosen[0]:.2f}, MIN_COVERAGE = {chosen[1]:.2f}, "
               f"OFFTOPIC_RATIO = {chosen[2]:.1f}" + (f", off-topic veto: {rule_name(chosen[3])}" if args.veto else ""))
