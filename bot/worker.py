@@ -465,11 +465,9 @@ def _write_outbox(s, rows: list[dict]) -> None:
     give each row's ``_send`` its id."""
     if not rows:
         return
-    sends = {row["retry_key"]: row.pop("_send") for row in rows}
-    if len(sends) != len(rows):
-        raise RuntimeError("two outbox rows with one retry key")
+    sends = {row["retry_key"]: row.pop("_send") for row in rows}  # fresh UUIDs: one row each
     for oid, retry_key in s.execute(_OUTBOX_INSERT, rows):
-        sends.pop(retry_key).id = oid
+        sends.pop(retry_key).id = oid  # a key returned twice raises here
     if sends:
         raise RuntimeError("the outbox insert did not return every row")
 

@@ -119,7 +119,7 @@ def load_dev(path: Path | None, entries=()) -> list[dict]:
 
 
 #: What the confidence column holds: "lead" (the matcher's rule) or "probability" (``--probability``).
-CONFIDENCE = ["lead"]
+CONFIDENCE = "lead"
 
 
 def signals(m: mm.Matcher, q: str) -> tuple:
@@ -127,7 +127,7 @@ def signals(m: mm.Matcher, q: str) -> tuple:
     if mm.smalltalk.kind(q) is not None:
         return None, 0.0, 0.0, 1.0, 0.0
     probs, coverage, profile, off = m.signals(q)
-    return probs[0][0], mm.lead(probs) if CONFIDENCE[0] == "lead" else probs[0][1], coverage, off, profile
+    return probs[0][0], mm.lead(probs) if CONFIDENCE == "lead" else probs[0][1], coverage, off, profile
 
 
 def collect(entries, folds: int = 5, repeats: int = 1, seed: int = 0,
@@ -306,7 +306,7 @@ def report(name: str, inside, outside, args, rules=(SHIPPED_RULE,)) -> tuple[flo
         return None
     _, p, c, k, rule = best
     searched = f" ({rule_name(rule)})" if len(rules) > 1 else ""
-    print(f"{name:<24} best right {100 * top1:5.1f} %   {CONFIDENCE[0]} {p:.2f} coverage {c:.2f} off-topic {k:.1f}"
+    print(f"{name:<24} best right {100 * top1:5.1f} %   {CONFIDENCE} {p:.2f} coverage {c:.2f} off-topic {k:.1f}"
           f"{searched}: " + summary(inside, outside, p, c, k, rule))
     return p, c, k, rule
 
@@ -343,8 +343,9 @@ def main() -> None:
     ap.add_argument("--probability", action="store_true",
                     help="confidence = the best entry's probability (the rule before the lead), for comparison")
     args = ap.parse_args()
+    global CONFIDENCE
     if args.probability:
-        CONFIDENCE[0] = "probability"
+        CONFIDENCE = "probability"
     entries = load_entries()
     _dev[:] = [] if args.no_dev else load_dev(args.dev, entries)
     n_examples = sum(len(e.examples.get("th", ())) + len(e.examples.get("en", ())) for e in entries)
@@ -357,7 +358,7 @@ def main() -> None:
     rules = VETO_RULES if args.veto else (SHIPPED_RULE,)
     chosen = report("this matcher", inside, outside, args, rules)
     in_use = (mm.MIN_LEAD, mm.MIN_COVERAGE, mm.OFFTOPIC_RATIO)
-    if CONFIDENCE[0] == "lead":
+    if CONFIDENCE == "lead":
         print(f"{'':<24} in use: lead {in_use[0]:.2f} coverage {in_use[1]:.2f} off-topic {in_use[2]:.1f}: "
               + summary(inside, outside, *in_use))
     if args.veto:
@@ -401,16 +402,17 @@ def main() -> None:
             if q:
                 shown.add(q)
             if not (answered(row, *in_use) and top == exp):
-                print(f"  {exp} → {top if answered(row, *in_use) else 'not sure'} ({CONFIDENCE[0]} {prob:.2f}, coverage {cov:.2f}, "
+                print(f"  {exp} → {top if answered(row, *in_use) else 'not sure'} ({CONFIDENCE} {prob:.2f}, coverage {cov:.2f}, "
                       f"off-topic {off:.2f} vs {profile:.2f})" + (f"  {q}" if q else ""))
         print("out of scope answered at the setting in use:")
         for row, q in zip(outside, OUT_OF_SCOPE * args.repeats + [d["q"] for d in _dev if d["id"] is None] * args.repeats,
                           strict=True):
             if answered(row, *in_use) and q not in shown:
                 shown.add(q)
-                print(f"  {q} → {row[1]} ({CONFIDENCE[0]} {row[2]:.2f}, coverage {row[3]:.2f}, off-topic {row[4]:.2f} vs {row[5]:.2f})")
+                print(f"  {q} → {row[1]} ({CONFIDENCE} {row[2]:.2f}, coverage {row[3]:.2f}, off-topic {row[4]:.2f} vs {row[5]:.2f})")
     if chosen:
-        print(f"\nrecommended ({CONFIDENCE[0]}): MIN_LEAD = {chosen[0]:.2f}, MIN_COVERAGE = {chosen[1]:.2f}, "
+        print(f"\nrecommended: {'MIN_LEAD' if CONFIDENCE == 'lead' else 'minimum probability (the old rule)'} = "
+              f"{chosen[0]:.2f}, MIN_COVERAGE = {chosen[1]:.2f}, "
               f"OFFTOPIC_RATIO = {chosen[2]:.1f}" + (f", off-topic veto: {rule_name(chosen[3])}" if args.veto else ""))
 
 
