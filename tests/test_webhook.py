@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 from conftest import CHANNEL_SECRET, new_user, sign
@@ -47,6 +48,17 @@ def test_body_over_one_megabyte_is_413(bot):
     body = json.dumps({"events": [], "pad": "x" * (1024 * 1024)}).encode()
     resp = bot.client.post("/callback", data=body, headers={"X-Line-Signature": sign(body)})
     assert resp.status_code == 413
+
+
+def test_a_chunked_body_over_one_megabyte_is_413_too(bot, services):
+    # No Content-Length to refuse it by. gunicorn reads chunked bodies itself and says so (wsgi.input_terminated).
+    def post(body: bytes):
+        return bot.client.post("/callback", input_stream=io.BytesIO(body),
+                               headers={"X-Line-Signature": sign(body), "Transfer-Encoding": "chunked"},
+                               environ_overrides={"wsgi.input_terminated": True})
+
+    assert post(json.dumps({"events": [], "pad": "x" * (1024 * 1024)}).encode()).status_code == 413
+    assert post(json.dumps({"events": [], "pad": "x" * (1024 * 1024 - 40)}).encode()).status_code == 200
 
 
 def test_verify_button_gets_200(bot, services):
