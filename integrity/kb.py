@@ -162,34 +162,46 @@ def entry_from_dict(data: Mapping[str, Any], file: Path | None = None) -> Entry:
     return entry
 
 
+def _files(path: str | Path | None) -> list[Path]:
+    root = Path(path) if path is not None else KB_DIR
+    if root.is_file():
+        return [root]
+    if root.is_dir():
+        return sorted(root.glob("*.toml"))
+    raise KBError(f"{root}: no such file or folder")
+
+
+def _load(f: Path) -> Entry:
+    try:
+        data = tomllib.loads(f.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise KBError(f"{f.name}: not valid TOML: {exc}") from exc
+    return entry_from_dict(data, f)
+
+
 def load_entries(path: str | Path | None = None) -> list[Entry]:
     """Every ``*.toml`` entry in ``path`` (default ``integrity/kb/``; a single file also works),
     sorted by file name. Raises ``KBError`` for a file that is not valid TOML."""
-    root = Path(path) if path is not None else KB_DIR
-    if root.is_file():
-        files = [root]
-    elif root.is_dir():
-        files = sorted(root.glob("*.toml"))
-    else:
-        raise KBError(f"{root}: no such file or folder")
-    entries = []
-    for f in files:
-        try:
-            data = tomllib.loads(f.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise KBError(f"{f.name}: not valid TOML: {exc}") from exc
-        entries.append(entry_from_dict(data, f))
-    return entries
+    return [_load(f) for f in _files(path)]
 
 
 def check(path: str | Path | None = None, *, today: date | None = None,
           required_ids: Iterable[str] = REQUIRED_IDS) -> list[str]:
-    """``load_entries`` then ``validate``, with an unreadable file reported as a problem too."""
+    """``load_entries`` then ``validate``: every problem, an unreadable file among them (the others are still
+    checked; a required id is not reported missing when an unreadable file is named after it)."""
     try:
-        entries = load_entries(path)
+        files = _files(path)
     except KBError as exc:
         return [str(exc)]
-    return validate(entries, today=today, required_ids=required_ids)
+    entries, unreadable = [], []
+    for f in files:
+        try:
+            entries.append(_load(f))
+        except KBError as exc:
+            unreadable.append((f, str(exc)))
+    unread_ids = {f.stem for f, _ in unreadable}
+    return [line for _, line in unreadable] + validate(
+        entries, today=today, required_ids=[i for i in required_ids if i not in unread_ids])
 
 
 class Problem(str):

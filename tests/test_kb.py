@@ -278,6 +278,17 @@ def test_a_file_that_is_not_toml(tmp_path):
     assert len(found) == 1 and "a.broken.toml: not valid TOML" in found[0]
 
 
+def test_a_file_that_is_not_toml_does_not_hide_the_other_files_problems(tmp_path):
+    folder = write(tmp_path / "kb", good("a.one", answer_th=""), good("a.two"))
+    (folder / "a.broken.toml").write_text('id = "a.broken"\ntitle_th = [\n', encoding="utf-8")
+    found = check(folder, today=TODAY, required_ids=["a.one", "a.broken", "a.three"])
+    assert any("a.broken.toml: not valid TOML" in p for p in found), found
+    assert any(p.startswith("a.one") and "answer_th" in p for p in found), found
+    # The unreadable file is reported as such, not as a missing entry; a truly missing one still is.
+    missing = [p for p in found if "required entries missing" in p]
+    assert len(missing) == 1 and "a.three" in missing[0] and "a.broken" not in missing[0], found
+
+
 def test_a_missing_folder(tmp_path):
     with pytest.raises(KBError):
         load_entries(tmp_path / "nowhere")
