@@ -96,6 +96,8 @@ def test_a_question_asked_on_line_is_answered_from_the_console_and_reaches_the_a
     ask_an_officer(bot, asker)
     c = coordinator(app, env)
 
+    home = page(c, "/console/")  # the dashboard says someone is waiting, and links to them
+    assert 'data-questions="open">1<' in home and 'href="/console/questions?status=open"' in home
     queue = page(c, "/console/questions")
     assert NOT_KNOWN in queue and 'data-status="open">1<' in queue
     q = only_question(services)
@@ -119,6 +121,9 @@ def test_a_question_asked_on_line_is_answered_from_the_console_and_reaches_the_a
     assert outbox(services) == []
 
     assert NOT_KNOWN not in page(c, "/console/questions")  # no longer open
+    assert 'data-questions="open">0<' in page(c, "/console/")
+    viewer = signed_in(app, env, "viewer")  # whoever cannot answer questions is not shown the count
+    assert "data-questions" not in viewer.client.get("/console/").get_data(as_text=True)
     answered = page(c, "/console/questions?status=answered")
     assert NOT_KNOWN in answered and "ตอบแล้ว" in answered
     (row,) = audit_rows(services, "question.answered")

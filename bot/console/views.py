@@ -46,6 +46,7 @@ from models import (
     StaffOffice,
     StaffUser,
     SurveyCampaign,
+    UnansweredQuestion,
     WebhookEvent,
     utcnow,
 )
@@ -443,8 +444,13 @@ def dashboard():
                 from complaints.cases import overdue_counts
 
                 complaints = overdue_counts(s, o.id)
+            questions = None
+            if access.can("qa"):  # people waiting for an officer's answer (the queue's "open" tab)
+                questions = s.scalar(select(func.count()).select_from(UnansweredQuestion).where(
+                    UnansweredQuestion.office_id == o.id, UnansweredQuestion.status == "open"))
             rows.append({
                 "office": o, "followers": followers, "groups": groups, "complaints": complaints,
+                "questions": questions,
                 "surveys_open": surveys_open, "staff_enrolled": staff_enrolled,
                 "replies": int(sent.get("reply", 0)),
                 "quota_used": int(sum(v for k, v in sent.items() if k != "reply")),
