@@ -139,7 +139,10 @@ def qa_intro(ctx: Context) -> None:
 
 QA = Conversation(
     name="qa",
-    entry_points=[],
+    # "Ask about gifts" says "type your question": the next text must reach the Q&A, so the tap is an entry point
+    # (it leaves a flow in progress, as other flows' buttons do, or is reminded of a report's draft) and not a
+    # button that leaves the flow waiting for that text.
+    entry_points=[(Postback("qa_intro"), qa_intro)],
     # Anything else typed while "ask an officer" is on offer is handled afresh (a keyword, or a
     # new question).
     states={"offered": [(Postback("qa_ask"), ask_officer), (Postback("qa"), entry_tapped)]},
@@ -554,5 +557,4 @@ def register(engine: Engine) -> None:
     engine.add(QA)
     engine.add(GIFT_HELPER)
     engine.add(GIFT_REGISTER)
-    engine.routes.extend([(Postback("qa"), lambda c: entry_tapped(c) and None),
-                          (Postback("qa_intro"), qa_intro)])
+    engine.routes.append((Postback("qa"), lambda c: entry_tapped(c) and None))

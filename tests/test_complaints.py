@@ -575,6 +575,19 @@ def test_a_sticker_at_any_step_gets_that_step_s_question_and_buttons(bot, servic
     assert failures(services) == []
 
 
+def test_ask_about_gifts_in_the_middle_of_a_report_is_reminded_of_the_report_and_mixes_nothing_in(bot, services):
+    # An exploratory tester: "เมนู", then "ask about gifts" ("type your question"), then the question typed went into
+    # the report's description.
+    user = new_user()
+    to_step(bot, user, "evidence")
+    before = draft(services, user)
+    bot.text(user, "เมนู")
+    bot.postback(user, "action=qa_intro")
+    assert "ยังอยู่ในขั้นตอนแจ้งเบาะแส" in " ".join(bot.texts(user)[-2:])
+    assert "พิมพ์คำถามเรื่องการรับของขวัญ" not in bot.last_text(user)
+    assert draft(services, user) == before
+
+
 @pytest.mark.parametrize("how", ["sticker", "location"])
 def test_a_confidential_reporter_can_still_switch_to_anonymous_at_the_name(bot, services, how):
     user = new_user()
