@@ -207,6 +207,43 @@ def test_unknown_email_and_wrong_password_look_the_same(app, console, env, servi
     assert "อีเมลหรือรหัสผ่านไม่ถูกต้อง" in a and "อีเมลหรือรหัสผ่านไม่ถูกต้อง" in b
 
 
+def test_an_address_without_an_account_locks_as_an_account_would(app, console, env, services):
+    # Otherwise "locked" after five tries would say which addresses have accounts (an exploratory tester's find).
+    add_user(app, env, "viewer@khet.go.th", "viewer")
+    for email in ("viewer@khet.go.th", "nobody@khet.go.th"):
+        for _ in range(5):
+            page = console.login(email, "wrong password!!")
+            assert page.status_code == 401 and "อีเมลหรือรหัสผ่านไม่ถูกต้อง" in page.get_data(as_text=True)
+        sixth = console.login(email)
+        assert sixth.status_code == 401 and "ล็อก" in sixth.get_data(as_text=True), email
+    assert "ล็อก" not in console.login("other@khet.go.th", "wrong password!!").get_data(as_text=True)
+    assert len(_audit(services, "signin.locked")) == 2
+
+
+def test_the_password_is_hashed_once_whether_or_not_the_account_exists_or_is_active(app, console, env, services,
+                                                                                    monkeypatch):
+    from bot.console import security
+
+    calls = []
+    real = security.verify_password
+    monkeypatch.setattr(security, "verify_password", lambda stored, pw: calls.append(stored) or real(stored, pw))
+    add_user(app, env, "viewer@khet.go.th", "viewer")
+    with services.db.session() as s:
+        s.execute(update(StaffUser).values(active=False))
+    console.login("nobody@khet.go.th")
+    console.login("viewer@khet.go.th")
+    assert len(calls) == 2 and calls[0] is None and calls[1] is not None
+
+
+def test_an_admin_sees_failed_sign_ins_with_addresses_that_have_no_account(app, console, env, services):
+    console.login("nobody@khet.go.th", "guessing123456")
+    add_user(app, env, "admin@khet.go.th", "admin")
+    c = Console(app)
+    enrol(c, "admin@khet.go.th")
+    assert "nobody@khet.go.th (ไม่มีบัญชีนี้)" in c.client.get("/console/audit").get_data(as_text=True)
+    assert "nobody@khet.go.th" in c.client.get("/console/audit.csv").get_data(as_text=True)
+
+
 def test_forms_without_a_csrf_token_are_refused(app, console, env, services):
     add_user(app, env, "viewer@khet.go.th", "viewer")
     resp = console.client.post("/console/login", data={"email": "viewer@khet.go.th", "password": PASSWORD})

@@ -18,6 +18,9 @@ MIN_PASSWORD = 12
 LOCK_AFTER = 5  # failed sign-ins before the account is locked
 LOCK_BASE = timedelta(minutes=1)  # doubled for every further failure
 LOCK_MAX = timedelta(hours=1)
+# How far back failed sign-ins with an address that has no account are counted (an account's count lasts until it
+# signs in; this bounds the read of the audit log).
+UNKNOWN_WINDOW = timedelta(hours=24)
 RECOVERY_CODES = 8
 # Left out of a typed recovery code: spaces, and dashes as phones' keyboards and autocorrect write them.
 _CODE_SEPARATORS = frozenset(" \t\u00a0\u200b-\u2010\u2011\u2012\u2013\u2014\u2212")

@@ -219,18 +219,23 @@ def login():
         with services.db.session() as s:
             user = s.scalar(select(StaffUser).where(StaffUser.email == email))
             now = utcnow()
-            if user is not None and security.is_locked(user.locked_until, now):
+            # What was typed as the email is kept only if it looks like one (not a mistyped password).
+            typed = email[:254] if "@" in email and " " not in email else "(not an email)"
+            # An address with no account locks as an account would, so that the answers do not tell which exist.
+            locked_until = user.locked_until if user is not None else _unknown_locked_until(s, typed, now)
+            if security.is_locked(locked_until, now):
                 security.verify_password(None, password)  # same work either way
-                audit.record(s, "signin.locked", target=f"user:{user.id}", actor=user)
+                audit.record(s, "signin.locked", target=f"user:{user.id}" if user else None,
+                             detail=None if user else {"email": typed}, actor=user)
                 error = text("locked")
-            elif user is None or not user.active or not security.verify_password(user.password_hash, password):
+            # The password is checked (the same work) whether or not the account exists or is active.
+            elif not security.verify_password(user.password_hash if user is not None else None, password) \
+                    or user is None or not user.active:
                 if user is not None:
                     user.failed_logins += 1
                     lock = security.lock_for(user.failed_logins)
                     if lock is not None:
                         user.locked_until = now + lock
-                # What was typed as the email is kept only if it looks like one (not a mistyped password).
-                typed = email[:254] if "@" in email and " " not in email else "(not an email)"
                 audit.record(s, "signin.failed", target=f"user:{user.id}" if user else None,
                              detail={"email": typed}, actor=user)
                 error = text("bad_credentials")
@@ -249,6 +254,17 @@ def login():
                 return redirect(url_for("console.mfa", next=request.args.get("next")))
             return redirect(_safe_next(request.args.get("next")))
     return render_template("console/login.html", error=error), (401 if error else 200)
+
+
+def _unknown_locked_until(s, typed: str, now):
+    """When an address with no account is "locked": as ``security.lock_for`` would lock an account after the failed
+    sign-ins recorded for it in the last ``security.UNKNOWN_WINDOW`` (read from the audit log, newest first)."""
+    rows = s.execute(select(AuditEntry.at, AuditEntry.detail).where(
+        AuditEntry.action == "signin.failed", AuditEntry.actor_id.is_(None), AuditEntry.office_id.is_(None),
+        AuditEntry.at > now - security.UNKNOWN_WINDOW).order_by(AuditEntry.id.desc()).limit(1000)).all()
+    failed = [at for at, detail in rows if (detail or {}).get("email") == typed]
+    lock = security.lock_for(len(failed))
+    return failed[0] + lock if failed and lock is not None else None
 
 
 @bp.route("/2fa", methods=["GET", "POST"])
@@ -591,9 +607,12 @@ def unlock(user_id: int):
 def _audit_query():
     ids = access.office_ids()
     stmt = select(AuditEntry).order_by(AuditEntry.id.desc())
-    # Entries of the user's offices, and entries about people who work there (sign-ins).
+    # Entries of the user's offices, entries about people who work there (sign-ins), and sign-ins with an address
+    # that has no account: they belong to no office, and every administrator should see someone trying addresses.
     members = select(StaffOffice.user_id).where(StaffOffice.office_id.in_(ids))
-    return stmt.where((AuditEntry.office_id.in_(ids)) | (AuditEntry.actor_id.in_(members)))
+    nobody = (AuditEntry.actor_id.is_(None) & AuditEntry.office_id.is_(None)
+              & AuditEntry.action.in_(("signin.failed", "signin.locked")))
+    return stmt.where((AuditEntry.office_id.in_(ids)) | (AuditEntry.actor_id.in_(members)) | nobody)
 
 
 @bp.get("/audit")
