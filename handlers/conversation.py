@@ -223,6 +223,7 @@ class Engine:
                 return
 
         if CANCEL(ctx) or (ctx.type == "postback" and postback_data(ctx).get("action") == "cancel"):
+            self._typed_language(ctx)
             if state is not None:
                 self.leave(ctx, state)
                 ctx.say("cancelled")
@@ -235,6 +236,7 @@ class Engine:
             self._switch_language(ctx)
             return
         if MENU(ctx) or (ctx.type == "postback" and postback_data(ctx).get("action") == "menu"):
+            self._typed_language(ctx)
             # The menu does not end a conversation in progress: the person may come back.
             if self.show_menu:
                 self.show_menu(ctx)
@@ -256,6 +258,7 @@ class Engine:
                                   if isinstance(matcher, Keyword) and matcher(ctx)), None)
                     if typed is not None:
                         self.leave(ctx, state)
+                        self._typed_language(ctx)
                         self._run(ctx, typed[0], typed[1], None)
                         return
                 for matcher, step in [*conv.states[state.state], *conv.fallbacks]:
@@ -290,10 +293,14 @@ class Engine:
         for conv in self.conversations:
             for matcher, step in conv.entry_points:
                 if matcher(ctx):
+                    if isinstance(matcher, Keyword):
+                        self._typed_language(ctx)
                     self._run(ctx, conv, step, None)
                     return
         for matcher, step in self.routes:
             if matcher(ctx):
+                if isinstance(matcher, Keyword):
+                    self._typed_language(ctx)
                 step(ctx)
                 return
         if ctx.type == "postback":
@@ -303,6 +310,19 @@ class Engine:
             return
         if self.default is not None:
             self.default(ctx)
+
+    @staticmethod
+    def _typed_language(ctx: Context) -> None:
+        """A command typed in English ("I received a gift", "menu") by someone who has not chosen a language runs
+        in English, and one typed in Thai in Thai: the language typed is the request, until "English"/"ภาษาไทย"
+        chooses one for good. Call only once the text has matched a keyword (any text can be the answer to a step)."""
+        user, text = ctx.user, ctx.text
+        if user is None or text is None or user.language_chosen:
+            return
+        if any("\u0e00" <= ch <= "\u0e7f" for ch in text):
+            user.language = "th"
+        elif any("a" <= ch <= "z" for ch in text.casefold()):
+            user.language = "en"
 
     def _switch_language(self, ctx: Context) -> None:
         if ctx.user is None:

@@ -323,7 +323,7 @@ def test_words_typed_at_the_evidence_step_join_the_description_and_the_reporter_
 
 def test_evidence_wrong_type_and_too_large_are_refused_with_a_clear_answer(bot, services, monkeypatch):
     user = new_user()
-    bot.text(user, "report")
+    bot.text(user, "แจ้งเบาะแส")
     bot.text(user, "1")
     bot.text(user, "2")
     mid = str(secrets.randbelow(10**17))

@@ -187,6 +187,21 @@ def test_buttons_of_answers_and_the_rich_menu_work_in_the_middle_of_the_gift_hel
         assert s.scalar(select(ConversationState.conversation)) != "gift_helper"
 
 
+def test_a_command_typed_in_english_runs_in_english_until_a_language_is_chosen(bot, services):
+    # An exploratory tester typed "I received a gift" and got the whole helper, verdict included, in Thai.
+    user = new_user()
+    bot.text(user, "I received a gift")
+    assert bot.last_text(user).startswith("Who gave it")
+    bot.postback(user, "action=g_giver&v=relative")  # the taps that follow stay in English
+    assert "occasion" in bot.last_text(user).lower()
+    bot.text(user, "ยกเลิก")  # a Thai command: Thai again
+    bot.text(user, "ได้รับของขวัญ")
+    assert bot.last_text(user).startswith("ใครเป็นผู้ให้")
+    bot.text(user, "ภาษาไทย")  # chosen: an English command no longer changes it
+    bot.text(user, "I received a gift")
+    assert bot.last_text(user).startswith("ใครเป็นผู้ให้")
+
+
 def test_ask_about_gifts_in_the_middle_of_the_gift_register_answers_the_question_typed_next(bot, services):
     user = new_user()
     _enrol(bot, services, user)

@@ -168,8 +168,10 @@ def test_outside_the_dates_people_are_told_when(bot, env):
 def test_closed_campaign(bot, env):
     add(env, opens=TODAY - timedelta(days=40), closes=TODAY - timedelta(days=2))
     user = new_user()
-    bot.text(user, "survey")
+    bot.text(user, "แบบประเมิน")
     assert "ปิดรับคำตอบแล้ว" in bot.last_text(user) and be_date(TODAY - timedelta(days=2)) in bot.last_text(user)
+    bot.text(user, "survey")  # typed in English: answered in English, the date still in the Buddhist Era
+    assert "closed on" in bot.last_text(user) and be_date(TODAY - timedelta(days=2), "en") in bot.last_text(user)
 
 
 def test_i_have_answered_is_recorded_once(bot, env, services):
