@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -30,6 +31,7 @@ _STATE = select(ConversationState).where(ConversationState.office_id == bindpara
                                          ConversationState.line_user_id == bindparam("uid"))
 
 END: None = None
+_ENGLISH_WORD = re.compile(r"[A-Za-z]{4,}")
 STAY = "__stay__"
 
 Step = Callable[[Context], str | None]
@@ -321,7 +323,7 @@ class Engine:
             return
         if any("\u0e00" <= ch <= "\u0e7f" for ch in text):
             user.language = "th"
-        elif any("a" <= ch <= "z" for ch in text.casefold()):
+        elif _ENGLISH_WORD.search(text):  # not "EIT" or "IIT" alone: Thai speakers type those too
             user.language = "en"
 
     def _switch_language(self, ctx: Context) -> None:
