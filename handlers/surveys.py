@@ -77,6 +77,11 @@ def show_survey(ctx: Context) -> None:
     source = "rich-menu" if postback_data(ctx).get("src") == "richmenu" else "line-chat"
     member = campaigns.staff_member(ctx.session, ctx.office_id, ctx.user.line_user_id)
     kind = "IIT" if member is not None else "EIT"  # staff are never offered their own office's EIT
+    # Asked for the other survey by name: say why this one comes instead (not a silent swap).
+    if kind == "EIT" and "iit" in ctx.typed:
+        ctx.say("iit_is_for_staff")
+    elif kind == "IIT" and "eit" in ctx.typed:
+        ctx.say("eit_is_not_for_staff")
     if member is not None and not campaigns.served_a_year(member.started_on):
         ctx.say("iit_not_eligible", date=be_date(campaigns.eligible_on(member.started_on), ctx.lang))
         return

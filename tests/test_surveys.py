@@ -154,6 +154,10 @@ def test_every_keyword_and_english(bot, env):
     bot.text(user, "English")
     bot.text(user, "survey")
     assert "EIT survey for service users" in card(bot, user)["altText"]
+    user = new_user()
+    bot.text(user, "IIT")  # the IIT by name, from someone who is not enrolled staff: the EIT, and why
+    assert "EIT" in card(bot, user)["altText"]
+    assert any("แบบวัด IIT สำหรับบุคลากรของหน่วยงานที่ลงทะเบียนแล้ว" in t for t in bot.texts(user)[-2:])
 
 
 def test_outside_the_dates_people_are_told_when(bot, env):
@@ -258,8 +262,9 @@ def test_staff_enrol_with_their_code_and_get_the_iit_never_the_eit(bot, env, ser
     assert fake_line.calls(f"/v2/bot/user/{user}/richmenu/")  # the staff menu
     bot.text(user, "แบบประเมิน")
     assert "IIT" in card(bot, user)["altText"]
-    bot.text(user, "EIT")  # asking for the EIT by name still gives a member of staff the IIT
+    bot.text(user, "EIT")  # asking for the EIT by name still gives a member of staff the IIT, and says why
     assert "IIT" in card(bot, user)["altText"]
+    assert any("บุคลากรของหน่วยงานตอบแบบวัด IIT" in t for t in bot.texts(user)[-2:])
     other = new_user()
     bot.text(other, code)  # single use
     assert "ไม่ถูกต้องหรือถูกใช้ไปแล้ว" in bot.last_text(other)
