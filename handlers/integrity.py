@@ -419,8 +419,10 @@ def _ask_register(ctx: Context, question: str, prefix: str, action: str, options
 
 def report_start(ctx: Context) -> str | None:
     member = campaigns.staff_member(ctx.session, ctx.office_id, ctx.user_id or "") if ctx.user_id else None
-    if member is None:
-        ctx.say("gr_not_staff")
+    if member is None:  # not a dead end: how gifts are reported, the helper, the menu
+        ctx.say("gr_not_staff", quick=[ctx.quick_postback(ctx.t("gr_how_to_report"), "action=qa&id=gift.report"),
+                                       ctx.quick_postback(ctx.t("menu_gift_helper"), "action=gift_helper"),
+                                       ctx.quick_postback(ctx.t("menu_menu"), "action=menu")])
         return None
     ctx.data = {"member": member.id}
     _ask_register(ctx, "gr_q_giver", "gift_giver", "r_giver", REGISTER_GIVERS)

@@ -236,6 +236,10 @@ def test_gift_register_for_enrolled_staff(bot, services):
     stranger = new_user()
     bot.text(stranger, "รายงานของขวัญ")
     assert "บุคลากรที่ลงทะเบียนแล้ว" in bot.last_text(stranger)
+    exits = [i["action"].get("data") for i in bot.fake.sent_to(stranger)[-1]["quickReply"]["items"]]
+    assert exits == ["action=qa&id=gift.report", "action=gift_helper", "action=menu"]  # not a dead end
+    bot.postback(stranger, exits[0])
+    assert "ที่มา:" in bot.last_text(stranger)
     user = new_user()
     _enrol(bot, services, user)
     bot.text(user, "รายงานของขวัญ")
