@@ -588,6 +588,10 @@ def test_an_answer_sent_after_signing_out_is_handed_back_not_lost(app, env, serv
     assert resp.status_code == 400 and "แบบฟอร์มนี้หมดอายุแล้ว" in page_ and "/console/login" in page_
     assert answer in page_  # to copy, not retype
     assert only_question(services).status == "open"
+    c.client.get("/console/lang/en")  # in the language the officer chose
+    resp = c.client.post(f"/console/questions/{q.id}/answer", data={"answer": answer})  # no token
+    page_ = resp.get_data(as_text=True)
+    assert resp.status_code == 400 and "This form has expired" in page_ and '<html lang="en">' in page_
 
 
 def test_saving_an_out_of_date_form_does_not_overwrite_a_newer_save(app, env, services):

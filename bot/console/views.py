@@ -192,6 +192,8 @@ def _expired_form(_e):
     """A form sent after its session ended (signed out in another tab, 30 minutes idle): say so in the
     console's words and hand back what was typed, so an officer's long answer is not lost."""
     kept = [(k, v) for k, v in request.form.items() if k != "csrf_token" and len(v.strip()) > 20]
+    if "lang" not in g:  # refused before the console's own before_request, which sets it
+        g.lang = session.get("lang", "th")
     return render_template("console/expired.html", kept=kept), 400
 
 
