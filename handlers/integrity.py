@@ -472,6 +472,7 @@ def report_value(ctx: Context) -> str:
             _ask_value(ctx, "gr_bad_value")
             return STAY
         ctx.data["value"] = value
+        ctx.data["rounded"] = parse_amount(typed) != value  # the register keeps whole baht: the receipt says so
     _ask_date(ctx, "gr_q_date")
     return "date"
 
@@ -508,6 +509,8 @@ def report_action(ctx: Context) -> str | None:
                                item=ctx.data["item"], value_baht=ctx.data.get("value"), received_on=d, action=v)
     value = f"{report.value_baht:,} บาท" if report.value_baht is not None and ctx.lang == "th" else \
         f"{report.value_baht:,} baht" if report.value_baht is not None else ctx.t("gr_value_unknown")
+    if ctx.data.get("rounded") and report.value_baht is not None:
+        value += " " + ctx.t("gr_value_rounded")
     ctx.reply(text_message(ctx.t("gr_done", reference=report.reference, item=report.item, value=value,
                                  date=be_date(d, ctx.lang), action=ctx.t(f"gr_act_{v}")),
                            [ctx.quick_postback(ctx.t("menu_menu"), "action=menu")]))

@@ -254,6 +254,15 @@ def test_gift_register_for_enrolled_staff(bot, services):
         r = s.scalar(select(GiftReport))
         assert (r.giver_type, r.item, r.value_baht, r.received_on, r.action) == (
             "served", "กระเช้าผลไม้", 1500, date(2026, 11, 20), "returned")
+    assert "ปัด" not in done
+    # Satang: kept in whole baht, and the reference says it rounded (it did so without a word before).
+    bot.text(user, "รายงานของขวัญ")
+    bot.postback(user, "action=r_giver&v=relative")
+    bot.text(user, "ผ้าไหม")
+    bot.text(user, "1,500.50")
+    bot.postback(user, "action=r_date", params={"date": "2026-11-21"})
+    bot.postback(user, "action=r_act&v=kept_reported")
+    assert "1,501 บาท (ปัดเป็นบาทเต็ม)" in bot.last_text(user)
 
 
 def test_knowledge_base_is_loaded_per_office_and_edits_are_kept(services):
