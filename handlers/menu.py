@@ -42,19 +42,26 @@ RICH_MENUS: dict[str, list[MenuItem]] = {
         MenuItem("privacy", "menu_privacy", "privacy", "#5a3e7a"),
         MenuItem("lang", "menu_language", "language", "#6b4a2e"),
     ],
-    "staff": [
+    "staff": [  # "about" is in the main menu; staff get the gift register's button in its place
         MenuItem("survey", "menu_survey", "survey", "#7a4b1f"),
         MenuItem("complaint", "menu_complaint", "complaint", "#8b1f1f"),
         MenuItem("menu", "menu_menu", "menu", "#2b4c7e"),
-        MenuItem("about", "menu_about", "info", "#2e6b4f"),
+        MenuItem("gift_report", "menu_gift_report", "report", "#2e6b4f"),
         MenuItem("privacy", "menu_privacy", "privacy", "#5a3e7a"),
         MenuItem("lang", "menu_language", "language", "#6b4a2e"),
     ],
 }
 
 
+# In the main menu of enrolled staff (those given the staff rich menu), after the gift helper.
+STAFF_ITEM = MenuItem("gift_report", "menu_gift_report", "report", "#2e6b4f")
+
+
 def show_menu(ctx: Context) -> None:
-    quick = [ctx.quick_postback(ctx.t(item.label_key), f"action={item.action}") for item in MAIN_MENU]
+    items = list(MAIN_MENU)
+    if ctx.user is not None and ctx.user.richmenu == "staff":
+        items.insert(next(i for i, m in enumerate(items) if m.action == "gift_helper") + 1, STAFF_ITEM)
+    quick = [ctx.quick_postback(ctx.t(item.label_key), f"action={item.action}") for item in items]
     ctx.reply(text_message(ctx.t("menu_title"), quick))
 
 

@@ -202,6 +202,23 @@ def test_a_command_typed_in_english_runs_in_english_until_a_language_is_chosen(b
     assert bot.last_text(user).startswith("ใครเป็นผู้ให้")
 
 
+def test_enrolled_staff_find_the_gift_register_in_their_menus(bot, services):
+    from handlers.menu import RICH_MENUS
+
+    def menu_actions(user):
+        bot.text(user, "เมนู")
+        return [i["action"].get("data") for i in bot.fake.sent_to(user)[-1]["quickReply"]["items"]]
+
+    public, staff = new_user(), new_user()
+    _enrol(bot, services, staff)
+    assert "รายงานของขวัญ" in bot.last_text(staff)  # the welcome says how
+    assert "action=gift_report" in menu_actions(staff) and "action=gift_report" not in menu_actions(public)
+    assert "gift_report" in [m.action for m in RICH_MENUS["staff"]]
+    assert "gift_report" not in [m.action for m in RICH_MENUS["public"]]
+    bot.postback(staff, "action=gift_report&src=richmenu")
+    assert bot.last_text(staff).startswith("รายงานของขวัญ: ผู้ให้เป็นใคร")
+
+
 def test_ask_about_gifts_in_the_middle_of_the_gift_register_answers_the_question_typed_next(bot, services):
     user = new_user()
     _enrol(bot, services, user)
