@@ -235,7 +235,7 @@ class Engine:
                 self.show_menu(ctx)
             return
         if ENGLISH(ctx) or THAI(ctx) or (ctx.type == "postback" and postback_data(ctx).get("action") == "lang"):
-            self._switch_language(ctx)
+            self._switch_language(ctx, state)
             return
         if MENU(ctx) or (ctx.type == "postback" and postback_data(ctx).get("action") == "menu"):
             self._typed_language(ctx)
@@ -326,7 +326,7 @@ class Engine:
         elif _ENGLISH_WORD.search(text):  # not "EIT" or "IIT" alone: Thai speakers type those too
             user.language = "en"
 
-    def _switch_language(self, ctx: Context) -> None:
+    def _switch_language(self, ctx: Context, state: ConversationState | None = None) -> None:
         if ctx.user is None:
             return
         data = postback_data(ctx) if ctx.type == "postback" else {}
@@ -339,5 +339,10 @@ class Engine:
         ctx.user.language = lang
         ctx.user.language_chosen = True
         ctx.say("language_set")
-        if self.show_menu:
+        conv = self._conversation(state.conversation) if state is not None else None
+        if conv is not None and conv.reprompt is not None and state.state in conv.states:
+            # In the middle of a flow: its question again, in the new language (the flow goes on).
+            ctx.data = copy.deepcopy(state.data or {})
+            conv.reprompt(ctx)
+        elif self.show_menu:
             self.show_menu(ctx)

@@ -388,6 +388,11 @@ def gift_duties(ctx: Context) -> str | None:
     return None
 
 
+def gift_reprompt(ctx: Context) -> None:
+    """The helper's question again (after a sticker, or a change of language), the first not yet answered."""
+    _ask(ctx, next(s for s in ("giver", "occasion", "value", "duties") if s not in ctx.data))
+
+
 GIFT_WORDS = Keyword("ได้รับของขวัญ", "มีคนให้ของขวัญ", "รับของขวัญได้ไหม", "ของขวัญ", "i received a gift",
                      "i got a gift", "gift helper", "received a gift")
 
@@ -401,6 +406,7 @@ GIFT_HELPER = Conversation(
         "duties": [(Postback("g_duty"), gift_duties), (AnyText(), gift_duties)],
     },
     timeout=timedelta(hours=1),
+    reprompt=gift_reprompt,
 )
 
 

@@ -202,6 +202,20 @@ def test_a_command_typed_in_english_runs_in_english_until_a_language_is_chosen(b
     assert bot.last_text(user).startswith("ใครเป็นผู้ให้")
 
 
+def test_switching_language_in_the_middle_of_the_gift_helper_asks_its_question_again(bot, services):
+    # An exploratory tester switched to English at the occasion and got the main menu, the question gone.
+    user = new_user()
+    bot.text(user, "ได้รับของขวัญ")
+    bot.postback(user, "action=g_giver&v=relative")
+    occasion_th = bot.last_text(user)
+    assert occasion_th.startswith("ให้ในโอกาสใด")
+    bot.text(user, "English")
+    assert bot.texts(user)[-2] == "I will answer in English from now on."
+    assert bot.last_text(user).startswith("On what occasion?")
+    bot.text(user, "personal")  # and the helper goes on
+    assert bot.last_text(user).startswith("Roughly how much is it worth?")
+
+
 def test_enrolled_staff_find_the_gift_register_in_their_menus(bot, services):
     from handlers.menu import RICH_MENUS
 
