@@ -262,3 +262,37 @@ def test_a_gift_from_a_mother_refused_by_the_off_topic_veto_is_offered_first(kb_
     # (bench/README.md, qa). The right entry is offered first, one tap away.
     result = kb_matcher.match("Can I accept a gift from my mother?")
     assert result.candidates[0][0] == "gift.relatives"
+
+
+def test_match_decides_exactly_as_the_signals_tuning_records(kb_matcher):
+    """``match`` works its signals out the cheap way (features once, one entry's profile score, the off-topic score only
+    when it could veto); its answers must be the ones ``signals`` — what ``bench/qa/tune.py`` chose the settings
+    on — gives, for answered, not-sure, off-topic and vetoed questions alike."""
+    import json
+
+    from integrity import matcher as mm
+    from integrity import smalltalk
+
+    dev = Path(__file__).resolve().parent.parent / "bench" / "qa" / "dev.jsonl"
+    questions = [json.loads(line)["q"] for line in dev.read_text(encoding="utf-8").splitlines() if line.strip()]
+    questions += ["", "???", "asdfgh", "ร้านกระเช้าผลไม้แถวนี้มีไหม", "Can I accept a gift from my mother?"]
+    m = kb_matcher
+    outcomes = set()
+    for q in questions:
+        if smalltalk.kind(q) is not None:
+            continue
+        probs, coverage, profile, off = m.signals(q)
+        exact = m._exact.get(mm.exact_key(q))
+        if exact is not None:
+            top = m.ids[exact]
+            probs = [(top, 1.0)] + [(i, p) for i, p in probs if i != top]
+        if not probs or (coverage == 0.0 and exact is None):
+            expected = (None, 0.0)
+        else:
+            sure = mm.lead(probs) >= m.min_lead and coverage >= m.min_coverage
+            confident = exact is not None or (sure and off < m.offtopic_ratio * profile)
+            expected = (probs[0][0] if confident else None, round(probs[0][1], 4))
+            outcomes.add("answered" if confident else "vetoed" if sure else "not sure")
+        got = m.match(q)
+        assert (got.id, got.score) == expected, q
+    assert outcomes == {"answered", "vetoed", "not sure"}  # every path was taken
