@@ -115,7 +115,10 @@ def on_follow(ctx: Context, engine: Engine) -> None:
     if ctx.prepared.get("richmenu"):
         user.richmenu = ctx.prepared["richmenu"]
     ctx.reply(text_message(both("greeting", office=ctx.office_name)))
-    ctx.say("privacy")
+    if ctx.prepared.get("profile_language") or user.language_chosen:
+        ctx.say("privacy")  # in the language LINE's profile (or the person) gave
+    else:  # no language known yet: like the greeting, both
+        ctx.reply(text_message(both("privacy")))
     menu.show_menu(ctx)
 
 
