@@ -338,7 +338,7 @@ def on_when(ctx: Context) -> str | None:
 
 
 def ask_where(ctx: Context) -> None:
-    quick = [ctx.quick_postback((p[0] if ctx.lang == "th" else p[1]).removeprefix("ฝ่าย")[:20], f"action=c_place&v={i}")
+    quick = [ctx.quick_postback((p[0] if ctx.lang == "th" else p[1]).removeprefix("ฝ่าย"), f"action=c_place&v={i}")
              for i, p in enumerate(catalog.PLACES)]
     quick.append(ctx.quick_postback(ctx.t("c_unknown"), "action=c_place&v=unknown"))
     ctx.reply(text_message(ctx.t("c_where_question"), [*quick, _cancel_item(ctx)]))

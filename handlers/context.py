@@ -12,6 +12,7 @@ must happen during handling (fetching a user's file before LINE discards it).
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -199,12 +200,23 @@ class Context:
     def quick_message(self, label_key: str, text_key: str | None = None) -> dict:
         """A quick reply that sends a keyword, so tapping and typing do the same thing."""
         label = self.t(label_key)
-        return {"type": "action", "action": {"type": "message", "label": label[:20],
+        return {"type": "action", "action": {"type": "message", "label": fit_label(label),
                                              "text": self.t(text_key or label_key)}}
 
     def quick_postback(self, label: str, data: str, display: str | None = None) -> dict:
-        return {"type": "action", "action": {"type": "postback", "label": label[:20], "data": data,
+        return {"type": "action", "action": {"type": "postback", "label": fit_label(label), "data": data,
                                              "displayText": (display or label)[:300]}}
+
+
+def fit_label(text: str, limit: int = 20) -> str:
+    """A button's label within LINE's ``limit`` characters: cut, it ends in "…" — after a whole letter with its
+    vowel and tone marks, and without a space before the "…"."""
+    if len(text) <= limit:
+        return text
+    cut = limit - 1
+    while cut > 0 and unicodedata.category(text[cut]) == "Mn":  # the first mark dropped takes its letter along
+        cut -= 1
+    return text[:cut].rstrip() + "…"
 
 
 QuickItem = dict | QuickReplyItem  # what quick_message/quick_postback return, or an SDK item

@@ -11,7 +11,7 @@ from functools import cache
 
 from bot.thaidate import be_date, parse_thai_date
 from complaints import receipts
-from handlers.context import Context, text_message
+from handlers.context import Context, fit_label, text_message
 from handlers.conversation import STAY, AnyText, Conversation, Engine, Keyword, Postback, postback_data
 from handlers.i18n import t as catalog_text
 from handlers.text import normalize, parse_amount, parse_baht
@@ -22,7 +22,7 @@ MENU_ITEM = ("menu_menu", "action=menu")
 
 
 def _label(text: str) -> str:
-    return text if len(text) <= 20 else text[:19] + "…"
+    return fit_label(text)
 
 
 def show_answer(ctx: Context, answer: store.Answer, by_id: dict[str, store.Answer]) -> None:

@@ -161,3 +161,16 @@ def test_every_event_type_in_line_s_spec_is_accepted(bot, services, fake_line):
         statuses = s.scalars(select(WebhookEvent.status)).all()
     assert len(statuses) == len(samples)
     assert set(statuses) == {DONE}
+
+
+@pytest.mark.parametrize("text,label", [
+    ("สิ่งแวดล้อมและสุขาภิบาล", "สิ่งแวดล้อมและสุขา…"),  # not "…สุขาภ…" without its vowel, nor cut without a sign
+    ("Environment and Sanitation", "Environment and San…"),
+    ("No Gift Policy ของ กทม. คืออะไร", "No Gift Policy ของ…"),  # no space before the "…"
+    ("ได้รับของขวัญ", "ได้รับของขวัญ"),
+])
+def test_long_button_labels_are_cut_at_a_whole_letter_and_end_in_an_ellipsis(text, label):
+    # An exploratory tester saw "สิ่งแวดล้อมและสุขาภิ" and "Community Developmen" cut with no sign.
+    from handlers.context import fit_label
+
+    assert fit_label(text) == label and len(fit_label(text)) <= 20
