@@ -556,7 +556,8 @@ class Matcher:
         score of the most probable entry only (``scores`` works out every entry's); and the off-topic score only
         when the answer would otherwise be given (it can only veto). The same numbers, summed in the same order."""
         q = features(question)
-        probs = self._probabilities(self._weighted(q))
+        w = self._weighted(q)
+        probs = self._probabilities(w)
         if not q:
             return probs, 0.0, 0.0, 0.0
         idf, unseen = self._idf, self._unseen_idf
@@ -576,7 +577,7 @@ class Matcher:
         profile = dot * (1.0 / (math.sqrt(total) * coverage ** COVERAGE_POWER)) if dot > 0 else 0.0
         if lead(probs) < self.min_lead or coverage < self.min_coverage:
             return probs, coverage, profile, 0.0  # not sure whatever the off-topic score
-        return probs, coverage, profile, self._offtopic_score(self._weighted(q))
+        return probs, coverage, profile, self._offtopic_score(w)
 
     def match(self, question: str) -> Result:
         chat = smalltalk.kind(question)
