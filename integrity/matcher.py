@@ -423,14 +423,10 @@ class Matcher:
             profile = profiles[e]
             for f, x in w.items():
                 profile[f] += weight * x
-        postings: dict[str, list[tuple[int, float]]] = defaultdict(list)
-        self._profiles: list[dict[str, float]] = []
-        for e, profile in enumerate(profiles):
+        self._profiles: list[dict[str, float]] = []  # unit length
+        for profile in profiles:
             norm = math.sqrt(sum(x * x for x in profile.values())) or 1.0
             self._profiles.append({f: x / norm for f, x in profile.items()})
-            for f, x in profile.items():
-                postings[f].append((e, x / norm))
-        self._postings = dict(postings)
         self._train(weighted, [e for e, _, _, _ in docs])
         # Titles and example questions typed (or tapped) as they are: that entry, whatever the scores.
         exact: dict[str, int | None] = {}
@@ -509,24 +505,34 @@ class Matcher:
         ``coverage ** COVERAGE_POWER``, so words the knowledge base has never seen do not drag a
         good match down — the coverage itself is checked against ``min_coverage`` instead.
         """
-        q = features(question)
-        if not q:
+        weighed = self._coverage(features(question))
+        if weighed is None:
             return [], 0.0
+        weights, coverage, scale = weighed
+        totals = [self._profile_dot(weights, e) for e in range(len(self.ids))]
+        ranked = sorted(((s * scale, e) for e, s in enumerate(totals) if s > 0), key=lambda se: (-se[0], se[1]))
+        return [(self.ids[e], s) for s, e in ranked], coverage
+
+    def _coverage(self, q: Mapping[str, float]) -> tuple[dict[str, float], float, float] | None:
+        """The question's TF-IDF weights, its coverage and the scale of its profile scores (see ``scores``); None
+        when nothing of it occurs in the knowledge base."""
         idf, unseen = self._idf, self._unseen_idf
         weights = {f: tf * idf.get(f, unseen) for f, tf in q.items()}
         total = sum(x * x for x in weights.values())
         known = sum(x * x for f, x in weights.items() if f in idf)
         if not known:
-            return [], 0.0
+            return None
         coverage = known / total
-        totals = [0.0] * len(self.ids)
-        postings = self._postings
+        return weights, coverage, 1.0 / (math.sqrt(total) * coverage ** COVERAGE_POWER)
+
+    def _profile_dot(self, weights: Mapping[str, float], e: int) -> float:
+        profile = self._profiles[e]
+        dot = 0.0
         for f, x in weights.items():
-            for e, y in postings.get(f, ()):
-                totals[e] += x * y
-        scale = 1.0 / (math.sqrt(total) * coverage ** COVERAGE_POWER)
-        ranked = sorted(((s * scale, e) for e, s in enumerate(totals) if s > 0), key=lambda se: (-se[0], se[1]))
-        return [(self.ids[e], s) for s, e in ranked], coverage
+            y = profile.get(f)
+            if y is not None:
+                dot += x * y
+        return dot
 
     def offtopic_score(self, question: str) -> float:
         """Cosine of the question with the closest off-topic example (same scale as ``scores``)."""
@@ -554,27 +560,16 @@ class Matcher:
     def _decision_signals(self, question: str) -> tuple[list[tuple[str, float]], float, float, float]:
         """``signals`` as ``match`` needs them, at less cost: the question's features worked out once; the profile
         score of the most probable entry only (``scores`` works out every entry's); and the off-topic score only
-        when the answer would otherwise be given (it can only veto). The same numbers, summed in the same order."""
+        when the answer would otherwise be given (it can only veto). The same numbers as ``signals``."""
         q = features(question)
         w = self._weighted(q)
         probs = self._probabilities(w)
-        if not q:
+        weighed = self._coverage(q)
+        if weighed is None:
             return probs, 0.0, 0.0, 0.0
-        idf, unseen = self._idf, self._unseen_idf
-        weights = {f: tf * idf.get(f, unseen) for f, tf in q.items()}
-        total = sum(x * x for x in weights.values())
-        known = sum(x * x for f, x in weights.items() if f in idf)
-        if not known:
-            return probs, 0.0, 0.0, 0.0
-        coverage = known / total
-        top = self.ids.index(probs[0][0])
-        profile_e = self._profiles[top]
-        dot = 0.0
-        for f, x in weights.items():
-            y = profile_e.get(f)
-            if y is not None:
-                dot += x * y
-        profile = dot * (1.0 / (math.sqrt(total) * coverage ** COVERAGE_POWER)) if dot > 0 else 0.0
+        weights, coverage, scale = weighed
+        dot = self._profile_dot(weights, self.ids.index(probs[0][0]))
+        profile = dot * scale if dot > 0 else 0.0
         if lead(probs) < self.min_lead or coverage < self.min_coverage:
             return probs, coverage, profile, 0.0  # not sure whatever the off-topic score
         return probs, coverage, profile, self._offtopic_score(w)
