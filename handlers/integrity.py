@@ -11,7 +11,7 @@ from functools import cache
 
 from bot.thaidate import be_date, parse_thai_date
 from complaints import receipts
-from handlers.context import Context, fit_label, text_message
+from handlers.context import Context, text_message
 from handlers.conversation import STAY, AnyText, Conversation, Engine, Keyword, Postback, postback_data
 from handlers.i18n import t as catalog_text
 from handlers.text import normalize, parse_amount, parse_baht
@@ -19,10 +19,6 @@ from integrity import gifts, store
 from surveys import campaigns
 
 MENU_ITEM = ("menu_menu", "action=menu")
-
-
-def _label(text: str) -> str:
-    return fit_label(text)
 
 
 def show_answer(ctx: Context, answer: store.Answer, by_id: dict[str, store.Answer]) -> None:
@@ -34,7 +30,7 @@ def show_answer(ctx: Context, answer: store.Answer, by_id: dict[str, store.Answe
         lines.append(ctx.t("qa_read_more", url=answer.read_more))
     if answer.needs_legal_review:
         lines.append(ctx.t("qa_legal_note"))
-    quick = [ctx.quick_postback(_label(by_id[r].title(ctx.lang)), f"action=qa&id={r}&lang={ctx.lang}")
+    quick = [ctx.quick_postback(by_id[r].title(ctx.lang), f"action=qa&id={r}&lang={ctx.lang}")
              for r in answer.related if r in by_id][:4]
     quick.append(ctx.quick_postback(ctx.t("menu_menu"), "action=menu"))
     ctx.reply(text_message("\n\n".join(lines), quick))
@@ -85,7 +81,7 @@ def answer_free_text(ctx: Context) -> str | None:
     if result.id is not None and result.id in by_id:
         show_answer(ctx, by_id[result.id], by_id)
         return None
-    quick = [ctx.quick_postback(_label(by_id[c].title(ctx.lang)), f"action=qa&id={c}&lang={ctx.lang}")
+    quick = [ctx.quick_postback(by_id[c].title(ctx.lang), f"action=qa&id={c}&lang={ctx.lang}")
              for c, _ in result.candidates[:3] if c in by_id]
     quick.append(ctx.quick_postback(ctx.t("qa_ask_officer"), "action=qa_ask"))
     # A report typed as a question belongs in the complaint channel, not the questions queue.
@@ -378,7 +374,7 @@ def gift_duties(ctx: Context) -> str | None:
     lines += ["", ctx.t("qa_sources", sources="; ".join(ctx.t(f"gift_src_{s}") for s in verdict.sources)),
               ctx.t("qa_legal_note")]
     _, by_id = store.MATCHERS.get(ctx.session, ctx.office_id)
-    quick = [ctx.quick_postback(_label(by_id[r].title(ctx.lang)), f"action=qa&id={r}&lang={ctx.lang}")
+    quick = [ctx.quick_postback(by_id[r].title(ctx.lang), f"action=qa&id={r}&lang={ctx.lang}")
              for r in verdict.related if r in by_id]
     if "report" in verdict.actions and ctx.user is not None and \
             campaigns.staff_member(ctx.session, ctx.office_id, ctx.user.line_user_id) is not None:
