@@ -32,6 +32,9 @@ MAIN_MENU: list[MenuItem] = [
     MenuItem("lang", "menu_language", "language", "#6b4a2e"),
 ]
 
+# The gift register: on the staff rich menu, and in the main menu of enrolled staff (after the gift helper).
+STAFF_ITEM = MenuItem("gift_report", "menu_gift_report", "report", "#2e6b4f")
+
 # The rich menus (public and staff), as tiles; deployed with `itabot richmenu deploy`.
 RICH_MENUS: dict[str, list[MenuItem]] = {
     "public": [
@@ -46,15 +49,11 @@ RICH_MENUS: dict[str, list[MenuItem]] = {
         MenuItem("survey", "menu_survey", "survey", "#7a4b1f"),
         MenuItem("complaint", "menu_complaint", "complaint", "#8b1f1f"),
         MenuItem("menu", "menu_menu", "menu", "#2b4c7e"),
-        MenuItem("gift_report", "menu_gift_report", "report", "#2e6b4f"),
+        STAFF_ITEM,
         MenuItem("privacy", "menu_privacy", "privacy", "#5a3e7a"),
         MenuItem("lang", "menu_language", "language", "#6b4a2e"),
     ],
 }
-
-
-# In the main menu of enrolled staff (those given the staff rich menu), after the gift helper.
-STAFF_ITEM = MenuItem("gift_report", "menu_gift_report", "report", "#2e6b4f")
 
 
 def show_menu(ctx: Context) -> None:
