@@ -9,6 +9,7 @@ from urllib.parse import parse_qsl
 import pytest
 from conftest import new_user
 from sqlalchemy import func, select, update
+from test_complaints import last_quick
 
 from integrity import gifts, store
 from models import ConversationState, GiftReport, KbEntry, LineUser, UnansweredQuestion, utcnow
@@ -221,7 +222,7 @@ def test_enrolled_staff_find_the_gift_register_in_their_menus(bot, services):
 
     def menu_actions(user):
         bot.text(user, "เมนู")
-        return [i["action"].get("data") for i in bot.fake.sent_to(user)[-1]["quickReply"]["items"]]
+        return last_quick(bot, user)
 
     public, staff = new_user(), new_user()
     _enrol(bot, services, staff)
@@ -267,7 +268,7 @@ def test_gift_register_for_enrolled_staff(bot, services):
     stranger = new_user()
     bot.text(stranger, "รายงานของขวัญ")
     assert "บุคลากรที่ลงทะเบียนแล้ว" in bot.last_text(stranger)
-    exits = [i["action"].get("data") for i in bot.fake.sent_to(stranger)[-1]["quickReply"]["items"]]
+    exits = last_quick(bot, stranger)
     assert exits == ["action=qa&id=gift.report", "action=gift_helper", "action=menu"]  # not a dead end
     bot.postback(stranger, exits[0])
     assert "ที่มา:" in bot.last_text(stranger)
